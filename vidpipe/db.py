@@ -1,0 +1,175 @@
+"""Storage: the platform's tables, vidpipe's own `vidpipe_*` tables, engines and transactions.
+
+The platform owns `lesson` and `world`: vidpipe maps only the columns it uses, so a richer real
+schema (foreign keys, NOT NULL columns with defaults, text bodies) is read and written safely.
+`init_db` creates only what is missing and alters nothing that exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Engine, String, event, inspect
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlmodel import Field, SQLModel, create_engine
+
+from vidpipe.errors import ConfigError, VidpipeError
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Lesson(SQLModel, table=True):
+    """The platform's lesson (only the columns vidpipe uses)."""
+
+    __tablename__ = "lesson"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str | None = None
+    mux_asset_id: str | None = Field(default=None, sa_column=Column(String, nullable=True))
+    mux_playback_id: str | None = Field(default=None, sa_column=Column(String, nullable=True))
+
+
+class World(SQLModel, table=True):
+    """The platform's course (table `world`; only the columns vidpipe uses)."""
+
+    __tablename__ = "world"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str | None = None
+    mux_preview_asset_id: str | None = Field(
+        default=None, sa_column=Column(String, nullable=True)
+    )
+    mux_preview_playback_id: str | None = Field(
+        default=None, sa_column=Column(String, nullable=True)
+    )
+
+
+# Journal states. A row is written before the step it names is taken.
+UNFINISHED_STATES = ("created", "uploading", "transferred", "asset_created")
+FINAL_STATES = ("done", "failed", "abandoned")
+
+
+class UploadJournal(SQLModel, table=True):
+    """One attempt to put a file on a target: every step of the upload pipeline, resumable."""
+
+    __tablename__ = "vidpipe_upload"
+    id: int | None = Field(default=None, primary_key=True)
+    target_kind: str = Field(index=True)
+    target_id: int = Field(index=True)
+    file_path: str
+    file_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    file_mtime_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
+    chunk_size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    state: str = Field(default="created", index=True)
+    upload_id: str | None = Field(default=None, index=True)
+    upload_url: str | None = None
+    confirmed_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    asset_id: str | None = Field(default=None, index=True)
+    playback_id: str | None = None
+    replace_asset_id: str | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def unfinished(self) -> bool:
+        return self.state in UNFINISHED_STATES
+
+
+PLATFORM_TABLES = ("lesson", "world")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password hidden; a URL SQLAlchemy cannot parse is hidden whole."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparseable DATABASE_URL>"
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3, the driver vidpipe installs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for DATABASE_URL; a malformed URL or unknown driver is a ConfigError."""
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError("DATABASE_URL is not a valid SQLAlchemy URL") from None
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30}
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ArgumentError, ImportError):
+        raise ConfigError(
+            f"DATABASE_URL names a database driver vidpipe cannot load ({parsed.drivername})"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Readers never block the writer; a writer waits for another instead of failing at once.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 30000")
+    cur.close()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction; database errors become a one-line VidpipeError."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise VidpipeError(f"database error: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: OperationalError) -> str:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail early, in one line, when the database cannot be reached."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise VidpipeError(
+            f"cannot open the database {mask_url(str(engine.url.render_as_string()))}: "
+            f"{_one_line(exc)}"
+        ) from None
+
+
+def init_db(engine: Engine) -> list[str]:
+    """Create the tables that are missing; return their names. Changes nothing that exists."""
+    check_connection(engine)
+    existing = set(inspect(engine).get_table_names())
+    todo = [t for t in SQLModel.metadata.sorted_tables if t.name not in existing]
+    if todo:
+        SQLModel.metadata.create_all(engine, tables=todo, checkfirst=True)
+    return [t.name for t in todo]
+
+
+def require_tables(engine: Engine) -> None:
+    """Commands other than `db init` need the tables: say how to create them."""
+    check_connection(engine)
+    existing = set(inspect(engine).get_table_names())
+    missing = [t.name for t in SQLModel.metadata.sorted_tables if t.name not in existing]
+    if missing:
+        raise ConfigError(
+            f"the database lacks table(s) {', '.join(missing)}: run `vidpipe db init` first"
+        )
