@@ -1,0 +1,402 @@
+"""The Mux gateway: the only module that imports mux_python.
+
+It builds the client from settings, turns off mux-python's client-side enum validation (it
+raises on values Mux adds later), sets timeouts, paces requests under Mux's documented rate
+limits (POST 1/s, everything else 5/s), retries what is worth retrying (429, 5xx, network)
+with one tenacity policy, and maps every failure to vidpipe's own exceptions. Responses are
+parsed from the raw JSON into small typed records, so unexpected fields or enum values never
+crash vidpipe.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import mux_python
+import urllib3
+from mux_python import exceptions as mux_exc
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from vidpipe.errors import (
+    MuxBadRequest,
+    MuxError,
+    MuxNetworkError,
+    MuxNotFound,
+    MuxRateLimited,
+    MuxServerError,
+    MuxUnauthorized,
+)
+
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+LIST_LIMIT = 100  # Mux's maximum page size
+
+
+@dataclass(frozen=True)
+class PlaybackId:
+    id: str
+    policy: str
+
+
+@dataclass(frozen=True)
+class Asset:
+    """The parts of a Mux asset vidpipe uses."""
+
+    id: str
+    status: str
+    playback_ids: tuple[PlaybackId, ...] = ()
+    passthrough: str | None = None
+    created_at: int | None = None
+    upload_id: str | None = None
+    duration: float | None = None
+    error: str | None = None
+
+    @property
+    def public_playback_id(self) -> str | None:
+        for pid in self.playback_ids:
+            if pid.policy == "public":
+                return pid.id
+        return None
+
+    def has_playback_id(self, playback_id: str) -> bool:
+        return any(p.id == playback_id for p in self.playback_ids)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Asset:
+        errors = data.get("errors") or {}
+        error = None
+        if errors:
+            msgs = errors.get("messages") or []
+            error = "; ".join(str(m) for m in msgs) or str(errors.get("type") or "errored")
+        created = data.get("created_at")
+        try:
+            created_at = int(created) if created is not None else None
+        except (TypeError, ValueError):
+            created_at = None
+        return cls(
+            id=str(data["id"]),
+            status=str(data.get("status") or "unknown"),
+            playback_ids=tuple(
+                PlaybackId(str(p.get("id")), str(p.get("policy")))
+                for p in data.get("playback_ids") or []
+                if isinstance(p, dict) and p.get("id")
+            ),
+            passthrough=data.get("passthrough"),
+            created_at=created_at,
+            upload_id=data.get("upload_id"),
+            duration=data.get("duration"),
+            error=error,
+        )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The parts of a Mux direct upload vidpipe uses."""
+
+    id: str
+    status: str
+    url: str | None = None
+    asset_id: str | None = None
+    error: str | None = None
+    passthrough: str | None = None
+    timeout: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Upload:
+        err = data.get("error") or {}
+        error = None
+        if err:
+            error = str(err.get("message") or err.get("type") or "errored")
+        settings = data.get("new_asset_settings") or {}
+        return cls(
+            id=str(data["id"]),
+            status=str(data.get("status") or "unknown"),
+            url=data.get("url"),
+            asset_id=data.get("asset_id"),
+            error=error,
+            passthrough=settings.get("passthrough"),
+            timeout=data.get("timeout"),
+        )
+
+
+class Pacer:
+    """Spaces requests so a run stays under a sustained rate (requests per second)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def wait(self, sleep: Callable[[float], None]) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            at = max(now, self._next)
+            self._next = at + self.interval
+        if at > now:
+            sleep(at - now)
+
+
+@dataclass
+class RetryPolicy:
+    """How the gateway retries 429, 5xx and network failures."""
+
+    attempts: int = 6
+    initial: float = 1.0
+    maximum: float = 20.0
+    jitter: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Stats:
+    """Counters a run reports (and benchmarks read)."""
+
+    calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    by_verb: dict[str, int] = field(default_factory=dict)
+
+
+_RETRYABLE = (MuxRateLimited, MuxServerError, MuxNetworkError)
+
+
+class MuxGateway:
+    """Typed access to the parts of the Mux Video API vidpipe uses."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token_id: str,
+        token_secret: str,
+        *,
+        pace: bool = True,
+        post_rate: float = 1.0,
+        other_rate: float = 5.0,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+    ) -> None:
+        cfg = mux_python.Configuration()
+        cfg.host = base_url.rstrip("/")
+        cfg.username = token_id
+        cfg.password = token_secret
+        # mux-python raises ValueError on enum values it does not know (Mux adds them).
+        cfg.client_side_validation = False
+        # Retries are ours (one policy, below); urllib3's own would hide failures and repeat POSTs.
+        cfg.retries = False
+        mux_python.Configuration.set_default(cfg)
+        self._client = mux_python.ApiClient(cfg)
+        self._client.user_agent = "vidpipe (mux-python)"
+        self._uploads = mux_python.DirectUploadsApi(self._client)
+        self._assets = mux_python.AssetsApi(self._client)
+        self._timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.stats = Stats()
+        self._pacers = {
+            "POST": Pacer(post_rate if pace else 0),
+            "OTHER": Pacer(other_rate if pace else 0),
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> MuxGateway:
+        token_id, token_secret = settings.mux_credentials()
+        return cls(settings.mux_base_url, token_id, token_secret, **kwargs)
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing must not mask the real outcome
+            pass
+
+    def __enter__(self) -> MuxGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- direct uploads -----------------------------------------------------------------
+
+    def create_upload(
+        self, passthrough: str, *, timeout: int = 3600, cors_origin: str = "*", test: bool = False
+    ) -> Upload:
+        settings = mux_python.CreateAssetRequest(
+            playback_policies=[mux_python.PlaybackPolicy.PUBLIC], passthrough=passthrough
+        )
+        request = mux_python.CreateUploadRequest(
+            new_asset_settings=settings, cors_origin=cors_origin, timeout=timeout, test=test or None
+        )
+        data = self._call("POST", "create upload", self._uploads.create_direct_upload, request)
+        return Upload.from_json(data["data"])
+
+    def get_upload(self, upload_id: str) -> Upload:
+        data = self._call("GET", "get upload", self._uploads.get_direct_upload, upload_id)
+        return Upload.from_json(data["data"])
+
+    def cancel_upload(self, upload_id: str) -> None:
+        self._call("PUT", "cancel upload", self._uploads.cancel_direct_upload, upload_id)
+
+    # -- assets -------------------------------------------------------------------------
+
+    def get_asset(self, asset_id: str) -> Asset:
+        data = self._call("GET", "get asset", self._assets.get_asset, asset_id)
+        return Asset.from_json(data["data"])
+
+    def find_asset(self, asset_id: str) -> Asset | None:
+        """The asset, or None on a definite 404. Anything else short of an answer raises."""
+        try:
+            return self.get_asset(asset_id)
+        except MuxNotFound:
+            return None
+
+    def delete_asset(self, asset_id: str) -> bool:
+        """Delete; True if Mux deleted it, False if it was already gone (404)."""
+        try:
+            self._call("DELETE", "delete asset", self._assets.delete_asset, asset_id)
+        except MuxNotFound:
+            return False
+        return True
+
+    def iter_assets(self, *, upload_id: str | None = None) -> Iterator[Asset]:
+        """Every asset, walking `next_cursor` at Mux's maximum page size until it is null."""
+        cursor: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": LIST_LIMIT}
+            if cursor:
+                kwargs["cursor"] = cursor
+            if upload_id:
+                kwargs["upload_id"] = upload_id
+            data = self._call("GET", "list assets", self._assets.list_assets, **kwargs)
+            page = data.get("data") or []
+            for item in page:
+                yield Asset.from_json(item)
+            cursor = data.get("next_cursor")
+            if not cursor or not page:
+                return
+
+    def list_assets(self, **kwargs: Any) -> list[Asset]:
+        return list(self.iter_assets(**kwargs))
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _call(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        policy = self.retry
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                return float(retry_after)
+            return wait_exponential_jitter(
+                initial=policy.initial, max=policy.maximum, jitter=policy.jitter
+            )(state)
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.stats.retries += 1
+
+        retrying = Retrying(
+            stop=stop_after_attempt(max(1, policy.attempts)),
+            wait=wait,
+            retry=retry_if_exception_type(_RETRYABLE),
+            sleep=policy.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(self._once, verb, what, fn, *args, **kwargs)
+
+    def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self.retry.sleep)
+        self.stats.calls += 1
+        self.stats.by_verb[verb] = self.stats.by_verb.get(verb, 0) + 1
+        try:
+            resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+            try:
+                raw = resp.data
+            finally:
+                resp.release_conn()
+        except mux_exc.ApiException as exc:
+            raise self._map(exc, what) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
+        except OSError as exc:
+            raise MuxNetworkError(f"could not reach Mux to {what}: {exc.strerror or exc}") from None
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
+    def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
+        status = int(exc.status or 0)
+        detail = _error_detail(exc.body)
+        suffix = f": {detail}" if detail else ""
+        # A 403 from cancel means "no longer waiting", not refused credentials.
+        if status == 401 or (status == 403 and what != "cancel upload"):
+            return MuxUnauthorized(
+                f"Mux refused the credentials ({status}) to {what}", status=status
+            )
+        if status == 404:
+            return MuxNotFound(f"Mux has no such resource ({what}){suffix}", status=status)
+        if status == 429:
+            self.stats.rate_limited += 1
+            err = MuxRateLimited(
+                f"Mux kept rate-limiting vidpipe (429) to {what}; try again later", status=status
+            )
+            err.retry_after = _retry_after(exc.headers)  # type: ignore[attr-defined]
+            return err
+        if status == 408 or 500 <= status <= 599:
+            return MuxServerError(f"Mux failed ({status}) to {what}{suffix}", status=status)
+        if status == 0:
+            return MuxNetworkError(f"could not reach Mux to {what}", status=None)
+        return MuxBadRequest(
+            f"Mux rejected the request ({status}) to {what}{suffix}", status=status
+        )
+
+
+def _error_detail(body: Any) -> str:
+    """Mux's own words from an error body (either of its two shapes), on one line."""
+    if not body:
+        return ""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return ""
+    msgs: list[str] = []
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            msgs = [str(m) for m in err.get("messages") or []] or [str(err.get("type", ""))]
+        elif isinstance(data.get("errors"), list):
+            msgs = [str(m) for m in data["errors"]]
+    return " ".join(" ".join(msgs).split())[:300]
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = None
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+    except AttributeError:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, min(float(value), 120.0))
+    except ValueError:
+        return None
