@@ -1,0 +1,462 @@
+"""Resumable chunked PUT of a file to a Mux direct-upload URL (a GCS resumable session).
+
+The caller owns the `httpx.Client` (its timeouts, its connection pool, its transport); this
+module only decides what to send and how to react. It never prints: progress goes to
+callbacks, failures are `vidpipe.errors.TransferError` (or its subclass `UploadUrlExpired`).
+
+Protocol (Mux's upload URL is a Google Cloud Storage resumable session):
+- each chunk is a `PUT` with `Content-Range: bytes START-END/TOTAL`; every chunk but the last
+  is a multiple of 256 KiB;
+- 308 means "continue", its `Range: bytes=0-N` says the server holds N+1 bytes (no `Range`:
+  nothing), and the next chunk starts there, whatever was sent;
+- 200/201 means complete;
+- an empty `PUT` with `Content-Range: bytes */TOTAL` asks for the offset.
+
+Timeouts are the client's. httpx applies the write timeout to each block handed to the
+socket (`read_size` bytes), not to a whole chunk, so an ordinary write timeout (tens of
+seconds) is right even for 32 MiB chunks; nothing here overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+from tenacity import RetryCallState, Retrying, wait_exponential_jitter
+
+from vidpipe.errors import TransferError, UsageError
+
+__all__ = [
+    "CHUNK_QUANTUM",
+    "DEFAULT_CHUNK_SIZE",
+    "READ_SIZE",
+    "RetryPolicy",
+    "TransferResult",
+    "UploadUrlExpired",
+    "parse_chunk_size",
+    "query_offset",
+    "transfer",
+]
+
+CHUNK_QUANTUM = 256 * 1024
+"""GCS requires every chunk but the last to be a multiple of this."""
+
+DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
+
+READ_SIZE = 1024 * 1024
+"""Bytes read from disk and handed to httpx at a time: memory use is bounded by this."""
+
+PROGRESS_INTERVAL = 0.1
+"""Minimum seconds between two `on_progress` calls while bytes stream out."""
+
+RETRY_AFTER_CAP = 300.0
+"""A server's Retry-After is honoured up to this many seconds."""
+
+
+class UploadUrlExpired(TransferError):
+    """The upload URL answered 404/410: the session expired or the upload was cancelled.
+
+    Resuming is impossible; a new direct upload has to be created.
+    """
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard `transfer` tries before giving up.
+
+    `attempts` counts consecutive failed attempts without progress: a failure after the
+    server confirmed more bytes than at the previous failure starts the count again, so a
+    long upload over a flaky link keeps going as long as it keeps moving.
+    Delays are exponential (`initial` * 2^n, capped at `maximum`) plus up to `jitter` seconds.
+    """
+
+    attempts: int = 8
+    initial: float = 1.0
+    maximum: float = 30.0
+    jitter: float = 1.0
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """What a finished transfer did.
+
+    `bytes_sent` counts body bytes handed to the connection, resends included; `requests`
+    counts every PUT (offset queries included); `retries` counts back-offs after failures.
+    `response_json` is the body of the final 200/201 when it was JSON, else None.
+    """
+
+    total: int
+    bytes_sent: int
+    requests: int
+    retries: int
+    response_json: Any | None
+    start_offset: int = 0  # where this run started: the caller's offset or the server's
+
+
+_SIZE_RE = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kib": 1024,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+}
+
+
+def parse_chunk_size(text: str) -> int:
+    """Parse a chunk size such as "256KiB", "8MiB", "1GiB", "8M" or "262144" into bytes.
+
+    Binary units (KiB/MiB/GiB, or K/M/G) are powers of 1024. Decimal units (KB/MB/GB) are
+    powers of 1000 and accepted, but such sizes are almost never a multiple of 256 KiB and
+    are then rejected like any other. Raises `UsageError` on garbage, zero, or a size that
+    is not a multiple of 256 KiB.
+    """
+    match = _SIZE_RE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise UsageError(
+            f"invalid chunk size {text!r}: expected a number of bytes or a size like 8MiB"
+        )
+    size = int(match.group(1)) * _UNITS[unit]
+    if size <= 0:
+        raise UsageError(f"invalid chunk size {text!r}: must be positive")
+    if size % CHUNK_QUANTUM:
+        hint = " (decimal units such as MB are powers of 1000; use MiB)" if "b" in unit else ""
+        raise UsageError(
+            f"invalid chunk size {text!r} = {size:,} bytes: must be a multiple of "
+            f"256 KiB (262,144 bytes){hint}"
+        )
+    return size
+
+
+def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
+    """Ask the upload URL how many bytes it holds, with one empty `PUT` (`bytes */TOTAL`).
+
+    Returns the number of bytes held (0 when the server holds nothing), or None when the
+    upload is already complete. One attempt, no retries: any failure raises
+    `TransferError` (`UploadUrlExpired` for 404/410).
+    """
+    try:
+        answer = _interpret(_put_query(client, url, total), total, sent_to=None)
+    except httpx.TransportError as exc:
+        raise TransferError(f"could not query the upload offset: {_describe(exc)}") from exc
+    except _Retryable as exc:
+        raise TransferError(f"could not query the upload offset: {exc.reason}") from exc
+    return None if answer.complete else answer.held
+
+
+def transfer(
+    client: httpx.Client,
+    url: str,
+    path: Path,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    start_offset: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_confirmed: Callable[[int], None] | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    read_size: int = READ_SIZE,
+) -> TransferResult:
+    """Upload `path` to the resumable upload `url`, resuming where the server left off.
+
+    - `start_offset`: where to start (e.g. from a journal); None asks the server first, and
+      returns at once if it says the upload is complete. The server's word wins after the
+      first answer either way.
+    - `chunk_size`: bytes per PUT; a positive multiple of `CHUNK_QUANTUM`.
+    - `on_progress(done, total)`: the position in the file as bytes go out (throttled to
+      one call per `PROGRESS_INTERVAL`) and after each server answer. It can go back when
+      the server held fewer bytes than were sent.
+    - `on_confirmed(offset)`: the server-confirmed byte count after each 308 and on
+      completion (`total`); safe to journal.
+    - `read_size`: bytes read from disk per block; memory stays at about this much.
+
+    Dropped connections, timeouts and HTTP 408/429/5xx are retried with back-off, then the
+    offset is queried and the upload resumes. Raises `UploadUrlExpired` on 404/410 and
+    `TransferError` on other 4xx, on `retry.attempts` consecutive failures without
+    progress, on a server answer that contradicts the file's size, or if the file changes
+    during the transfer. Messages never contain the URL.
+    """
+    if chunk_size <= 0 or chunk_size % CHUNK_QUANTUM:
+        raise ValueError(f"chunk_size must be a positive multiple of {CHUNK_QUANTUM}")
+    if read_size <= 0:
+        raise ValueError("read_size must be positive")
+    # Unbuffered: each read goes straight from the kernel into the bytes object httpx sends.
+    with open(path, "rb", buffering=0) as file:
+        return _Session(
+            client=client,
+            url=url,
+            file=file,
+            chunk_size=chunk_size,
+            read_size=read_size,
+            on_progress=on_progress,
+            on_confirmed=on_confirmed,
+            retry=retry,
+            sleep=sleep,
+        ).run(start_offset)
+
+
+# --- internals ---------------------------------------------------------------------------
+
+
+class _Retryable(Exception):
+    """A failure worth retrying after a back-off and an offset query."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Answer:
+    held: int  # bytes the server holds; meaningful when not complete
+    complete: bool
+    body: Any | None = None
+
+
+_RANGE_RE = re.compile(r"bytes=0-(\d+)")
+
+
+def _put_query(client: httpx.Client, url: str, total: int) -> httpx.Response:
+    headers = {"Content-Range": f"bytes */{total}", "Content-Length": "0"}
+    return client.put(url, content=b"", headers=headers)
+
+
+def _interpret(response: httpx.Response, total: int, *, sent_to: int | None) -> _Answer:
+    """Turn a response into an answer, or raise. `sent_to`: end of the chunk just sent."""
+    status = response.status_code
+    if status == 308:
+        header = response.headers.get("Range")
+        if header is None:
+            held = 0
+        else:
+            match = _RANGE_RE.fullmatch(header.strip())
+            if match is None:
+                raise TransferError(f"upload server sent an unreadable Range header: {header!r}")
+            held = int(match.group(1)) + 1
+        if held > total:
+            raise TransferError(f"upload server claims {held:,} bytes of a {total:,}-byte file")
+        if sent_to is not None and held > sent_to:
+            raise TransferError(
+                f"upload server claims {held:,} bytes but only {sent_to:,} of {total:,} were sent"
+            )
+        return _Answer(held=held, complete=False)
+    if status in (200, 201):
+        body = _json_or_none(response)
+        size = body.get("size") if isinstance(body, dict) else None
+        if size is not None and str(size) != str(total):
+            raise TransferError(
+                f"upload server completed with {size} bytes, but the file has {total:,}"
+            )
+        return _Answer(held=total, complete=True, body=body)
+    if status in (404, 410):
+        raise UploadUrlExpired(
+            f"upload URL is gone (HTTP {status}): it expired or the upload was cancelled; "
+            "create a new upload"
+        )
+    if status == 408 or status == 429 or status >= 500:
+        return _raise_retryable(response)
+    if 400 <= status < 500:
+        raise TransferError(f"upload rejected: HTTP {status} {response.reason_phrase}".rstrip())
+    # Any other answer (202, 204, 3xx) is not part of the protocol; the offset query that
+    # follows a retry tells what the server really holds.
+    raise _Retryable(f"unexpected HTTP {status}")
+
+
+def _raise_retryable(response: httpx.Response) -> _Answer:
+    retry_after: float | None = None
+    value = response.headers.get("Retry-After", "")
+    if value.strip().isdigit():
+        retry_after = min(float(value), RETRY_AFTER_CAP)
+    raise _Retryable(f"HTTP {response.status_code}", retry_after)
+
+
+def _json_or_none(response: httpx.Response) -> Any | None:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _describe(exc: httpx.TransportError) -> str:
+    # The exception's text is left out on purpose: some carry the request URL.
+    if isinstance(exc, httpx.TimeoutException):
+        what = "timed out"
+    elif isinstance(exc, httpx.ConnectError):
+        what = "could not connect"
+    else:
+        what = "connection dropped"
+    return f"{what} ({type(exc).__name__})"
+
+
+class _Session:
+    """One run of `transfer`: the open file, the counters and the retry state."""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.Client,
+        url: str,
+        file: BinaryIO,
+        chunk_size: int,
+        read_size: int,
+        on_progress: Callable[[int, int], None] | None,
+        on_confirmed: Callable[[int], None] | None,
+        retry: RetryPolicy,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.file = file
+        self.chunk_size = chunk_size
+        self.read_size = read_size
+        self.on_progress = on_progress
+        self.on_confirmed = on_confirmed
+        self.retry = retry
+        self.sleep = sleep
+        self.wait = wait_exponential_jitter(
+            initial=retry.initial, max=retry.maximum, jitter=retry.jitter
+        )
+        self.stat = os.fstat(file.fileno())
+        self.total = self.stat.st_size
+        self.bytes_sent = 0
+        self.requests = 0
+        self.retries = 0
+        self.best = 0  # highest offset the server has confirmed in this run
+        self.known = 0  # latest offset known to be held: the caller's, then the server's
+        self.last_progress_call = 0.0
+
+    def run(self, start_offset: int | None) -> TransferResult:
+        total = self.total
+        if start_offset is not None and not 0 <= start_offset <= total:
+            raise TransferError(f"start offset {start_offset:,} is outside the file (0-{total:,})")
+        offset = start_offset
+        first: int | None = start_offset
+        if offset is not None:
+            self.known = offset
+            self._progress(offset, force=True)
+        failures = 0
+        best_at_failure = self.best
+        while True:
+            try:
+                if offset is None or offset >= total:
+                    answer = self._query()
+                else:
+                    answer = self._send_chunk(offset)
+            except (httpx.TransportError, _Retryable) as exc:
+                reason = exc.reason if isinstance(exc, _Retryable) else _describe(exc)
+                retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
+                if self.best > best_at_failure:
+                    failures = 0
+                failures += 1
+                best_at_failure = self.best
+                if failures >= self.retry.attempts:
+                    raise TransferError(
+                        f"upload interrupted: {reason} at {self.known:,} of {total:,} bytes "
+                        f"after {failures} attempts; re-run the same command to resume"
+                    ) from exc
+                self.retries += 1
+                self.sleep(self._delay(failures, retry_after))
+                offset = None
+                continue
+            self._check_file_unchanged()
+            if first is None:
+                first = total if answer.complete else answer.held
+            if answer.complete:
+                self._confirm(total)
+                return TransferResult(
+                    total=total,
+                    bytes_sent=self.bytes_sent,
+                    requests=self.requests,
+                    retries=self.retries,
+                    response_json=answer.body,
+                    start_offset=first,
+                )
+            self._confirm(answer.held)
+            offset = answer.held
+
+    def _query(self) -> _Answer:
+        self.requests += 1
+        answer = _interpret(_put_query(self.client, self.url, self.total), self.total, sent_to=None)
+        if not answer.complete and answer.held >= self.total:
+            # Every byte is there but the session is not finalised; asking again later is
+            # all a client can do.
+            raise _Retryable("server holds every byte but has not completed the upload")
+        return answer
+
+    def _send_chunk(self, start: int) -> _Answer:
+        end = min(start + self.chunk_size, self.total)
+        headers = {
+            "Content-Range": f"bytes {start}-{end - 1}/{self.total}",
+            "Content-Length": str(end - start),
+        }
+        self.requests += 1
+        response = self.client.put(self.url, content=self._body(start, end), headers=headers)
+        answer = _interpret(response, self.total, sent_to=end)
+        if not answer.complete and answer.held <= start:
+            # Without this a server that keeps accepting nothing would loop forever.
+            self._confirm(answer.held)
+            raise _Retryable(f"server kept none of the chunk at {start:,}")
+        return answer
+
+    def _body(self, start: int, end: int) -> Iterator[bytes]:
+        """Yield the file's bytes [start, end) in blocks of `read_size`, read as sent."""
+        file, read_size, total = self.file, self.read_size, self.total
+        file.seek(start)
+        position = start
+        while position < end:
+            data = file.read(min(read_size, end - position))
+            if not data:
+                raise TransferError(
+                    f"file shrank during the upload: expected {total:,} bytes, "
+                    f"ended at {position:,}"
+                )
+            position += len(data)
+            self.bytes_sent += len(data)
+            yield data
+            if self.on_progress is not None:
+                self._progress(position)
+
+    def _progress(self, done: int, *, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last_progress_call >= PROGRESS_INTERVAL:
+            self.last_progress_call = now
+            self.on_progress(done, self.total)
+
+    def _confirm(self, held: int) -> None:
+        self.best = max(self.best, held)
+        self.known = held
+        if self.on_confirmed is not None:
+            self.on_confirmed(held)
+        self._progress(held, force=True)
+
+    def _check_file_unchanged(self) -> None:
+        now = os.fstat(self.file.fileno())
+        if (now.st_size, now.st_mtime_ns) != (self.stat.st_size, self.stat.st_mtime_ns):
+            raise TransferError(
+                f"file changed during the upload (was {self.stat.st_size:,} bytes, "
+                f"now {now.st_size:,}); re-run once it is final"
+            )
+
+    def _delay(self, failures: int, retry_after: float | None) -> float:
+        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+        state.attempt_number = failures
+        delay = self.wait(state)
+        return delay if retry_after is None else max(delay, retry_after)
