@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pgserver import PgServer, require_pg
+from pgserver import PgServer
 from sqlalchemy.engine import make_url
 
 from vidpipe.db import make_engine
@@ -208,21 +208,6 @@ def test_in_memory_sqlite_uses_a_process_lock() -> None:
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[PgServer]:
-    # Module-scoped stand-in for the session-scoped fixture conftest.py will own.
-    server = require_pg()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pg_url(pg_server: PgServer) -> Iterator[str]:
-    url = pg_server.create_database()
-    yield url
-    pg_server.drop_database(make_url(url).database or "")
 
 
 def advisory_locks_held(engine: sa.Engine) -> int:

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pgserver
 import pytest
 import sqlalchemy as sa
 from pgserver import PgServer, require_pg
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[PgServer]:
-    # Module-scoped stand-in for the session-scoped fixture conftest.py will own.
-    server = require_pg()
-    yield server
-    server.stop()
 
 
 @pytest.mark.postgres

@@ -21,7 +21,7 @@ from vidpipe.errors import ConfigError, VidpipeError
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 class Lesson(SQLModel, table=True):
@@ -40,9 +40,7 @@ class World(SQLModel, table=True):
     __tablename__ = "world"
     id: int | None = Field(default=None, primary_key=True)
     title: str | None = None
-    mux_preview_asset_id: str | None = Field(
-        default=None, sa_column=Column(String, nullable=True)
-    )
+    mux_preview_asset_id: str | None = Field(default=None, sa_column=Column(String, nullable=True))
     mux_preview_playback_id: str | None = Field(
         default=None, sa_column=Column(String, nullable=True)
     )

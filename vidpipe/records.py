@@ -28,9 +28,7 @@ class RowVideo:
 def read_row(conn: Connection, target: Target, *, for_update: bool = False) -> RowVideo | None:
     """The row's IDs, or None when the row does not exist."""
     cols = target.columns
-    stmt = select(cols.table.c.title, cols.asset, cols.playback).where(
-        cols.table.c.id == target.id
-    )
+    stmt = select(cols.table.c.title, cols.asset, cols.playback).where(cols.table.c.id == target.id)
     if for_update and conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     row = conn.execute(stmt).first()
@@ -79,7 +77,7 @@ def set_video(
     playback_id: str | None,
     *,
     expect_asset_id: str | None,
-    expect_playback_id: str | None | object = ...,
+    expect_playback_id: str | object | None = ...,
 ) -> bool:
     """Record `asset_id`/`playback_id` on the row if it still names `expect_asset_id`.
 

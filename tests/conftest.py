@@ -1,0 +1,182 @@
+"""Shared fixtures: a real emulator on a free port, real databases (SQLite files and a
+PostgreSQL server the session starts itself), sample videos, and a CLI runner."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pgserver import PgServer, require_pg
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
+
+from vidpipe.db import Lesson, World, init_db, make_engine
+from vidpipe.emulator import Emulator
+
+TOKEN_ID = "test-token-id"
+TOKEN_SECRET = "s3cr3t-token-value-never-printed"
+WEBHOOK_SECRET = "whsec-never-printed-either"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the run (fails when VIDPIPE_REQUIRE_POSTGRES=1
+    and PostgreSQL cannot be started; skips otherwise)."""
+    server = require_pg()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database per test; dropped afterwards."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(make_url(url).database or "")
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(ready_after=0.0) as emu:
+        yield emu
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty platform database URL: a SQLite file, and a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'platform.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@dataclass
+class Platform:
+    """A platform database with lessons 1-3 and courses 1-2, and helpers to read it."""
+
+    url: str
+    engine: Engine
+
+    def lesson(self, lesson_id: int) -> Lesson | None:
+        with Session(self.engine) as s:
+            return s.get(Lesson, lesson_id)
+
+    def world(self, world_id: int) -> World | None:
+        with Session(self.engine) as s:
+            return s.get(World, world_id)
+
+    def set_lesson(self, lesson_id: int, asset: str | None, playback: str | None) -> None:
+        with Session(self.engine) as s:
+            row = s.get(Lesson, lesson_id)
+            assert row is not None
+            row.mux_asset_id, row.mux_playback_id = asset, playback
+            s.add(row)
+            s.commit()
+
+    def add_lessons(self, ids: range | list[int]) -> None:
+        with Session(self.engine) as s:
+            for i in ids:
+                s.add(Lesson(id=i, title=f"Lesson {i}"))
+            s.commit()
+
+    def dump(self) -> list[tuple[object, ...]]:
+        """Every platform row's video columns, for 'nothing changed' assertions."""
+        with Session(self.engine) as s:
+            lessons = [
+                ("lesson", r.id, r.mux_asset_id, r.mux_playback_id) for r in s.exec(select(Lesson))
+            ]
+            worlds = [
+                ("course", r.id, r.mux_preview_asset_id, r.mux_preview_playback_id)
+                for r in s.exec(select(World))
+            ]
+        return sorted(lessons + worlds, key=str)
+
+
+@pytest.fixture
+def platform(db_url: str) -> Iterator[Platform]:
+    engine = make_engine(db_url)
+    init_db(engine)
+    with Session(engine) as s:
+        for i in (1, 2, 3):
+            s.add(Lesson(id=i, title=f"Lesson {i}"))
+        for i in (1, 2):
+            s.add(World(id=i, title=f"Course {i}"))
+        s.commit()
+    yield Platform(db_url, engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Emulator, platform: Platform
+) -> Platform:
+    """The environment a user would set, pointing at the emulator and the platform DB.
+    The working directory is a temp dir so no stray .env is read."""
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    for name in list(os.environ):
+        if name.startswith(("MUX_", "DATABASE_URL", "VIDPIPE_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MUX_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("MUX_TOKEN_ID", TOKEN_ID)
+    monkeypatch.setenv("MUX_TOKEN_SECRET", TOKEN_SECRET)
+    monkeypatch.setenv("MUX_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("DATABASE_URL", platform.url)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return platform
+
+
+def make_video(path: Path, size: int, *, seed: int = 0) -> Path:
+    """A file vidpipe accepts as MP4 (an `ftyp` box) followed by pseudo-random bytes."""
+    header = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+    block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB
+    with open(path, "wb") as fh:
+        fh.write(header[:size])
+        left = size - min(size, len(header))
+        while left > 0:
+            piece = block[: min(left, len(block))]
+            fh.write(piece)
+            left -= len(piece)
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Callable[..., Path]:
+    def _make(size: int = 3 * 256 * 1024 + 1000, name: str = "clip.mp4", seed: int = 0) -> Path:
+        return make_video(tmp_path / name, size, seed=seed)
+
+    return _make
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run `vidpipe ARGS...` in-process through the real entry point; capture output."""
+    from vidpipe.cli import run
+
+    def _run(*args: str) -> Result:
+        capsys.readouterr()
+        code = run([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return _run

@@ -1,0 +1,128 @@
+"""Helpers for driving the Mux emulator over real sockets in tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import mux_python
+
+KIB = 1024
+BLOCK = 256 * KIB
+
+
+def video_bytes(size: int, seed: int = 0) -> bytes:
+    """`size` bytes that start like an MP4 file (an `ftyp` box) and are otherwise varied."""
+    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    out = bytearray(head)
+    counter = seed
+    while len(out) < size:
+        out += hashlib.sha256(counter.to_bytes(8, "big")).digest() * 64
+        counter += 1
+    return bytes(out[:size])
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def mux_config(base_url: str, user: str = "id", password: str = "secret") -> Any:
+    """A mux-python Configuration pointed at the emulator."""
+    cfg = mux_python.Configuration()
+    cfg.host = base_url
+    cfg.username = user
+    cfg.password = password
+    cfg.client_side_validation = False
+    return cfg
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll `predicate` until it is true; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def raw_request(
+    url: str,
+    method: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    send_only: int | None = None,
+) -> tuple[int, dict[str, str], bytes] | None:
+    """Send one HTTP/1.1 request on a fresh socket.
+
+    With `send_only`, send just that many bytes of the body and close the connection
+    (a client cut mid-chunk); returns None then. Otherwise returns (status, headers, body).
+    """
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    try:
+        lines = [f"{method} {parts.path} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if send_only is not None:
+            sock.sendall(body[:send_only])
+            return None
+        sock.sendall(body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    finally:
+        sock.close()
+    head, _, payload = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    parsed = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), parsed, payload
+
+
+class WebhookReceiver:
+    """A tiny HTTP server that records POSTed webhooks; answers `statuses` in turn, then 200."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.statuses = list(statuses or [])
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if status == 200:
+                    receiver.received.append((dict(self.headers), body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.received]
+
+    @contextmanager
+    def running(self) -> Iterator[WebhookReceiver]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,260 @@
+"""End to end: `vidpipe upload` and `vidpipe status` through the real CLI entry point, against
+the emulator over real sockets, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import TOKEN_SECRET, Platform, Result, sha256_file
+from sqlmodel import Session, select
+
+from vidpipe.db import UploadJournal
+from vidpipe.emulator import Emulator
+
+KiB = 1024
+QUANTUM = 256 * KiB
+
+
+def journal_rows(platform: Platform) -> list[UploadJournal]:
+    with Session(platform.engine) as s:
+        return list(s.exec(select(UploadJournal).order_by(UploadJournal.id)))
+
+
+def the_upload(emulator: Emulator) -> str:
+    (upload_id,) = emulator.uploads.keys()
+    return upload_id
+
+
+def test_upload_lesson_records_ids_and_bytes_arrive_exact(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    clip = video(5 * QUANTUM + 123)
+    res = cli("upload", clip, "--lesson", "2", "--chunk-size", "256KiB")
+    assert res.code == 0, res.err
+    upload_id = the_upload(emulator)
+    size, digest = emulator.received(upload_id)
+    assert (size, digest) == (clip.stat().st_size, sha256_file(clip))
+    upload = emulator.uploads[upload_id]
+    assert upload["new_asset_settings"]["passthrough"] == '{"lesson_id": 2}'
+    asset = emulator.assets[upload["asset_id"]]
+    row = env.lesson(2)
+    assert row is not None
+    assert row.mux_asset_id == asset["id"]
+    assert row.mux_playback_id == asset["playback_ids"][0]["id"]
+    assert asset["playback_ids"][0]["policy"] == "public"
+    (entry,) = journal_rows(env)
+    assert entry.state == "done" and entry.confirmed_bytes == size
+    # 6 chunks of 256 KiB (the last short) plus no restarts.
+    puts = emulator.count(method="PUT", path_prefix="/upload/")
+    assert puts == 6
+
+
+def test_upload_course_json(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    clip = video(QUANTUM // 2)
+    res = cli("upload", clip, "--course", "1", "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    world = env.world(1)
+    assert world is not None
+    assert doc["asset_id"] == world.mux_preview_asset_id
+    assert doc["playback_id"] == world.mux_preview_playback_id
+    assert doc["target"] == {"kind": "course", "id": 1}
+    upload = emulator.uploads[doc["upload_id"]]
+    assert upload["new_asset_settings"]["passthrough"] == '{"course_id": 1}'
+
+
+def test_no_wait_then_sync_records(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    clip = video(QUANTUM + 5)
+    res = cli("upload", clip, "--lesson", "1", "--no-wait", "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["state"] == "transferred"
+    row = env.lesson(1)
+    assert row is not None and row.mux_asset_id is None
+    status = cli("status", "--json")
+    assert status.code == 0, status.err
+    targets = json.loads(status.out)["targets"]
+    assert targets[0]["upload"]["state"] == "transferred"
+    res = cli("sync", "--json")
+    assert res.code == 0, res.err
+    row = env.lesson(1)
+    assert row is not None and row.mux_asset_id == emulator.uploads[doc["upload_id"]]["asset_id"]
+    assert [e.state for e in journal_rows(env)] == ["done"]
+
+
+def test_cut_connection_mid_chunk_resumes_same_upload(
+    env: Platform,
+    emulator: Emulator,
+    video: Callable[..., Path],
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("vidpipe.transfer.RetryPolicy.__init__.__defaults__", None, raising=False)
+    clip = video(8 * QUANTUM + 77)
+    emulator.inject("PUT", "/upload/", "cut", after_bytes=QUANTUM + 1000, times=1)
+    res = cli("upload", clip, "--lesson", "3", "--chunk-size", "1MiB")
+    assert res.code == 0, res.err
+    upload_id = the_upload(emulator)
+    assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
+
+
+def test_expired_upload_starts_fresh(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    clip = video(2 * QUANTUM)
+    # Transfer half, then the process "dies": simulate with a hard cut and no retries.
+    emulator.inject("PUT", "/upload/", "status", status=400, times=1)
+    res = cli("upload", clip, "--lesson", "1")
+    assert res.code == 1
+    first = the_upload(emulator)
+    emulator.expire_upload(first)
+    res = cli("upload", clip, "--lesson", "1")
+    assert res.code == 0, res.err
+    assert "starting a fresh upload" in res.err
+    assert len(emulator.uploads) == 2
+    states = [e.state for e in journal_rows(env)]
+    assert states == ["abandoned", "done"]
+
+
+def test_errored_asset_exit_1_row_unchanged(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    emulator.fail_next_assets(1)
+    res = cli("upload", video(QUANTUM), "--lesson", "2")
+    assert res.code == 1
+    assert "errored" in res.err
+    row = env.lesson(2)
+    assert row is not None and row.mux_asset_id is None
+    assert [e.state for e in journal_rows(env)] == ["failed"]
+
+
+def test_replace_records_new_then_deletes_old(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    assert cli("upload", video(QUANTUM, name="a.mp4"), "--lesson", "1").code == 0
+    old = env.lesson(1)
+    assert old is not None and old.mux_asset_id
+    res = cli("upload", video(QUANTUM, name="b.mp4", seed=2), "--lesson", "1")
+    assert res.code == 2 and "--replace" in res.err
+    res = cli("upload", video(QUANTUM, name="b.mp4", seed=2), "--lesson", "1", "--replace")
+    assert res.code == 0, res.err
+    new = env.lesson(1)
+    assert new is not None and new.mux_asset_id not in (None, old.mux_asset_id)
+    assert old.mux_asset_id not in emulator.assets
+
+
+def test_replace_keeps_old_asset_another_row_uses(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    assert cli("upload", video(QUANTUM), "--lesson", "1").code == 0
+    old = env.lesson(1)
+    assert old is not None
+    env.set_lesson(2, old.mux_asset_id, old.mux_playback_id)
+    res = cli("upload", video(QUANTUM, name="n.mp4", seed=5), "--lesson", "1", "--replace")
+    assert res.code == 0, res.err
+    assert old.mux_asset_id in emulator.assets
+    assert "still use it" in res.err
+
+
+def test_unauthorized_exit_1_without_secret(
+    env: Platform,
+    emulator: Emulator,
+    video: Callable[..., Path],
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator.inject(None, "/video/", "status", status=401, times=100)
+    res = cli("upload", video(QUANTUM), "--lesson", "1")
+    assert res.code == 1
+    assert "Mux refused the credentials" in res.err
+    assert TOKEN_SECRET not in res.err + res.out
+    row = env.lesson(1)
+    assert row is not None and row.mux_asset_id is None
+
+
+def test_429_storm_is_waited_out(
+    env: Platform,
+    emulator: Emulator,
+    video: Callable[..., Path],
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("vidpipe.mux.RetryPolicy.initial", 0.01)
+    monkeypatch.setattr("vidpipe.mux.RetryPolicy.maximum", 0.05)
+    emulator.inject("POST", "/video/v1/uploads", "status", status=429, times=3)
+    emulator.inject("GET", "/video/", "status", status=429, times=2)
+    res = cli("upload", video(QUANTUM), "--lesson", "1")
+    assert res.code == 0, res.err
+    assert emulator.count(status=429) == 5
+    row = env.lesson(1)
+    assert row is not None and row.mux_asset_id
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["upload", "{missing}", "--lesson", "1"], "no such file"),
+        (["upload", "{dir}", "--lesson", "1"], "directory"),
+        (["upload", "{empty}", "--lesson", "1"], "empty"),
+        (["upload", "{text}", "--lesson", "1"], "does not look like a video"),
+        (["upload", "{video}", "--lesson", "99"], "does not exist"),
+        (["upload", "{video}", "--lesson", "1", "--course", "1"], "not both"),
+        (["upload", "{video}"], "--lesson ID or --course ID"),
+        (["upload", "{video}", "--lesson", "abc"], "--lesson"),
+        (["upload", "{video}", "--lesson", "1", "--chunk-size", "100KiB"], "256 KiB"),
+        (["upload", "{video}", "--lesson", "1", "--chunk-size", "lots"], "lots"),
+        (["upload", "{video}", "--lesson", "1", "--timeout", "soon"], "soon"),
+    ],
+)
+def test_bad_input_exit_2_nothing_changed(
+    env: Platform,
+    emulator: Emulator,
+    video: Callable[..., Path],
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    args: list[str],
+    needle: str,
+) -> None:
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("hello, this is not a video at all\n" * 20)
+    paths = {
+        "{missing}": str(tmp_path / "nope.mp4"),
+        "{dir}": str(tmp_path),
+        "{empty}": str(tmp_path / "empty.mp4"),
+        "{text}": str(tmp_path / "notes.txt"),
+        "{video}": str(video(QUANTUM)),
+    }
+    before = env.dump()
+    res = cli(*[paths.get(a, a) for a in args])
+    assert res.code == 2, (res.out, res.err)
+    assert needle in res.err
+    assert len(res.err.strip().splitlines()) <= 3 and "Traceback" not in res.err
+    assert env.dump() == before
+    assert journal_rows(env) == []
+    assert emulator.count(path_prefix="/video/") == 0
+
+
+def test_status_side_by_side(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    assert cli("upload", video(QUANTUM), "--lesson", "1").code == 0
+    row = env.lesson(1)
+    assert row is not None
+    env.set_lesson(2, row.mux_asset_id, row.mux_playback_id)
+    res = cli("status", "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    by_id = {t["target"]["id"]: t for t in doc["targets"]}
+    assert set(by_id) == {1, 2}
+    assert by_id[1]["mux"]["status"] == "ready"
+    assert by_id[1]["db"]["playback_id"] in by_id[1]["mux"]["playback_ids"]
+    assert by_id[1]["shared_with"] == [{"kind": "lesson", "id": 2}]
+    plain = cli("status", "--lesson", "1")
+    assert plain.code == 0 and row.mux_asset_id in plain.out and "\x1b[" not in plain.out

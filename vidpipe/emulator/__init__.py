@@ -1,0 +1,27 @@
+"""A local stand-in for the Mux Video API (and its GCS upload URLs) for tests and demos.
+
+`Emulator` runs a real HTTP server on loopback; `run_emulator` is the blocking entry point
+behind `vidpipe emulator`. Nothing in vidpipe's core imports this package.
+
+Where Mux or GCS leave a choice open, the emulator answers like this:
+- upload URL of an unknown, cancelled or timed-out upload: 404, plain-text body `Not Found`
+  (an expired GCS session); a completed upload's URL keeps answering 200.
+- a chunk starting beyond the held offset: 400 (GCS's "exceeds already uploaded size");
+  a chunk starting at or before it: the bytes already held are skipped.
+- a non-final chunk that is not a multiple of 256 KiB, a Content-Length that disagrees
+  with Content-Range, or a total that changes: 400, plain text.
+- a broken request (cut connection, short body) keeps only whole 256 KiB blocks of it.
+- a newer request on the same upload supersedes one still draining a dead connection.
+- asset order in lists is creation order, oldest first; the cursor names the last asset
+  returned, so deletes between pages neither skip nor repeat assets.
+- uploads without a playback policy give a public playback ID.
+- seeded assets and assets given a status by `set_asset_status` keep that status.
+- `request_log` records status 0 for a request closed without an answer.
+- `webhook_log` holds one entry per delivery attempt.
+"""
+
+from vidpipe.emulator.gcs import BLOCK
+from vidpipe.emulator.server import Emulator, run_emulator
+from vidpipe.emulator.webhooks import sign
+
+__all__ = ["BLOCK", "Emulator", "run_emulator", "sign"]

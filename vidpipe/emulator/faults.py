@@ -1,0 +1,97 @@
+"""Injected faults and Mux's rate limits: what may go wrong with a request before it runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+FAULT_KINDS = frozenset({"status", "delay", "cut", "reset"})
+
+
+@dataclass
+class Fault:
+    """One injected fault rule; see `Emulator.inject`."""
+
+    method: str | None
+    path_prefix: str
+    kind: str
+    status: int = 503
+    times: int = 1
+    delay: float = 0.0
+    after_bytes: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method) and path.startswith(
+            self.path_prefix
+        )
+
+
+class FaultPlan:
+    """Fault rules consumed in order by the requests they match; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        if fault.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {fault.kind!r}; use one of {sorted(FAULT_KINDS)}")
+        if fault.times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._rules.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first rule matching this request, used up by one application."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(method, path):
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self._rules.remove(rule)
+                    return rule
+        return None
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `capacity` saved up."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class RateLimiter:
+    """Mux's limits per credential pair: POST 1/s (burst 2), other verbs 5/s (burst 5)."""
+
+    POST = (1.0, 2.0)
+    OTHER = (5.0, 5.0)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple[str, bool], TokenBucket] = {}
+
+    def allow(self, credential: str, method: str) -> bool:
+        is_post = method == "POST"
+        with self._lock:
+            bucket = self._buckets.get((credential, is_post))
+            if bucket is None:
+                rate, capacity = self.POST if is_post else self.OTHER
+                bucket = self._buckets[(credential, is_post)] = TokenBucket(rate, capacity)
+            return bucket.take()

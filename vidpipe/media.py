@@ -1,0 +1,87 @@
+"""Is this file a video? Decided from the container's signature bytes, never by decoding."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidpipe.errors import UsageError
+
+SNIFF_BYTES = 512
+
+# ISO base media (MP4, MOV, 3GP, M4V): a box type at offset 4. Old QuickTime files may open
+# with a box other than `ftyp`.
+_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+
+
+def sniff_container(head: bytes) -> str | None:
+    """The container format named by the file's first bytes, or None."""
+    if len(head) >= 8 and head[4:8] in _ISO_BOXES:
+        return "mp4/mov"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "matroska/webm"
+    if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
+        return "avi"
+    if head.startswith(b"FLV\x01"):
+        return "flv"
+    if head.startswith(b"\x00\x00\x01\xba"):
+        return "mpeg-ps"
+    if head.startswith(b"\x00\x00\x01\xb3"):
+        return "mpeg-video"
+    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+        return "asf/wmv"
+    if head.startswith(b"\x06\x0e\x2b\x34"):
+        return "mxf"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head[:1] == b"\x47" and (len(head) < 189 or head[188:189] == b"\x47"):
+        # MPEG-TS: a sync byte every 188 bytes.
+        return "mpeg-ts" if len(head) >= 189 else None
+    return None
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    path: Path
+    size: int
+    mtime_ns: int
+    container: str
+
+
+def check_video_file(path: Path) -> VideoFile:
+    """Validate a file to upload; raise UsageError (exit 2) with one line if it is not fit."""
+    shown = str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"{shown}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{shown}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{shown}: is a directory, not a video file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{shown}: is not a regular file")
+    if st.st_size == 0:
+        raise UsageError(f"{shown}: is empty")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise UsageError(f"{shown}: cannot read ({exc.strerror})") from None
+    container = sniff_container(head)
+    if container is None:
+        raise UsageError(
+            f"{shown}: does not look like a video (no MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, "
+            "FLV, ASF, MXF or Ogg signature)"
+        )
+    return VideoFile(path.resolve(), st.st_size, st.st_mtime_ns, container)
+
+
+def same_file(path: Path, size: int, mtime_ns: int) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_size == size and st.st_mtime_ns == mtime_ns
