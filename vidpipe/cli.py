@@ -360,6 +360,9 @@ def webhook_apply(
         raise UsageError("give --signature or --no-verify, not both")
     if not signature and not no_verify:
         raise UsageError("give --signature HEADER to verify the event, or --no-verify")
+    settings = _settings()
+    secret = None if no_verify else settings.webhook_secret()
+    engine = _engine(settings)
     if source == "-":
         body = sys.stdin.buffer.read()
     else:
@@ -367,9 +370,6 @@ def webhook_apply(
             body = Path(source).read_bytes()
         except OSError as exc:
             raise UsageError(f"{source}: cannot read ({exc.strerror})") from None
-    settings = _settings()
-    secret = None if no_verify else settings.webhook_secret()
-    engine = _engine(settings)
     gateway = _gateway(settings) if settings.mux_token_id and settings.mux_token_secret else None
     try:
         outcome = apply_payload(

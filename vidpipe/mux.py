@@ -300,7 +300,7 @@ class MuxGateway:
             if retry_after is not None:
                 return float(retry_after)
             return wait_exponential_jitter(
-                initial=policy.initial, max=policy.maximum, jitter=policy.jitter
+                multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter
             )(state)
 
         def before_sleep(state: RetryCallState) -> None:

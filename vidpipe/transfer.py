@@ -330,7 +330,7 @@ class _Session:
         self.retry = retry
         self.sleep = sleep
         self.wait = wait_exponential_jitter(
-            initial=retry.initial, max=retry.maximum, jitter=retry.jitter
+            multiplier=retry.initial, max=retry.maximum, jitter=retry.jitter
         )
         self.stat = os.fstat(file.fileno())
         self.total = self.stat.st_size
