@@ -258,3 +258,59 @@ def test_status_side_by_side(
     assert by_id[1]["shared_with"] == [{"kind": "lesson", "id": 2}]
     plain = cli("status", "--lesson", "1")
     assert plain.code == 0 and row.mux_asset_id in plain.out and "\x1b[" not in plain.out
+
+
+def test_killed_process_resumes_same_upload(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], tmp_path: Path
+) -> None:
+    """SIGKILL mid-transfer, then the same command: the same Mux upload continues from the
+    server's offset (no restart from 0), and the bytes arrive exact."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    clip = video(24 * QUANTUM + 999)
+    emulator.inject("PUT", "/upload/", "delay", delay=0.25, times=1000)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vidpipe.cli",
+        "upload",
+        str(clip),
+        "--lesson",
+        "1",
+        "--chunk-size",
+        "256KiB",
+        "--json",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    confirmed = 0
+    while time.monotonic() < deadline:
+        rows = journal_rows(env)
+        confirmed = rows[0].confirmed_bytes if rows else 0
+        if confirmed >= 4 * QUANTUM:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert confirmed >= 4 * QUANTUM, "the transfer never got going"
+    upload_id = the_upload(emulator)
+    held_at_kill, _ = emulator.received(upload_id)
+    assert 0 < held_at_kill < clip.stat().st_size
+
+    emulator.clear_faults()
+    done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["upload_id"] == upload_id and doc["resumed"] is True
+    # The server may have taken a request already in flight at the kill: at least that much.
+    assert held_at_kill <= doc["resumed_from"] < clip.stat().st_size
+    assert len(emulator.uploads) == 1
+    assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
+    row = env.lesson(1)
+    assert row is not None and row.mux_asset_id == doc["asset_id"]
