@@ -355,22 +355,35 @@ def test_unknown_upload_url_is_404(emu: Emulator) -> None:
     assert httpx.put(f"{emu.base_url}/upload/nope", content=b"x").status_code == 404
 
 
+def test_bytes_are_only_kept_with_a_store_dir() -> None:
+    with Emulator() as emulator:
+        created = httpx.post(f"{emulator.base_url}/video/v1/uploads", auth=AUTH, json={})
+        upload = created.json()["data"]
+        data = video_bytes(BLOCK + 1)
+        httpx.put(upload["url"], content=data)
+
+        assert emulator.received(upload["id"]) == (len(data), sha256(data))
+        with pytest.raises(RuntimeError):
+            emulator.upload_bytes(upload["id"])
+
+
 # ----- assets -----------------------------------------------------------------------
 
 
-def test_an_asset_is_preparing_until_ready_after(tmp_path: Path) -> None:
-    with Emulator(ready_after=0.3) as emulator:
+def test_an_asset_is_preparing_until_ready_after() -> None:
+    with Emulator(ready_after=0.6) as emulator:
         api = mux_python.DirectUploadsApi(mux_python.ApiClient(mux_config(emulator.base_url)))
         assets = mux_python.AssetsApi(mux_python.ApiClient(mux_config(emulator.base_url)))
         upload = create_upload(api)
+        started = time.monotonic()
         httpx.put(upload.url, content=video_bytes(BLOCK))
         asset_id = api.get_direct_upload(upload.id).data.asset_id
 
         early = assets.get_asset(asset_id).data
         assert early.status == "preparing"
         assert early.progress.state == "ingesting"
-        time.sleep(0.35)
-        assert assets.get_asset(asset_id).data.status == "ready"
+        wait_for(lambda: assets.get_asset(asset_id).data.status == "ready")
+        assert time.monotonic() - started >= 0.59
 
 
 def test_a_file_that_is_not_a_video_makes_an_errored_asset(
@@ -553,7 +566,7 @@ def test_rate_limits_answer_429_without_retry_after() -> None:
     with Emulator(rate_limit=True) as emulator:
         with httpx.Client(base_url=emulator.base_url, auth=AUTH) as client:
             posts = [client.post("/video/v1/uploads", json={}) for _ in range(4)]
-            gets = [client.get("/video/v1/assets") for _ in range(8)]
+            gets = [client.get("/video/v1/assets") for _ in range(12)]
             other = httpx.get(f"{emulator.base_url}/video/v1/assets", auth=("other", "pair"))
             upload_url = posts[0].json()["data"]["url"]
             puts = [offset_query(upload_url, BLOCK) for _ in range(10)]

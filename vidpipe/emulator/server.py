@@ -276,10 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
+        self._log(status)  # before the answer, so a client that got it sees it logged
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
-        self._log(status)
 
     def _send_json(self, status: int, payload: dict[str, Any] | None) -> None:
         body = b"" if payload is None else json.dumps(payload).encode()
