@@ -204,6 +204,8 @@ class Pipeline:
             outcome.state = "transferred"
             return outcome
 
+        if entry.state != "done":
+            self.notify(f"waiting for Mux to make the asset for {prepared.target} ready")
         asset = self.wait_for_asset(entry, deadline=self.clock() + options.timeout)
         playback_id = self.record(entry, asset)
         outcome.state = "ready"

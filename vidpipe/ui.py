@@ -68,7 +68,8 @@ class UI:
 
             table = Table(title=title, title_justify="left")
             for col in columns:
-                table.add_column(col, overflow="fold")
+                # IDs are copied from here: keep them on one line; prose may wrap.
+                table.add_column(col, overflow="fold", no_wrap=col not in _WRAPPING)
             for row in rows:
                 table.add_row(*("" if v is None else str(v) for v in row))
             self.out.print(table)
@@ -129,6 +130,9 @@ class UI:
                 )
 
         yield plain
+
+
+_WRAPPING = {"Title", "Detail", "Action", "Upload", "Shared with"}
 
 
 def _plain(value: Any) -> str:
