@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -99,6 +101,16 @@ def _gateway(settings: Settings) -> MuxGateway:
     return MuxGateway.from_settings(settings)
 
 
+@contextmanager
+def _mux_and_db() -> Iterator[tuple[Engine, MuxGateway]]:
+    """Settings checked (credentials, database, tables) before any Mux call, then both."""
+    settings = _settings()
+    settings.mux_credentials()
+    engine = _engine(settings)
+    with _gateway(settings) as gateway:
+        yield engine, gateway
+
+
 def _http_client() -> Any:
     import httpx
 
@@ -149,10 +161,7 @@ def upload(
         wait=not no_wait,
         timeout=parse_duration(timeout, option="--timeout"),
     )
-    settings = _settings()
-    settings.mux_credentials()
-    engine = _engine(settings)
-    with _gateway(settings) as gateway, _http_client() as http:
+    with _mux_and_db() as (engine, gateway), _http_client() as http:
         pipeline = Pipeline(engine, gateway, http, notify=ui.message)
         prepared = pipeline.prepare(file, target, options)
         with ui.progress(f"{file.name} -> {target}", prepared.video.size) as progress:
@@ -184,10 +193,7 @@ def status(lesson: LessonOpt = None, course: CourseOpt = None, json_out: JsonOpt
 
     ui = _ui(json_out)
     target = targets.from_options(lesson, course, required=False)
-    settings = _settings()
-    settings.mux_credentials()
-    engine = _engine(settings)
-    with _gateway(settings) as gateway:
+    with _mux_and_db() as (engine, gateway):
         report = Reconciler(engine, gateway).status(target)
     render_status(ui, report)
 
@@ -204,10 +210,7 @@ def verify(lesson: LessonOpt = None, course: CourseOpt = None, json_out: JsonOpt
 
     ui = _ui(json_out)
     target = targets.from_options(lesson, course, required=False)
-    settings = _settings()
-    settings.mux_credentials()
-    engine = _engine(settings)
-    with _gateway(settings) as gateway:
+    with _mux_and_db() as (engine, gateway):
         report = Reconciler(engine, gateway).verify(target)
     render_report(ui, report, title="verify")
     if not report.ok:
@@ -242,10 +245,7 @@ def sync(
         orphan_min_age=parse_duration(orphan_min_age, option="--orphan-min-age"),
         max_deletes=max_deletes,
     )
-    settings = _settings()
-    settings.mux_credentials()
-    engine = _engine(settings)
-    with _gateway(settings) as gateway:
+    with _mux_and_db() as (engine, gateway):
         report = Reconciler(engine, gateway).sync(options)
     render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
     if not report.ok:
@@ -275,10 +275,7 @@ def delete(
     if asset is not None and not asset.strip():
         raise UsageError("--asset needs a Mux asset id")
     target = targets.from_options(lesson, course, required=False)
-    settings = _settings()
-    settings.mux_credentials()
-    engine = _engine(settings)
-    with _gateway(settings) as gateway:
+    with _mux_and_db() as (engine, gateway):
         rec = Reconciler(engine, gateway)
         plan = rec.plan_delete(asset_id=asset.strip() if asset else None, target=target)
         if not yes:
