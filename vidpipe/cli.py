@@ -68,7 +68,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    _state["debug"] = debug or os.environ.get("VIDPIPE_DEBUG") == "1"
+    _state["debug"] = _state["debug"] or debug or os.environ.get("VIDPIPE_DEBUG") == "1"
 
 
 # -- shared plumbing -------------------------------------------------------------------------
@@ -457,9 +457,18 @@ def main() -> None:
 
 def run(argv: list[str]) -> int:
     """Run vidpipe with `argv`; vidpipe's errors become one line on stderr and an exit code."""
+    # An outer `vidpipe --debug demo` stays in debug mode for the commands the demo runs.
+    outer = _state["debug"]
+    _state["debug"] = outer or "--debug" in argv or os.environ.get("VIDPIPE_DEBUG") == "1"
+    try:
+        return _run(argv)
+    finally:
+        _state["debug"] = outer
+
+
+def _run(argv: list[str]) -> int:
     from vidpipe.errors import VidpipeError
 
-    _state["debug"] = "--debug" in argv or os.environ.get("VIDPIPE_DEBUG") == "1"
     try:
         code = app(args=argv, prog_name="vidpipe", standalone_mode=False)
         return code if isinstance(code, int) else 0
