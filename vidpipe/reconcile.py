@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 
 from vidpipe import journal
-from vidpipe.db import UploadJournal, transaction, utcnow
+from vidpipe.db import UNFINISHED_STATES, UploadJournal, transaction, utcnow
 from vidpipe.errors import MuxError, UsageError, VidpipeError
 from vidpipe.locks import run_lock
 from vidpipe.mux import Asset, MuxGateway
@@ -79,6 +79,9 @@ class JournalItem:
     state: str
     detail: str
     action: str | None = None
+    # For action "finish": the IDs its target row already records (not part of the output).
+    asset_id: str | None = None
+    playback_id: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -310,7 +313,27 @@ class Reconciler:
             )
             if asset is not None:
                 expects[asset.id] = entry
-            if asset is not None and asset.id in named:
+            own = snap.row_by_target.get(target)
+            if (
+                asset is not None
+                and asset.status != "errored"
+                and own is not None
+                and own.asset_id == asset.id
+            ):
+                # Recorded already (a webhook, another run): the upload is done, not abandoned.
+                items.append(
+                    JournalItem(
+                        entry.id or 0,
+                        target,
+                        entry.upload_id,
+                        entry.state,
+                        f"asset {asset.id} is already recorded on {target}",
+                        "finish",
+                        asset_id=asset.id,
+                        playback_id=own.playback_id,
+                    )
+                )
+            elif asset is not None and asset.id in named:
                 items.append(
                     JournalItem(
                         entry.id or 0,
@@ -318,6 +341,18 @@ class Reconciler:
                         entry.upload_id,
                         entry.state,
                         f"asset {asset.id} is already recorded",
+                        "close",
+                    )
+                )
+            elif asset is None and entry.asset_id:
+                # The snapshot asked Mux for it directly: only a definite 404 gets here.
+                items.append(
+                    JournalItem(
+                        entry.id or 0,
+                        target,
+                        entry.upload_id,
+                        entry.state,
+                        f"asset {entry.asset_id} is gone from Mux (404)",
                         "close",
                     )
                 )
@@ -340,11 +375,20 @@ class Reconciler:
                 )
 
         if snap.full or expects:
-            drift.extend(self._asset_drift(snap, named, expects))
+            # The plan clears rows whose asset is missing or errored: judge the assets as they
+            # will stand afterwards (that row is empty, its asset named by no one), so one run
+            # reaches the fixed point and a second run has nothing left to do.
+            cleared = {d.target for d in drift if d.kind in (MISSING, ERRORED) and d.target}
+            kept = {r.asset_id for r in snap.rows if r.asset_id and r.target not in cleared}
+            drift.extend(self._asset_drift(snap, kept, expects, cleared))
         return drift, items
 
     def _asset_drift(
-        self, snap: Snapshot, named: set[str], expects: dict[str, UploadJournal]
+        self,
+        snap: Snapshot,
+        named: set[str],
+        expects: dict[str, UploadJournal],
+        cleared: set[Target],
     ) -> list[Drift]:
         drift: list[Drift] = []
         # Newest ready asset first: when several name one empty row, the newest is recorded.
@@ -361,7 +405,7 @@ class Reconciler:
             if not snap.full and asset.id not in expects:
                 continue
             entry = expects.get(asset.id)
-            row = snap.row_by_target.get(target)
+            row = None if target in cleared else snap.row_by_target.get(target)
             exists = target.id in snap.existing[target.kind]
             if asset.status == "preparing":
                 continue  # in flight; not drift
@@ -383,6 +427,9 @@ class Reconciler:
                 detail = f"ready asset for {target} is not recorded"
                 if replaces:
                     detail += f" (it replaces {replaces})"
+                elif target in cleared:
+                    lost = snap.row_by_target[target].asset_id
+                    detail += f" (it replaces {lost}, which is being cleared)"
                 drift.append(
                     Drift(
                         UNRECORDED,
@@ -495,7 +542,15 @@ class Reconciler:
                 continue
             item.action = self._apply(item)
         for jitem in items:
-            if jitem.action == "close":
+            if jitem.action == "finish":
+                if options.dry_run:
+                    jitem.action = "would finish"
+                else:
+                    assert jitem.asset_id is not None
+                    with transaction(self.engine) as conn:
+                        _finish_journal(conn, jitem.journal_id, jitem.asset_id, jitem.playback_id)
+                    jitem.action = "finished"
+            elif jitem.action == "close":
                 if options.dry_run:
                     jitem.action = "would close"
                 else:
@@ -692,17 +747,16 @@ def _entry(engine: Engine, journal_id: int) -> UploadJournal:
     return entry
 
 
-def _finish_journal(conn: Any, journal_id: int, asset_id: str, playback_id: str) -> None:
+def _finish_journal(conn: Any, journal_id: int, asset_id: str, playback_id: str | None) -> None:
     conn.execute(
         update(_JOURNAL)
         .where(_JOURNAL.c.id == journal_id)
+        .where(_JOURNAL.c.state.in_(UNFINISHED_STATES))
         .values(state="done", asset_id=asset_id, playback_id=playback_id, updated_at=utcnow())
     )
 
 
 def _close_journal_for_asset(conn: Any, asset_id: str, why: str) -> None:
-    from vidpipe.db import UNFINISHED_STATES
-
     conn.execute(
         update(_JOURNAL)
         .where(_JOURNAL.c.asset_id == asset_id)
