@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pgserver import PgServer, require_pg
@@ -17,6 +18,7 @@ from sqlmodel import Session, select
 
 from vidpipe.db import Lesson, World, init_db, make_engine
 from vidpipe.emulator import Emulator
+from vidpipe.mux import MuxGateway, RetryPolicy
 
 TOKEN_ID = "test-token-id"
 TOKEN_SECRET = "s3cr3t-token-value-never-printed"
@@ -38,6 +40,24 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     url = pg_server.create_database()
     yield url
     pg_server.drop_database(make_url(url).database or "")
+
+
+@pytest.fixture
+def mux_tuning(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Tune the gateway the CLI builds (keyword arguments of MuxGateway): e.g. fast retries
+    (`mux_tuning["retry"] = fast_retry()`) or no client-side pacing (`["pace"] = False`)."""
+    options: dict[str, Any] = {}
+
+    def gateway(settings: Any) -> MuxGateway:
+        return MuxGateway.from_settings(settings, **options)
+
+    monkeypatch.setattr("vidpipe.cli._gateway", gateway)
+    return options
+
+
+def fast_retry(attempts: int = 6) -> RetryPolicy:
+    """The gateway's retry policy with tiny waits."""
+    return RetryPolicy(attempts=attempts, initial=0.001, maximum=0.005, jitter=0.0)
 
 
 @pytest.fixture

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOKEN_SECRET, WEBHOOK_SECRET, Platform, Result
+from conftest import TOKEN_SECRET, WEBHOOK_SECRET, Platform, Result, fast_retry
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from vidpipe.db import Lesson, UploadJournal, World
 from vidpipe.emulator import Emulator
 from vidpipe.locks import run_lock
-from vidpipe.mux import MuxGateway, RetryPolicy
+from vidpipe.mux import MuxGateway
 from vidpipe.reconcile import Drift, JournalItem, Reconciler, Snapshot, SyncOptions
 from vidpipe.targets import Kind, Target
 
@@ -97,23 +97,15 @@ def get_asset_calls(emulator: Emulator) -> int:
 
 
 @pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The gateway's retry policy with tiny waits (same number of attempts).
-
-    RetryPolicy is a dataclass: its __init__ keeps its own copy of the defaults, so patching
-    the class attributes alone would not reach new instances.
-    """
-    monkeypatch.setattr(RetryPolicy, "initial", 0.001)
-    monkeypatch.setattr(RetryPolicy, "maximum", 0.005)
-    monkeypatch.setattr(RetryPolicy, "jitter", 0.0)
-    monkeypatch.setattr(RetryPolicy.__init__, "__defaults__", (6, 0.001, 0.005, 0.0, time.sleep))
+def fast_retries(mux_tuning: dict[str, Any]) -> None:
+    """The gateway's retry policy with tiny waits (same number of attempts)."""
+    mux_tuning["retry"] = fast_retry()
 
 
 @pytest.fixture(autouse=True)
-def unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+def unpaced(mux_tuning: dict[str, Any]) -> None:
     """No client-side pacing (waits of 0.2 s a request add up); the pacing test puts it back."""
-    defaults = dict(MuxGateway.__init__.__kwdefaults__ or {})
-    monkeypatch.setattr(MuxGateway.__init__, "__kwdefaults__", {**defaults, "pace": False})
+    mux_tuning["pace"] = False
 
 
 @pytest.fixture
@@ -567,11 +559,12 @@ def test_pagination_and_cost_of_a_full_verify(
 
 
 @pytest.fixture
-def limited(monkeypatch: pytest.MonkeyPatch, env: Platform) -> Iterator[Emulator]:
+def limited(
+    monkeypatch: pytest.MonkeyPatch, env: Platform, mux_tuning: dict[str, Any]
+) -> Iterator[Emulator]:
     """An emulator enforcing Mux's rate limits; the environment points at it; the gateway
     paces itself as it does in production."""
-    defaults = dict(MuxGateway.__init__.__kwdefaults__ or {})
-    monkeypatch.setattr(MuxGateway.__init__, "__kwdefaults__", {**defaults, "pace": True})
+    mux_tuning["pace"] = True
     with Emulator(ready_after=0.0, rate_limit=True) as emu:
         monkeypatch.setenv("MUX_BASE_URL", emu.base_url)
         yield emu

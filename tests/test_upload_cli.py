@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import TOKEN_SECRET, Platform, Result, sha256_file
+from conftest import TOKEN_SECRET, Platform, Result, fast_retry, sha256_file
 from sqlmodel import Session, select
 
 from vidpipe.db import UploadJournal
@@ -96,7 +97,6 @@ def test_cut_connection_mid_chunk_resumes_same_upload(
     cli: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("vidpipe.transfer.RetryPolicy.__init__.__defaults__", None, raising=False)
     clip = video(8 * QUANTUM + 77)
     emulator.inject("PUT", "/upload/", "cut", after_bytes=QUANTUM + 1000, times=1)
     res = cli("upload", clip, "--lesson", "3", "--chunk-size", "1MiB")
@@ -184,10 +184,9 @@ def test_429_storm_is_waited_out(
     emulator: Emulator,
     video: Callable[..., Path],
     cli: Callable[..., Result],
-    monkeypatch: pytest.MonkeyPatch,
+    mux_tuning: dict[str, Any],
 ) -> None:
-    monkeypatch.setattr("vidpipe.mux.RetryPolicy.initial", 0.01)
-    monkeypatch.setattr("vidpipe.mux.RetryPolicy.maximum", 0.05)
+    mux_tuning["retry"] = fast_retry()
     emulator.inject("POST", "/video/v1/uploads", "status", status=429, times=3)
     emulator.inject("GET", "/video/", "status", status=429, times=2)
     res = cli("upload", video(QUANTUM), "--lesson", "1")
