@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Engine, String, event, inspect
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine
 
@@ -80,13 +80,25 @@ class UploadJournal(SQLModel, table=True):
 
 PLATFORM_TABLES = ("lesson", "world")
 
+# Seconds to wait for a PostgreSQL server to answer (unless the URL says `connect_timeout`).
+PG_CONNECT_TIMEOUT = 10
 
-def mask_url(url: str) -> str:
-    """The URL with its password hidden; a URL SQLAlchemy cannot parse is hidden whole."""
+
+# Query parameters that carry a secret (libpq takes `?password=` as well as `user:pw@`).
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "key")
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password hidden (in the userinfo and in query parameters such as
+    `?password=`); a URL SQLAlchemy cannot parse is hidden whole."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = url if isinstance(url, URL) else make_url(url)
     except (ArgumentError, ValueError):
         return "<unparseable DATABASE_URL>"
+    secret_keys = [k for k in parsed.query if any(s in k.lower() for s in _SECRET_QUERY_KEYS)]
+    if secret_keys:
+        parsed = parsed.update_query_dict({k: "***" for k in secret_keys})
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def normalize_url(url: str) -> str:
@@ -107,6 +119,10 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
+    elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # libpq waits for the OS TCP timeout (minutes) on an unanswering host; cron needs a
+        # prompt one-line failure instead.
+        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ArgumentError, ImportError):
@@ -119,7 +135,10 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Readers never block the writer; a writer waits for another instead of failing at once.
+    # A writer (or a reader meeting a writer's commit) waits up to 30 s for the other instead
+    # of failing at once with "database is locked". The journal mode is left as the platform
+    # set it: switching the file to WAL would be a lasting change to a database vidpipe
+    # does not own.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout = 30000")
     cur.close()
@@ -147,8 +166,7 @@ def check_connection(engine: Engine) -> None:
             pass
     except OperationalError as exc:
         raise VidpipeError(
-            f"cannot open the database {mask_url(str(engine.url.render_as_string()))}: "
-            f"{_one_line(exc)}"
+            f"cannot open the database {mask_url(engine.url)}: {_one_line(exc)}"
         ) from None
 
 
