@@ -907,3 +907,31 @@ def test_newest_of_several_unrecorded_assets_wins(
     assert world is not None and world.mux_preview_asset_id == new["id"]
     assert reconciler.sync(SyncOptions()).drift[0].kind == "orphan"
     assert Target(Kind.COURSE, 2) == reconciler.verify().drift[0].target
+
+
+def test_closing_a_journal_entry_is_compare_and_set(env: Platform) -> None:
+    """An upload that finishes between sync's snapshot and its apply keeps its `done`."""
+    from vidpipe import journal as journal_mod
+    from vidpipe.db import transaction
+    from vidpipe.reconcile import _close_journal
+
+    entry = journal_mod.create(
+        env.engine,
+        target_kind="lesson",
+        target_id=1,
+        file_path="/x.mp4",
+        file_size=1,
+        file_mtime_ns=1,
+        chunk_size=262144,
+        state="uploading",
+        upload_id="u1",
+    )
+    assert entry.id is not None
+    journal_mod.update(env.engine, entry, state="done")  # the upload finished meanwhile
+    with transaction(env.engine) as conn:
+        assert _close_journal(conn, entry.id, "uploading", "expired") is False
+    with Session(env.engine) as s:
+        row = s.get(UploadJournal, entry.id)
+        assert row is not None and row.state == "done"
+    with transaction(env.engine) as conn:
+        assert _close_journal(conn, entry.id, "done", "test") is True

@@ -554,13 +554,9 @@ class Reconciler:
                 if options.dry_run:
                     jitem.action = "would close"
                 else:
-                    journal.update(
-                        self.engine,
-                        _entry(self.engine, jitem.journal_id),
-                        state="abandoned",
-                        last_error=jitem.detail,
-                    )
-                    jitem.action = "closed"
+                    with transaction(self.engine) as conn:
+                        closed = _close_journal(conn, jitem.journal_id, jitem.state, jitem.detail)
+                    jitem.action = "closed" if closed else "skipped: the upload moved on"
             elif jitem.action == "check-upload":
                 jitem.action = None
         report.api_calls = self.mux.stats.calls - calls0
@@ -737,16 +733,6 @@ _VERB = {
 _JOURNAL = UploadJournal.__table__  # type: ignore[attr-defined]
 
 
-def _entry(engine: Engine, journal_id: int) -> UploadJournal:
-    from sqlmodel import Session
-
-    with Session(engine) as session:
-        entry = session.get(UploadJournal, journal_id)
-    if entry is None:  # pragma: no cover
-        raise VidpipeError(f"journal entry {journal_id} vanished")
-    return entry
-
-
 def _finish_journal(conn: Any, journal_id: int, asset_id: str, playback_id: str | None) -> None:
     conn.execute(
         update(_JOURNAL)
@@ -754,6 +740,18 @@ def _finish_journal(conn: Any, journal_id: int, asset_id: str, playback_id: str 
         .where(_JOURNAL.c.state.in_(UNFINISHED_STATES))
         .values(state="done", asset_id=asset_id, playback_id=playback_id, updated_at=utcnow())
     )
+
+
+def _close_journal(conn: Any, journal_id: int, seen_state: str, why: str) -> bool:
+    """Abandon an entry only if it is still in the state the snapshot saw (compare-and-set):
+    an upload that finished meanwhile keeps its `done`."""
+    result = conn.execute(
+        update(_JOURNAL)
+        .where(_JOURNAL.c.id == journal_id)
+        .where(_JOURNAL.c.state == seen_state)
+        .values(state="abandoned", last_error=why, updated_at=utcnow())
+    )
+    return bool(result.rowcount == 1)
 
 
 def _close_journal_for_asset(conn: Any, asset_id: str, why: str) -> None:
