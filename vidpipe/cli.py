@@ -402,6 +402,13 @@ def emulator(
     rate_limit: Annotated[
         bool, typer.Option("--rate-limit", help="Enforce Mux's rate limits (429s).")
     ] = False,
+    checksum: Annotated[
+        bool,
+        typer.Option(
+            "--checksum/--no-checksum",
+            help="SHA-256 every uploaded byte (off: a faster upload path, for benchmarks).",
+        ),
+    ] = True,
     webhook_url: Annotated[
         str | None,
         typer.Option(
@@ -429,6 +436,7 @@ def emulator(
         webhook_url=webhook_url,
         webhook_secret=secret,
         on_started=started,
+        checksum=checksum,
     )
 
 

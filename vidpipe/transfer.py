@@ -48,12 +48,21 @@ CHUNK_QUANTUM = 256 * 1024
 """GCS requires every chunk but the last to be a multiple of this."""
 
 DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
+"""Bytes per PUT. Memory does not grow with it (bytes stream in `READ_SIZE` blocks); each
+chunk boundary costs one round trip, and a broken request keeps its whole 256 KiB blocks."""
 
 READ_SIZE = 1024 * 1024
 """Bytes read from disk and handed to httpx at a time: memory use is bounded by this."""
 
 PROGRESS_INTERVAL = 0.1
 """Minimum seconds between two `on_progress` calls while bytes stream out."""
+
+CONFIRM_OVERLAP = 4 * 1024 * 1024
+"""How far into the next chunk the previous chunk's `on_confirmed` waits (see `transfer`).
+
+About what the kernel buffers on a socket: with that much in flight the server keeps receiving
+while the callback writes its journal row, instead of idling once per chunk.
+"""
 
 RETRY_AFTER_CAP = 300.0
 """A server's Retry-After is honoured up to this many seconds."""
@@ -180,7 +189,10 @@ def transfer(
       one call per `PROGRESS_INTERVAL`) and after each server answer. It can go back when
       the server held fewer bytes than were sent.
     - `on_confirmed(offset)`: the server-confirmed byte count after each 308 and on
-      completion (`total`); safe to journal.
+      completion (`total`), in order; safe to journal. The call for a 308 waits until the
+      next chunk has `CONFIRM_OVERLAP` bytes in flight (or is about to read its last block),
+      so a journal write there overlaps the network instead of stalling it once per chunk;
+      a pending call is always made before `transfer` retries, returns or raises.
     - `read_size`: bytes read from disk per block; memory stays at about this much.
 
     Dropped connections, timeouts and HTTP 408/429/5xx are retried with back-off, then the
@@ -337,11 +349,18 @@ class _Session:
         self.bytes_sent = 0
         self.requests = 0
         self.retries = 0
+        self.pending: int | None = None  # confirmed, `on_confirmed` not called yet
         self.best = 0  # highest offset the server has confirmed in this run
         self.known = 0  # latest offset known to be held: the caller's, then the server's
         self.last_progress_call = 0.0
 
     def run(self, start_offset: int | None) -> TransferResult:
+        try:
+            return self._run(start_offset)
+        finally:
+            self._report_confirmed()
+
+    def _run(self, start_offset: int | None) -> TransferResult:
         total = self.total
         if start_offset is not None and not 0 <= start_offset <= total:
             raise TransferError(f"start offset {start_offset:,} is outside the file (0-{total:,})")
@@ -359,6 +378,7 @@ class _Session:
                 else:
                     answer = self._send_chunk(offset)
             except (httpx.TransportError, _Retryable) as exc:
+                self._report_confirmed()
                 reason = exc.reason if isinstance(exc, _Retryable) else _describe(exc)
                 retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
                 if self.best > best_at_failure:
@@ -387,7 +407,7 @@ class _Session:
                     response_json=answer.body,
                     start_offset=first,
                 )
-            self._confirm(answer.held)
+            self._confirm(answer.held, defer=True)
             offset = answer.held
 
     def _query(self) -> _Answer:
@@ -417,9 +437,16 @@ class _Session:
     def _body(self, start: int, end: int) -> Iterator[bytes]:
         """Yield the file's bytes [start, end) in blocks of `read_size`, read as sent."""
         file, read_size, total = self.file, self.read_size, self.total
+        # The previous chunk's confirmation is reported once this much of this chunk is in
+        # flight, and at the latest before its last block is read (before the first, for a
+        # one-block chunk): the callback's database write overlaps the network.
+        last_block = start + (end - start - 1) // read_size * read_size
+        report_at = min(start + CONFIRM_OVERLAP, last_block)
         file.seek(start)
         position = start
         while position < end:
+            if position >= report_at and self.pending is not None:
+                self._report_confirmed()
             data = file.read(min(read_size, end - position))
             if not data:
                 raise TransferError(
@@ -440,12 +467,20 @@ class _Session:
             self.last_progress_call = now
             self.on_progress(done, self.total)
 
-    def _confirm(self, held: int) -> None:
+    def _confirm(self, held: int, *, defer: bool = False) -> None:
+        """Record a server-confirmed offset; `defer` reports it from the next chunk's body."""
         self.best = max(self.best, held)
         self.known = held
-        if self.on_confirmed is not None:
-            self.on_confirmed(held)
+        self._report_confirmed()
+        self.pending = held
+        if not defer:
+            self._report_confirmed()
         self._progress(held, force=True)
+
+    def _report_confirmed(self) -> None:
+        held, self.pending = self.pending, None
+        if held is not None and self.on_confirmed is not None:
+            self.on_confirmed(held)
 
     def _check_file_unchanged(self) -> None:
         now = os.fstat(self.file.fileno())

@@ -276,7 +276,10 @@ def _validate_upload_body(body: Any) -> tuple[int, str | None, bool, dict[str, A
 class Store:
     """Uploads and assets with Mux's state machine. All public methods are thread-safe."""
 
-    def __init__(self, *, ready_after: float, emit: Emit, store_dir: Path | None) -> None:
+    def __init__(
+        self, *, ready_after: float, emit: Emit, store_dir: Path | None, checksum: bool = True
+    ) -> None:
+        self._checksum = checksum
         self.ready_after = ready_after
         self._emit = emit
         self._store_dir = store_dir
@@ -306,7 +309,7 @@ class Store:
             test=test,
             url=f"{url_base}/upload/{upload_id}",
             created_at=time.time(),
-            session=ResumableSession(path),
+            session=ResumableSession(path, checksum=self._checksum),
         )
         with self._lock:
             self._uploads[upload_id] = upload

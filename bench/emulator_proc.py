@@ -1,0 +1,91 @@
+"""The Mux emulator in its own process, seeded with a catalogue of ready assets.
+
+`vidpipe emulator` cannot be seeded from outside (creating 5,000 assets through the API would
+take 5,000 POSTs at 1/s), so the verify and sync benchmarks run this instead:
+
+    python bench/emulator_proc.py --out DIR --assets 5500 [--rate-limit]
+
+Asset i (1-based) has passthrough `{"lesson_id": i}`. Once listening it writes
+`DIR/catalogue.json` ({"base_url", "assets": [[lesson_id, asset_id, playback_id], ...]}).
+On SIGUSR1 it writes `DIR/counts.json` (requests under /video/: total, by method, 429s, and
+a sequence number); on SIGTERM it writes them once more and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from vidpipe.emulator import Emulator
+
+
+def _write(path: Path, doc: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--assets", type=int, default=5000)
+    parser.add_argument("--rate-limit", action="store_true")
+    args = parser.parse_args()
+
+    emulator = Emulator(ready_after=0, rate_limit=args.rate_limit)
+    seeded = emulator.seed_assets(
+        args.assets, passthrough_fn=lambda i: json.dumps({"lesson_id": i + 1})
+    )
+    base_url = emulator.start()
+    catalogue = [
+        [i + 1, asset["id"], asset["playback_ids"][0]["id"]] for i, asset in enumerate(seeded)
+    ]
+    _write(args.out / "catalogue.json", {"base_url": base_url, "assets": catalogue})
+
+    seq = 0
+    stop = threading.Event()
+
+    def counts() -> None:
+        nonlocal seq
+        seq += 1
+        by_method: dict[str, int] = {}
+        for method, path, _status in list(emulator.request_log):
+            if path.startswith("/video/"):
+                by_method[method] = by_method.get(method, 0) + 1
+        _write(
+            args.out / "counts.json",
+            {
+                "seq": seq,
+                "total": emulator.count(),
+                "status_429": emulator.count(status=429),
+                "by_method": by_method,
+            },
+        )
+
+    def on_usr1(signum: int, frame: object) -> None:
+        counts()
+
+    def on_term(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGUSR1, on_usr1)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    print(base_url, flush=True)
+    try:
+        while not stop.is_set():
+            stop.wait(0.5)
+    finally:
+        counts()
+        emulator.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,735 @@
+"""vidpipe's benchmarks (issue 5): each row beside its baseline in the same run, one table.
+
+    .venv/bin/python bench/run.py                      # every row (what `make bench` runs)
+    .venv/bin/python bench/run.py --only upload,rss --rounds 7
+    .venv/bin/python bench/run.py --only verify --reconcile-runs 1 --keep
+
+Rows (see issue 5 for the targets):
+  upload  transfer cost per byte: `vidpipe upload --no-wait` of 1 GiB minus 64 MiB, beside the
+          same difference for `curl -T` to fresh upload URLs of the same emulator
+  rss     peak RSS of the 1 GiB upload beside the 64 MiB upload's (the same runs)
+  fixed   `vidpipe upload --no-wait` of 1 MiB (whole command) beside a minimal Typer `--help`
+  help    `vidpipe --help` beside a minimal two-command Typer app's `--help`
+  verify  `vidpipe verify` of 5,000 rows / 5,000 assets, emulator with --rate-limit
+  sync    `vidpipe sync` of the same catalogue plus 500 unrecorded rows
+
+Every command runs as its own child process, timed from spawn to exit; its peak RSS comes
+from `os.wait4` on that one child, so no figure is mixed with another command's. Figures are
+medians (peak RSS: the worst run); machines are noisy, so compare the ratios, not the seconds.
+The emulator always runs in a separate process: `vidpipe emulator` for uploads, and
+`bench/emulator_proc.py` (seeded in-process) for verify and sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PY = sys.executable
+VIDPIPE_SCRIPT = Path(PY).parent / "vidpipe"
+VIDPIPE = [str(VIDPIPE_SCRIPT)] if VIDPIPE_SCRIPT.exists() else [PY, "-m", "vidpipe.cli"]
+MINIMAL_APP = [PY, str(BENCH / "minimal_app.py")]
+CURL = shutil.which("curl") or "/usr/bin/curl"
+
+GiB = 1024**3
+MiB = 1024**2
+BIG, MID, SMALL = GiB, 64 * MiB, MiB
+TOKEN = ("bench", "bench-secret")
+ROWS = ("upload", "rss", "fixed", "help", "verify", "sync")
+CATALOGUE = 5000
+UNRECORDED = 500
+LIST_PAGE = 100  # Mux's maximum page size
+OTHER_RATE = 5.0  # Mux's sustained rate for non-POST requests
+
+
+# -- running one command ---------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    wall: float
+    maxrss: int  # bytes
+    rc: int
+    out: str
+    err: str
+
+
+def run(cmd: Sequence[str], env: dict[str, str], cwd: Path, check: bool = True) -> Run:
+    """Run `cmd` as a child of bench/measure.py: its wall time and its own peak RSS."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(suffix=".json") as res,
+    ):
+        subprocess.run(
+            [PY, "-S", str(BENCH / "measure.py"), res.name, *cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            cwd=cwd,
+            check=True,
+        )
+        measured = json.loads(Path(res.name).read_text())
+        out.seek(0)
+        err.seek(0)
+        result = Run(
+            float(measured["wall"]),
+            int(measured["maxrss_kib"]) * 1024,
+            int(measured["rc"]),
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
+    if check and result.rc != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {result.rc}\n{result.out[-2000:]}\n{result.err[-2000:]}"
+        )
+    return result
+
+
+def median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+# -- fixtures: files, database, emulators ----------------------------------------------------
+
+
+def make_video(path: Path, size: int) -> Path:
+    """`size` bytes of incompressible data behind an MP4 `ftyp` box (every byte written)."""
+    if path.exists() and path.stat().st_size == size:
+        return path
+    block = os.urandom(16 * MiB)
+    header = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+    with open(path, "wb") as fh:
+        fh.write(header)
+        left = size - len(header)
+        turn = 0
+        while left:
+            # Rotate the block so no two 16 MiB stretches of the file are equal.
+            piece = block[turn:] + block[:turn]
+            n = min(left, len(piece))
+            fh.write(piece[:n])
+            left -= n
+            turn = (turn + 4099) % len(block)
+        fh.flush()
+        # On disk before any timing starts: write-back of a fresh GiB would slow every fsync.
+        os.fsync(fh.fileno())
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"emulator exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"emulator not listening on {port} after {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.procs: list[subprocess.Popen[Any]] = []
+        self.base_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MUX_", "DATABASE_URL", "VIDPIPE_"))
+        }
+        self.base_env.update(NO_COLOR="1", MUX_TOKEN_ID=TOKEN[0], MUX_TOKEN_SECRET=TOKEN[1])
+
+    def env(self, base_url: str, db: Path) -> dict[str, str]:
+        return {**self.base_env, "MUX_BASE_URL": base_url, "DATABASE_URL": f"sqlite:///{db}"}
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            stop(proc)
+
+    # database
+
+    def init_db(self, db: Path) -> None:
+        db.unlink(missing_ok=True)
+        run([*VIDPIPE, "db", "init"], self.env("http://127.0.0.1:9", db), self.work)
+
+    @staticmethod
+    def add_lessons(db: Path, rows: Iterable[tuple[int, str | None, str | None]]) -> None:
+        with sqlite3.connect(db) as conn:
+            conn.executemany(
+                "INSERT INTO lesson (id, title, mux_asset_id, mux_playback_id) "
+                "VALUES (?, 'bench lesson', ?, ?)",
+                rows,
+            )
+
+    # emulators
+
+    def upload_emulator(self) -> str:
+        """`vidpipe emulator` in its own process, no rate limit (the upload rows)."""
+        port = free_port()
+        log = open(self.work / "emulator-upload.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [*VIDPIPE, "emulator", "--port", str(port), "--ready-after", "0", "--no-checksum"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.base_env,
+            cwd=self.work,
+        )
+        self.procs.append(proc)
+        wait_listening(port, proc)
+        return f"http://127.0.0.1:{port}"
+
+    def catalogue_emulator(self, name: str, assets: int) -> SeededEmulator:
+        out = self.work / name
+        out.mkdir(exist_ok=True)
+        log = open(out / "emulator.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [
+                PY,
+                str(BENCH / "emulator_proc.py"),
+                "--out",
+                str(out),
+                "--assets",
+                str(assets),
+                "--rate-limit",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.base_env,
+            cwd=self.work,
+        )
+        self.procs.append(proc)
+        catalogue = out / "catalogue.json"
+        deadline = time.monotonic() + 60
+        while not catalogue.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench/emulator_proc.py failed; see {out / 'emulator.log'}")
+            time.sleep(0.05)
+        doc = json.loads(catalogue.read_text())
+        return SeededEmulator(proc, out, doc["base_url"], [tuple(a) for a in doc["assets"]])
+
+
+@dataclass
+class SeededEmulator:
+    proc: subprocess.Popen[Any]
+    out: Path
+    base_url: str
+    assets: list[tuple[int, str, str]]  # (lesson id, asset id, playback id)
+    seq: int = 0
+
+    def counts(self) -> dict[str, Any]:
+        """The emulator's request counts now (it writes them on SIGUSR1)."""
+        path = self.out / "counts.json"
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if path.exists():
+                doc: dict[str, Any] = json.loads(path.read_text())
+                if doc["seq"] > self.seq:
+                    self.seq = doc["seq"]
+                    return doc
+            time.sleep(0.02)
+        raise RuntimeError("bench/emulator_proc.py did not report its counts")
+
+
+def new_upload_url(base_url: str) -> str:
+    """POST /video/v1/uploads (basic auth) and return the fresh upload URL."""
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    auth = base64.b64encode(f"{TOKEN[0]}:{TOKEN[1]}".encode()).decode()
+    body = json.dumps({"new_asset_settings": {"playback_policies": ["public"]}})
+    conn.request(
+        "POST",
+        "/video/v1/uploads",
+        body=body,
+        headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+    )
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    if resp.status != 201:
+        raise RuntimeError(f"creating an upload: HTTP {resp.status} {data[:200]!r}")
+    return str(json.loads(data)["data"]["url"])
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    what: str
+    vidpipe: str
+    baseline: str
+    figure: str
+    target: str
+    ok: bool | None  # None: reported, no target
+    notes: list[str] = field(default_factory=list)
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 2 else f"{seconds:.2f} s"
+
+
+def fmt_mb(nbytes: float) -> str:
+    return f"{nbytes / 1e6:.1f} MB"
+
+
+def table_lines(rows: list[Row]) -> list[str]:
+    headers = ("row", "vidpipe (median)", "baseline (median)", "figure", "target", "result")
+    cells = [
+        (
+            f"{r.name}: {r.what}",
+            r.vidpipe,
+            r.baseline,
+            r.figure,
+            r.target,
+            "report" if r.ok is None else ("PASS" if r.ok else "FAIL"),
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for c in cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip())
+    for r in rows:
+        lines += [f"  [{r.name}] {note}" for note in r.notes]
+    return lines
+
+
+def environment() -> list[str]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    curl_version = subprocess.run(
+        [CURL, "--version"], capture_output=True, text=True, check=False
+    ).stdout.split("\n", 1)[0]
+    versions = []
+    for mod in ("typer", "httpx", "httpcore", "h11"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{mod} {version(mod)}")
+        except Exception:  # a missing package only drops a line of the report
+            pass
+    return [
+        f"python {platform.python_version()} ({PY})",
+        f"{platform.system()} {platform.release()} {platform.machine()}; "
+        f"{usable} usable cores of {os.cpu_count()}; {cpu}",
+        ", ".join(versions),
+        curl_version,
+    ]
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+class Rows:
+    def __init__(self, bench: Bench, args: argparse.Namespace) -> None:
+        self.b = bench
+        self.args = args
+        self.next_lesson = 1
+        self._upload: tuple[str, Path] | None = None
+
+    def _upload_setup(self) -> tuple[str, Path]:
+        if self._upload is None:
+            base_url = self.args.upload_emulator or self.b.upload_emulator()
+            db = self.b.work / "upload.db"
+            self.b.init_db(db)
+            self.b.add_lessons(db, ((i, None, None) for i in range(1, 1001)))
+            self._upload = (base_url, db)
+        return self._upload
+
+    def _vidpipe_upload(self, path: Path) -> Run:
+        base_url, db = self._upload_setup()
+        lesson = self.next_lesson
+        self.next_lesson += 1
+        cmd = [*VIDPIPE, "upload", str(path), "--lesson", str(lesson), "--no-wait"]
+        cmd += shlex.split(self.args.upload_args)
+        return run(cmd, self.b.env(base_url, db), self.b.work)
+
+    def _curl_upload(self, path: Path) -> Run:
+        base_url, db = self._upload_setup()
+        url = new_upload_url(base_url)
+        cmd = [CURL, "-sS", "--fail", "-o", "/dev/null", "-T", str(path), url]
+        return run(cmd, self.b.env(base_url, db), self.b.work)
+
+    # upload + rss: the same runs
+
+    def uploads(self, want: set[str]) -> list[Row]:
+        big = make_video(self.b.work / "big.mp4", BIG)
+        mid = make_video(self.b.work / "mid.mp4", MID)
+        rounds = max(3, self.args.rounds)
+        # Warm-up (page cache, .pyc files, the emulator's first connections): not counted.
+        self._vidpipe_upload(mid)
+        self._curl_upload(mid)
+        vp: dict[str, list[Run]] = {"big": [], "mid": []}
+        cu: dict[str, list[Run]] = {"big": [], "mid": []}
+        for i in range(rounds):
+            steps = [
+                ("vp", "big"),
+                ("vp", "mid"),
+                ("curl", "big"),
+                ("curl", "mid"),
+            ]
+            if i % 2:
+                steps = steps[2:] + steps[:2]
+            for who, size in steps:
+                path = big if size == "big" else mid
+                if who == "vp":
+                    vp[size].append(self._vidpipe_upload(path))
+                else:
+                    cu[size].append(self._curl_upload(path))
+            print(
+                f"  upload round {i + 1}/{rounds}: vidpipe {vp['big'][-1].wall:.2f}/"
+                f"{vp['mid'][-1].wall:.2f} s, curl {cu['big'][-1].wall:.2f}/"
+                f"{cu['mid'][-1].wall:.2f} s (1 GiB/64 MiB)",
+                file=sys.stderr,
+                flush=True,
+            )
+        rows = []
+        span = BIG - MID
+        d_vp = [b.wall - m.wall for b, m in zip(vp["big"], vp["mid"], strict=True)]
+        d_cu = [b.wall - m.wall for b, m in zip(cu["big"], cu["mid"], strict=True)]
+        m_vp, m_cu = median(d_vp), median(d_cu)
+        per_gib_vp, per_gib_cu = m_vp / span * GiB, m_cu / span * GiB
+        ratio = m_vp / m_cu if m_cu > 0 else math.inf
+        if "upload" in want:
+            rows.append(
+                Row(
+                    "upload",
+                    "transfer cost per byte (1 GiB - 64 MiB)",
+                    f"{per_gib_vp:.2f} s/GiB ({span / m_vp / 1e6:.0f} MB/s)",
+                    f"curl -T {per_gib_cu:.2f} s/GiB ({span / m_cu / 1e6:.0f} MB/s)",
+                    f"{ratio:.2f}x curl",
+                    "<= 1.15x",
+                    ratio <= 1.15,
+                    [
+                        f"{rounds} rounds; per-round ratios "
+                        + ", ".join(f"{a / b:.2f}" for a, b in zip(d_vp, d_cu, strict=True))
+                        + f"; whole-command medians: vidpipe 1 GiB "
+                        f"{fmt_s(median(r.wall for r in vp['big']))}, 64 MiB "
+                        f"{fmt_s(median(r.wall for r in vp['mid']))}; curl 1 GiB "
+                        f"{fmt_s(median(r.wall for r in cu['big']))}, 64 MiB "
+                        f"{fmt_s(median(r.wall for r in cu['mid']))}"
+                    ],
+                )
+            )
+        if "rss" in want:
+            rss_big = max(r.maxrss for r in vp["big"])
+            rss_mid = max(r.maxrss for r in vp["mid"])
+            ok = rss_big <= 150e6 and rss_big <= rss_mid + 20e6
+            rows.append(
+                Row(
+                    "rss",
+                    "peak RSS of the 1 GiB upload",
+                    fmt_mb(rss_big),
+                    f"64 MiB upload {fmt_mb(rss_mid)}",
+                    f"+{(rss_big - rss_mid) / 1e6:.1f} MB",
+                    "<= 150 MB and <= +20 MB",
+                    ok,
+                    [
+                        "worst of the rounds (wait4 ru_maxrss of each command alone); "
+                        f"curl for scale: {fmt_mb(max(r.maxrss for r in cu['big']))}"
+                    ],
+                )
+            )
+        return rows
+
+    # fixed cost
+
+    def fixed(self) -> Row:
+        small = make_video(self.b.work / "small.mp4", SMALL)
+        base_url, db = self._upload_setup()
+        env = self.b.env(base_url, db)
+        runs = max(10, self.args.runs)
+        imports = [PY, "-c", "import typer, rich, httpx, sqlmodel, mux_python"]
+        self._vidpipe_upload(small)  # warm-up
+        vp, floor, libs = [], [], []
+        for _ in range(runs):
+            vp.append(self._vidpipe_upload(small).wall)
+            floor.append(run([*MINIMAL_APP, "--help"], env, self.b.work).wall)
+            libs.append(run(imports, env, self.b.work).wall)
+        m_vp, m_floor, m_libs = median(vp), median(floor), median(libs)
+        return Row(
+            "fixed",
+            "`upload --no-wait` of 1 MiB, whole command",
+            fmt_s(m_vp),
+            f"minimal Typer --help {fmt_s(m_floor)}",
+            f"{m_vp / m_floor:.1f}x (+{fmt_s(m_vp - m_floor)})",
+            "report",
+            None,
+            [
+                f"{runs} runs each, interleaved; importing typer+rich+httpx+sqlmodel+mux_python "
+                f"alone takes {fmt_s(m_libs)} (median), so {fmt_s(m_vp - m_libs)} is "
+                "vidpipe's own work (config, DB, 1 POST + 1 PUT, journal)"
+            ],
+        )
+
+    # --help
+
+    def help(self) -> Row:
+        env = {**self.b.base_env}
+        runs = max(10, self.args.runs)
+        run([*VIDPIPE, "--help"], env, self.b.work)  # warm-up (.pyc)
+        run([*MINIMAL_APP, "--help"], env, self.b.work)
+        defaults = {**env, "BENCH_TYPER_DEFAULTS": "1"}
+        vp, floor, rich_floor = [], [], []
+        for _ in range(runs):
+            vp.append(run([*VIDPIPE, "--help"], env, self.b.work).wall)
+            floor.append(run([*MINIMAL_APP, "--help"], env, self.b.work).wall)
+            rich_floor.append(run([*MINIMAL_APP, "--help"], defaults, self.b.work).wall)
+        m_vp, m_floor = median(vp), median(floor)
+        ratio = m_vp / m_floor
+        return Row(
+            "help",
+            "`vidpipe --help`",
+            fmt_s(m_vp),
+            f"minimal Typer --help {fmt_s(m_floor)}",
+            f"{ratio:.2f}x",
+            "<= 1.3x",
+            ratio <= 1.3,
+            [
+                f"{runs} runs each, interleaved, same interpreter; the minimal app has vidpipe's "
+                "Typer settings (plain help); with Typer's defaults (rich help) its --help "
+                f"takes {fmt_s(median(rich_floor))}"
+            ],
+        )
+
+    # verify / sync
+
+    def _reconcile_row(self, name: str, emu: SeededEmulator, dbs: list[Path]) -> Row:
+        pages = math.ceil(len(emu.assets) / LIST_PAGE)
+        floor = pages / OTHER_RATE
+        walls, calls, json_calls, limited, json_limited = [], [], [], [], []
+        commits: list[int] = []
+        changes: list[int] = []
+        for db in dbs:
+            time.sleep(1.5)  # let the emulator's 5/s bucket refill between runs
+            before = emu.counts()
+            counter0 = change_counter(db)
+            cmd = [*VIDPIPE, name, "--json"]
+            result = run(cmd, self.b.env(emu.base_url, db), self.b.work)
+            after = emu.counts()
+            doc = json.loads(result.out)
+            walls.append(result.wall)
+            calls.append(after["total"] - before["total"])
+            limited.append(after["status_429"] - before["status_429"])
+            json_calls.append(int(doc.get("api_calls", -1)))
+            json_limited.append(int(doc.get("rate_limited", -1)))
+            if name == "sync":
+                commits.append(change_counter(db) - counter0)
+                changes.append(sum(1 for d in doc["drift"] if d.get("action") == "recorded asset"))
+                recorded = count_recorded(db)
+                if recorded != len(emu.assets):
+                    raise RuntimeError(f"sync recorded {recorded} rows of {len(emu.assets)}")
+            elif doc["drift"]:
+                raise RuntimeError(f"verify found drift in a clean catalogue: {doc['drift'][:3]}")
+            print(
+                f"  {name} run {len(walls)}/{len(dbs)}: {result.wall:.2f} s, "
+                f"{calls[-1]} calls, {limited[-1]} 429s",
+                file=sys.stderr,
+                flush=True,
+            )
+        m_wall = median(walls)
+        ratio = m_wall / floor
+        ok = max(calls) <= 70 and sum(limited) == 0 and ratio <= 1.5
+        rows_n = CATALOGUE + (UNRECORDED if name == "sync" else 0)
+        figure = f"{ratio:.2f}x floor, {max(calls)} calls, {sum(limited)} 429s"
+        target = "<= 1.5x, <= 70 calls, 0 429s"
+        notes = [
+            f"{len(dbs)} runs; {rows_n:,} rows, {len(emu.assets):,} assets = {pages} list pages; "
+            f"API calls per run (emulator log) {calls}, vidpipe's own count {json_calls}, "
+            f"its 429 count {json_limited}; walls " + ", ".join(f"{w:.2f}" for w in walls)
+        ]
+        if name == "sync":
+            per = [c / n if n else math.inf for c, n in zip(commits, changes, strict=True)]
+            ok = ok and all(c == n == UNRECORDED for c, n in zip(commits, changes, strict=True))
+            figure += f", {max(per):.2f} commits/change"
+            target += ", 1 commit/change"
+            notes.append(
+                f"changes recorded per run {changes}, database write transactions per run "
+                f"{commits} (SQLite file change counter)"
+            )
+        return Row(
+            name,
+            f"`vidpipe {name}` of {rows_n:,} rows, --rate-limit",
+            fmt_s(m_wall),
+            f"floor {pages} pages / 5 per s = {fmt_s(floor)}",
+            figure,
+            target,
+            ok,
+            notes,
+        )
+
+    def verify(self) -> Row:
+        emu = self.b.catalogue_emulator("verify", CATALOGUE)
+        db = self.b.work / "verify.db"
+        self.b.init_db(db)
+        self.b.add_lessons(db, ((lid, aid, pid) for lid, aid, pid in emu.assets))
+        row = self._reconcile_row("verify", emu, [db] * max(1, self.args.reconcile_runs))
+        stop(emu.proc)
+        return row
+
+    def sync(self) -> Row:
+        emu = self.b.catalogue_emulator("sync", CATALOGUE + UNRECORDED)
+        template = self.b.work / "sync-template.db"
+        self.b.init_db(template)
+        self.b.add_lessons(
+            template,
+            (
+                (lid, aid, pid) if lid <= CATALOGUE else (lid, None, None)
+                for lid, aid, pid in emu.assets
+            ),
+        )
+        dbs = []
+        for i in range(max(1, self.args.reconcile_runs)):
+            db = self.b.work / f"sync-{i}.db"
+            shutil.copyfile(template, db)
+            dbs.append(db)
+        row = self._reconcile_row("sync", emu, dbs)
+        stop(emu.proc)
+        return row
+
+
+def change_counter(db: Path) -> int:
+    """SQLite's file change counter (header bytes 24-27): +1 per committed write transaction
+    in rollback-journal mode, which is how vidpipe opens SQLite."""
+    with open(db, "rb") as fh:
+        header = fh.read(28)
+    return int.from_bytes(header[24:28], "big")
+
+
+def count_recorded(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        (n,) = conn.execute("SELECT count(*) FROM lesson WHERE mux_asset_id IS NOT NULL").fetchone()
+    return int(n)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="vidpipe's benchmarks (issue 5).")
+    parser.add_argument(
+        "--only",
+        default=",".join(ROWS),
+        help=f"comma-separated rows to run: {', '.join(ROWS)} (default: all)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="upload rounds (min 3)")
+    parser.add_argument("--reconcile-runs", type=int, default=3, help="verify and sync runs")
+    parser.add_argument("--runs", type=int, default=15, help="--help and fixed-cost runs (min 10)")
+    parser.add_argument(
+        "--upload-emulator",
+        metavar="URL",
+        help="for development: upload rows use this running emulator instead of starting one",
+    )
+    parser.add_argument(
+        "--upload-args",
+        default="",
+        metavar="ARGS",
+        help='for development: extra options for `vidpipe upload`, e.g. "--chunk-size 128MiB"',
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (printed)")
+    args = parser.parse_args(argv)
+    want = {w.strip() for w in args.only.split(",") if w.strip()}
+    unknown = want - set(ROWS)
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; choose from {', '.join(ROWS)}")
+
+    work = Path(tempfile.mkdtemp(prefix="vidpipe-bench-"))
+    bench = Bench(work)
+    rows = Rows(bench, args)
+    table: list[Row] = []
+    started = time.monotonic()
+    try:
+        if want & {"upload", "rss"}:
+            table += rows.uploads(want)
+        if "fixed" in want:
+            table.append(rows.fixed())
+        if "help" in want:
+            table.append(rows.help())
+        if "verify" in want:
+            table.append(rows.verify())
+        if "sync" in want:
+            table.append(rows.sync())
+    finally:
+        bench.close()
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    order = {name: i for i, name in enumerate(ROWS)}
+    table.sort(key=lambda r: order[r.name])
+    failed = [r.name for r in table if r.ok is False]
+    report = [
+        "vidpipe benchmarks (issue 5): medians; compare ratios, not absolute times",
+        f"  command: .venv/bin/python bench/run.py {' '.join(argv or sys.argv[1:])}".rstrip(),
+        *(f"  {line}" for line in environment()),
+        f"  total bench time {time.monotonic() - started:.0f} s",
+        "",
+        *table_lines(table),
+        "",
+        "every target met" if not failed else f"targets missed: {', '.join(failed)}",
+    ]
+    print()
+    print("\n".join(report))
+    out = BENCH / "out"
+    out.mkdir(exist_ok=True)
+    (out / "latest.txt").write_text("\n".join(report) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
