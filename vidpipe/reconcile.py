@@ -407,8 +407,8 @@ class Reconciler:
             entry = expects.get(asset.id)
             row = None if target in cleared else snap.row_by_target.get(target)
             exists = target.id in snap.existing[target.kind]
-            if asset.status == "preparing":
-                continue  # in flight; not drift
+            if asset.status not in ("ready", "errored"):
+                continue  # preparing (in flight), or a status Mux added later: not drift
             if not exists:
                 drift.append(self._orphan(asset, target, f"{target} does not exist"))
             elif asset.status == "errored":
