@@ -14,14 +14,11 @@ def render_status(ui: UI, report: StatusReport) -> None:
     if not report.entries:
         ui.line("no target has a video or an unfinished upload")
         return
+    if ui.rich:
+        _status_table(ui, report)
+        return
     rows = []
     for e in report.entries:
-        upload = ""
-        if e.upload:
-            upload = (
-                f"{e.upload['state']} {e.upload['confirmed_bytes']:,}/"
-                f"{e.upload['file_size']:,} bytes"
-            )
         rows.append(
             (
                 str(e.target),
@@ -29,25 +26,48 @@ def render_status(ui: UI, report: StatusReport) -> None:
                 e.db_asset_id,
                 e.db_playback_id,
                 e.mux_status,
-                ", ".join(e.mux_playback_ids),
+                _playback_on_mux(e.db_playback_id, e.mux_playback_ids),
                 ", ".join(str(t) for t in e.shared_with),
-                upload,
+                _upload_text(e.upload),
             )
         )
-    ui.table(
-        "vidpipe status",
-        [
-            "Target",
-            "Title",
-            "DB asset",
-            "DB playback",
-            "Mux status",
-            "Mux playback",
-            "Shared with",
-            "Upload",
-        ],
-        rows,
-    )
+    columns = ["Target", "Title", "DB asset", "DB playback", "Mux status", "Mux playback"]
+    ui.table("vidpipe status", [*columns, "Shared with", "Upload"], rows)
+
+
+def _status_table(ui: UI, report: StatusReport) -> None:
+    """A terminal table narrow enough for two full IDs: Mux's side folds into one column."""
+    rows: list[tuple[str | None, ...]] = []
+    for e in report.entries:
+        mux = e.mux_status or ""
+        if e.mux_status == "ready":
+            on_mux = _playback_on_mux(e.db_playback_id, e.mux_playback_ids)
+            mux += " ✓" if on_mux == "matches" else f" (playback {on_mux or 'none'})"
+        notes = []
+        if e.shared_with:
+            notes.append("shared with " + ", ".join(str(t) for t in e.shared_with))
+        if e.upload:
+            notes.append("upload " + _upload_text(e.upload))
+        rows.append(
+            (str(e.target), e.title, e.db_asset_id, e.db_playback_id, mux, "; ".join(notes))
+        )
+    columns = ["Target", "Title", "DB asset", "DB playback", "Mux", "Notes"]
+    if not any(r[-1] for r in rows):
+        columns, rows = columns[:-1], [r[:-1] for r in rows]
+    ui.table("vidpipe status", columns, rows)
+
+
+def _upload_text(upload: dict[str, object] | None) -> str:
+    if not upload:
+        return ""
+    return f"{upload['state']} {upload['confirmed_bytes']:,}/{upload['file_size']:,} bytes"
+
+
+def _playback_on_mux(db_playback: str | None, on_mux: list[str]) -> str:
+    """`matches` when the row's playback ID is one of the asset's, else what Mux has."""
+    if db_playback and db_playback in on_mux:
+        return "matches"
+    return ", ".join(on_mux)
 
 
 def render_report(ui: UI, report: Report, *, title: str) -> None:
@@ -73,7 +93,7 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
         ui.error(failure)
     summary = (
         f"{title}: checked {report.checked} rows against {report.assets} assets "
-        f"({report.api_calls} API calls): "
+        f"({report.api_calls} API call{'' if report.api_calls == 1 else 's'}): "
     )
     summary += f"{len(report.drift)} drift" if report.drift else "no drift"
     ui.line(summary)

@@ -106,8 +106,11 @@ class UI:
             ) as bar:
                 task = bar.add_task(description, total=total)
 
-                def update(done: int, _total: int) -> None:
+                def update(done: int, total_: int) -> None:
                     bar.update(task, completed=done)
+                    if done >= total_:
+                        # Finished: stop the live bar so later messages print below it.
+                        bar.stop()
 
                 yield update
             return
@@ -132,7 +135,7 @@ class UI:
         yield plain
 
 
-_WRAPPING = {"Title", "Detail", "Action", "Upload", "Shared with"}
+_WRAPPING = {"Title", "Detail", "Action", "Upload", "Shared with", "Notes", "Mux"}
 
 
 def _plain(value: Any) -> str:
