@@ -568,13 +568,13 @@ class Reconciler:
         assert item.target is not None and item.asset_id is not None
         with transaction(self.engine) as conn:
             if item.kind in (MISSING, ERRORED):
-                changed = clear_video(conn, item.target, expect_asset_id=item.asset_id)
-                if changed:
-                    _close_journal_for_asset(conn, item.asset_id, item.kind)
-                return "cleared row" if changed else "skipped: the row changed since the snapshot"
+                if not clear_video(conn, item.target, expect_asset_id=item.asset_id):
+                    return _ROW_CHANGED
+                _close_journal_for_asset(conn, item.asset_id, item.kind)
+                return "cleared row"
+            if not item.playback_id:
+                return "skipped: the asset has no public playback ID"
             if item.kind == MISMATCH:
-                if not item.playback_id:
-                    return "skipped: the asset has no public playback ID"
                 changed = set_video(
                     conn,
                     item.target,
@@ -583,14 +583,8 @@ class Reconciler:
                     expect_asset_id=item.asset_id,
                     expect_playback_id=item.expect_playback_id,
                 )
-                return (
-                    ("wrote playback ID " + item.playback_id)
-                    if changed
-                    else ("skipped: the row changed since the snapshot")
-                )
+                return f"wrote playback ID {item.playback_id}" if changed else _ROW_CHANGED
             if item.kind == UNRECORDED:
-                if not item.playback_id:
-                    return "skipped: the asset has no public playback ID"
                 changed = set_video(
                     conn,
                     item.target,
@@ -599,7 +593,7 @@ class Reconciler:
                     expect_asset_id=item.expect_asset_id,
                 )
                 if not changed:
-                    return "skipped: the row changed since the snapshot"
+                    return _ROW_CHANGED
                 if item.journal_id:
                     _finish_journal(conn, item.journal_id, item.asset_id, item.playback_id)
                 return "recorded asset"
@@ -722,6 +716,8 @@ class Reconciler:
                 _close_journal_for_asset(conn, plan.asset_id, "deleted")
         return DeleteResult(plan.asset_id, deleted, not deleted, cleared)
 
+
+_ROW_CHANGED = "skipped: the row changed since the snapshot"
 
 _VERB = {
     MISSING: "clear row",
