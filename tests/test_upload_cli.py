@@ -313,3 +313,16 @@ def test_killed_process_resumes_same_upload(
     assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
     row = env.lesson(1)
     assert row is not None and row.mux_asset_id == doc["asset_id"]
+
+
+def test_second_upload_to_same_target_refused_at_once(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    from vidpipe.locks import run_lock
+
+    with run_lock(env.engine, "upload-lesson-1"):
+        res = cli("upload", video(), "--lesson", "1")
+    assert res.code == 1
+    assert "another vidpipe upload to lesson 1 is running" in res.err
+    assert journal_rows(env) == [] and emulator.count(path_prefix="/video/") == 0
+    assert cli("upload", video(), "--lesson", "1").code == 0
