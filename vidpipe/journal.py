@@ -34,12 +34,6 @@ def all_unfinished(engine: Engine) -> list[UploadJournal]:
         return list(session.exec(stmt))
 
 
-def by_asset(engine: Engine, asset_id: str) -> list[UploadJournal]:
-    with Session(engine) as session:
-        stmt = select(UploadJournal).where(UploadJournal.asset_id == asset_id)
-        return list(session.exec(stmt))
-
-
 def by_upload(engine: Engine, upload_id: str) -> UploadJournal | None:
     with Session(engine) as session:
         stmt = (

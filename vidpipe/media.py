@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,11 +76,3 @@ def check_video_file(path: Path) -> VideoFile:
             "FLV, ASF, MXF or Ogg signature)"
         )
     return VideoFile(path.resolve(), st.st_size, st.st_mtime_ns, container)
-
-
-def same_file(path: Path, size: int, mtime_ns: int) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    return st.st_size == size and st.st_mtime_ns == mtime_ns

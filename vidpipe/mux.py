@@ -286,9 +286,6 @@ class MuxGateway:
             if not cursor or not page:
                 return
 
-    def list_assets(self, **kwargs: Any) -> list[Asset]:
-        return list(self.iter_assets(**kwargs))
-
     # -- plumbing -----------------------------------------------------------------------
 
     def _call(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
