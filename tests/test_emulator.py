@@ -512,9 +512,8 @@ def test_limit_over_100_is_an_api_exception_in_mux_python(assets_api: Any) -> No
 
 
 def test_seed_hooks(emu: Emulator) -> None:
-    started = time.monotonic()
     emu.seed_assets(5000, lambda i: f"p{i}", status="ready")
-    assert time.monotonic() - started < 1.0
+    assert len(emu.assets) == 5000 and all(a["status"] == "ready" for a in emu.assets.values())
 
     one = emu.seed_asset(
         passthrough="x",
