@@ -206,7 +206,7 @@ def test_delete_and_sync_race_between_real_processes(env: Platform, emulator: Em
         # The listing is the sync's first Mux call, made with the lock already held; the sync
         # holds it for HELD seconds more. A refused delete and a refused sync, both at once:
         started = time.monotonic()
-        wait_for(lambda: not emulator._faults._rules, timeout=STARTUP_LIMIT)
+        wait_for(lambda: emulator.pending_faults == 0, timeout=STARTUP_LIMIT)
         refused = run_vidpipe_many(("delete", "--lesson", "1", "--yes"), ("sync",))
         assert time.monotonic() - started < HELD, "too slow to race the sync: test invalid"
         for code, out, err, seconds in refused:

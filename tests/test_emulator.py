@@ -654,7 +654,20 @@ def test_injected_cut_during_an_upload_put(emu: Emulator, uploads_api: Any) -> N
 
 def test_clear_faults(emu: Emulator, http: httpx.Client) -> None:
     emu.inject(None, "/", "status", status=500, times=5)
+    emu.inject("GET", "/video/v1/assets", "status", status=503, times=1)
+    assert emu.pending_faults == 2
     emu.clear_faults()
+    assert emu.pending_faults == 0
+    assert http.get("/video/v1/assets").status_code == 200
+
+
+def test_pending_faults_counts_down_as_faults_fire(emu: Emulator, http: httpx.Client) -> None:
+    emu.inject("GET", "/video/v1/assets", "status", status=503, times=2)
+    assert emu.pending_faults == 1
+    assert http.get("/video/v1/assets").status_code == 503
+    assert emu.pending_faults == 1
+    assert http.get("/video/v1/assets").status_code == 503
+    assert emu.pending_faults == 0
     assert http.get("/video/v1/assets").status_code == 200
 
 

@@ -46,6 +46,11 @@ class FaultPlan:
         with self._lock:
             self._rules.clear()
 
+    def pending(self) -> int:
+        """How many rules still have applications left."""
+        with self._lock:
+            return len(self._rules)
+
     def take(self, method: str, path: str) -> Fault | None:
         """The first rule matching this request, used up by one application."""
         with self._lock:

@@ -737,6 +737,11 @@ class Emulator:
         """Forget every injected fault not yet used."""
         self._faults.clear()
 
+    @property
+    def pending_faults(self) -> int:
+        """How many injected faults are not used up yet (0 once every one has fired)."""
+        return self._faults.pending()
+
     def _emit(
         self, event_type: str, object_type: str, object_id: str, data: dict[str, Any]
     ) -> None:
