@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
-from vidpipe.db import Lesson, World, init_db, make_engine
+from vidpipe.db import Lesson, WebhookTombstone, World, init_db, make_engine
 from vidpipe.emulator import Emulator
 from vidpipe.mux import MuxGateway, RetryPolicy
 
@@ -96,6 +96,11 @@ class Platform:
             row.mux_asset_id, row.mux_playback_id = asset, playback
             s.add(row)
             s.commit()
+
+    def tombstones(self) -> list[str]:
+        """Asset IDs in `vidpipe_webhook_tombstone`, sorted."""
+        with Session(self.engine) as s:
+            return sorted(t.asset_id for t in s.exec(select(WebhookTombstone)))
 
     def add_lessons(self, ids: range | list[int]) -> None:
         with Session(self.engine) as s:

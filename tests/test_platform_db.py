@@ -265,9 +265,9 @@ def test_db_init_creates_only_vidpipe_tables_and_alters_nothing(
 
     res = cli("db", "init")
     assert res.code == 0, res.err
-    assert res.out.strip() == "created: vidpipe_upload"
+    assert res.out.strip() == "created: vidpipe_upload, vidpipe_webhook_tombstone"
     tables_after = set(sa.inspect(engine).get_table_names())
-    assert tables_after - tables_before == {"vidpipe_upload"}
+    assert tables_after - tables_before == {"vidpipe_upload", "vidpipe_webhook_tombstone"}
     assert schema_of(engine) == schema_before
     assert data_of(engine) == data_before
 
@@ -388,12 +388,21 @@ def test_db_init_changes_nothing_that_exists(env: Platform, cli: Callable[..., R
     with env.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT * FROM vidpipe_upload").all() == journal0
 
-    # a missing vidpipe table is created; the platform's rows stay as they were
+    # A database from an older vidpipe lacks a newer table: commands refuse, naming it,
+    # before changing anything; `db init` adds it and the platform's rows stay as they were.
     with env.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE vidpipe_upload")
+        conn.exec_driver_sql("DROP TABLE vidpipe_webhook_tombstone")
+    for args in (["sync"], ["verify"], ["delete", "--lesson", "1", "--yes"]):
+        res = cli(*args)
+        assert res.code == 2, (args, res.out, res.err)
+        assert res.err.strip().splitlines() == [
+            "vidpipe: error: the database lacks table(s) vidpipe_webhook_tombstone: "
+            "run `vidpipe db init` first"
+        ]
+    assert env.dump() == dump0
     res = cli("db", "init")
     assert res.code == 0, res.err
-    assert res.out.strip() == "created: vidpipe_upload"
+    assert res.out.strip() == "created: vidpipe_webhook_tombstone"
     assert env.dump() == dump0
     assert schema_of(env.engine) == schema0
 
@@ -409,7 +418,7 @@ def test_db_init_on_empty_database(
     res = cli("db", "init")
     assert res.code == 0, res.err
     created = res.out.strip().removeprefix("created: ").split(", ")
-    assert set(created) == {"lesson", "world", "vidpipe_upload"}
+    assert set(created) == {"lesson", "world", "vidpipe_upload", "vidpipe_webhook_tombstone"}
     engine = make_engine(db_url)
     try:
         assert {"lesson", "world", "vidpipe_upload"} <= set(sa.inspect(engine).get_table_names())

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from vidpipe.db import Lesson, UploadJournal, World
 from vidpipe.emulator import Emulator
+from vidpipe.emulator.webhooks import envelope
 from vidpipe.locks import run_lock
 from vidpipe.mux import MuxGateway
 from vidpipe.reconcile import Drift, JournalItem, Reconciler, Snapshot, SyncOptions
@@ -241,7 +242,7 @@ def test_verify_reports_every_drift_kind_read_only(
     for aid in catalogue.foreign_ids | {catalogue.preparing["id"], catalogue.shared["id"]}:
         assert aid not in res.out
     # read-only, on both sides
-    assert env.dump() == before_rows
+    assert env.dump() == before_rows and env.tombstones() == []
     assert emulator.assets == before_assets
     assert mux_writes(emulator) == 0
 
@@ -307,7 +308,7 @@ def test_sync_dry_run_changes_nothing(
     assert actions[catalogue.unrecorded["id"] + "unrecorded"] == "would record asset"
     assert actions[catalogue.orphan_ghost["id"] + "orphan"] == "would delete from Mux"
     assert actions[catalogue.orphan_young["id"] + "orphan"].startswith("kept: younger")
-    assert env.dump() == before_rows
+    assert env.dump() == before_rows and env.tombstones() == []
     assert emulator.assets == before_assets
     assert mux_writes(emulator) == 0
 
@@ -353,6 +354,8 @@ def test_sync_repairs_reports_orphans_and_is_idempotent(
     # nothing deleted or changed on Mux without --prune-orphans
     assert emulator.assets == before_assets
     assert mux_writes(emulator) == 0
+    # the assets Mux said are gone are remembered, so a late webhook cannot restore them
+    assert env.tombstones() == sorted([catalogue.gone, catalogue.errored["id"]])
 
     # Second run: nothing left to do but the same orphans to report.
     rows_after = env.dump()
@@ -393,6 +396,7 @@ def test_prune_orphans_deletes_only_old_ones_and_never_foreign(
     assert catalogue.foreign_ids <= left
     assert {catalogue.shared["id"], catalogue.preparing["id"], catalogue.healthy8["id"]} <= left
     assert emulator.count(method="DELETE") == len(catalogue.old_orphan_ids)
+    assert catalogue.old_orphan_ids <= set(env.tombstones())
     # Idempotent: the young orphan is still reported, nothing else happens.
     before_rows, before_assets = env.dump(), emulator.assets
     again = vp("sync", "--prune-orphans", "--json")
@@ -630,6 +634,30 @@ def test_delete_shared_asset_clears_every_row(
         ("DELETE", f"/video/v1/assets/{aid}", 204),
         ("GET", f"/video/v1/assets/{aid}", 404),
     ]
+    assert env.tombstones() == [aid]
+
+
+def test_late_ready_webhook_after_delete_is_not_recorded(
+    env: Platform,
+    catalogue: Catalogue,
+    vp: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Mux retries deliveries for a day, in no order: a `ready` for an asset `vidpipe delete`
+    removed must not put it back, even in a webhook process with no Mux token to ask."""
+    aid = catalogue.shared["id"]
+    assert vp("delete", "--asset", aid, "--yes").code == 0
+    late = tmp_path / "late-ready.json"
+    late.write_text(json.dumps(envelope("video.asset.ready", "asset", aid, catalogue.shared)))
+    monkeypatch.delenv("MUX_TOKEN_ID")
+    monkeypatch.delenv("MUX_TOKEN_SECRET")
+    res = vp("webhook", "apply", str(late), "--no-verify", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["outcome"] == "stale"
+    for n in (1, 2):
+        row = env.lesson(n)
+        assert row is not None and row.mux_asset_id is None
 
 
 def test_delete_by_lesson_and_course(
@@ -704,7 +732,7 @@ def test_delete_mux_failure_leaves_rows(
     emulator.inject("DELETE", "/video/v1/assets/", "status", status=503, times=100)
     res = vp("delete", "--lesson", "1", "--yes")
     assert res.code == 1
-    assert env.dump() == before
+    assert env.dump() == before and env.tombstones() == []
     assert catalogue.shared["id"] in emulator.assets
 
 

@@ -18,12 +18,21 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlmodel
 import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from vidpipe import journal
-from vidpipe.db import Lesson, UploadJournal, World, init_db, make_engine
+from vidpipe.db import (
+    TOMBSTONE_TTL,
+    Lesson,
+    UploadJournal,
+    WebhookTombstone,
+    World,
+    init_db,
+    make_engine,
+)
 from vidpipe.errors import MuxServerError, VidpipeError, WebhookRejected
 from vidpipe.mux import Asset
 from vidpipe.targets import Kind, Target
@@ -31,7 +40,6 @@ from vidpipe.webhooks import (
     EventOutcome,
     MalformedEvent,
     StaleSignature,
-    Tombstones,
     apply_payload,
     handle_event,
     sign,
@@ -160,6 +168,11 @@ class FakeGateway:
 
     def delete_asset(self, asset_id: str) -> bool:  # pragma: no cover - must not be called
         raise AssertionError("webhooks must never delete assets")
+
+
+def tombstones(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return sorted(t.asset_id for t in session.exec(sqlmodel.select(WebhookTombstone)))
 
 
 def handle(engine: Engine, evt: dict[str, Any], **kw: Any) -> EventOutcome:
@@ -317,13 +330,19 @@ class TestAssetReady:
         assert out.outcome == "stale"
         assert row(engine) == ("NEW", "pb-NEW")
 
-    def test_ready_after_deleted_is_stale_in_a_server(self, engine: Engine) -> None:
-        memory = Tombstones()
-        gone = handle(engine, event("video.asset.deleted", asset_data("A")), tombstones=memory)
+    @pytest.mark.parametrize("kind", ["video.asset.deleted", "video.asset.errored"])
+    def test_ready_after_gone_is_stale(self, engine: Engine, kind: str) -> None:
+        # Nothing is shared between the two calls but the database: as after a restart, or
+        # with the events delivered to two different `webhook serve` processes.
+        gone = handle(engine, event(kind, asset_data("A", status="errored")))
         assert gone.outcome == "duplicate"  # nothing named it yet
-        out = handle(engine, ready("A"), tombstones=memory)
-        assert out.outcome == "stale"
+        assert tombstones(engine) == ["A"]
+        out = handle(engine, ready("A"))
+        assert out.outcome == "stale" and "deleted or errored" in out.detail
         assert row(engine) == (None, None)
+        # Another asset for the same row is still recorded.
+        assert handle(engine, ready("B")).outcome == "recorded"
+        assert row(engine) == ("B", "pb-B")
 
     def test_ready_after_deleted_of_a_journaled_upload_is_stale(self, engine: Engine) -> None:
         add_entry(engine, upload_id="up-1")
@@ -400,6 +419,15 @@ class TestConfirmWithMux:
         out = handle(engine, ready("A"), gateway=gateway)
         assert out.outcome == "stale" and gateway.calls == ["A"]
         assert row(engine) == (None, None)
+        # Mux's 404 is remembered: a re-delivery handled without credentials is refused too.
+        assert tombstones(engine) == ["A"]
+        assert handle(engine, ready("A")).outcome == "stale"
+        assert row(engine) == (None, None)
+
+    def test_failure_to_confirm_writes_no_tombstone(self, engine: Engine) -> None:
+        with pytest.raises(MuxServerError):
+            handle(engine, ready("A"), gateway=FakeGateway(fail=True))
+        assert tombstones(engine) == []
 
     def test_not_ready_is_not_recorded(self, engine: Engine) -> None:
         gateway = FakeGateway({"A": Asset.from_json(asset_data("A", status="errored"))})
@@ -453,6 +481,20 @@ class TestAssetGone:
         e = add_entry(engine, asset_id="A", state="done")
         handle(engine, event("video.asset.deleted", asset_data("A")))
         assert entry(engine, e.id).state == "done"
+
+    def test_tombstones_are_written_once_and_expire(self, engine: Engine) -> None:
+        expired = int(time.time()) - TOMBSTONE_TTL - 60
+        kept = int(time.time()) - TOMBSTONE_TTL + 3600
+        with Session(engine) as session:
+            session.add(WebhookTombstone(asset_id="OLD", reason="test", dead_at=expired))
+            session.add(WebhookTombstone(asset_id="RECENT", reason="test", dead_at=kept))
+            session.commit()
+        handle(engine, event("video.asset.deleted", asset_data("A")))
+        handle(engine, event("video.asset.deleted", asset_data("A"), event_id="redelivered"))
+        handle(engine, event("video.asset.errored", asset_data("A", status="errored")))
+        assert tombstones(engine) == ["A", "RECENT"]
+        # An expired tombstone no longer blocks (Mux stopped retrying long ago).
+        assert handle(engine, ready("OLD")).outcome == "recorded"
 
 
 # -- video.upload.* -----------------------------------------------------------------------

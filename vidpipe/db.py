@@ -78,6 +78,21 @@ class UploadJournal(SQLModel, table=True):
         return self.state in UNFINISHED_STATES
 
 
+class WebhookTombstone(SQLModel, table=True):
+    """An asset Mux said is gone (a `deleted` or `errored` event, or a 404 when a `ready` was
+    checked), so a late or re-delivered `ready` for it is not recorded: across restarts and
+    whichever `webhook serve` process receives it. Rows older than `TOMBSTONE_TTL` are pruned
+    as new ones are written (Mux retries a delivery for 24 hours)."""
+
+    __tablename__ = "vidpipe_webhook_tombstone"
+    asset_id: str = Field(primary_key=True)
+    reason: str
+    dead_at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+TOMBSTONE_TTL = 7 * 86400
+"""Seconds a tombstone is kept: well past Mux's 24 h of webhook retries."""
+
 PLATFORM_TABLES = ("lesson", "world")
 
 # Seconds to wait for a PostgreSQL server to answer (unless the URL says `connect_timeout`).

@@ -24,9 +24,11 @@ from vidpipe.locks import run_lock
 from vidpipe.mux import Asset, MuxGateway
 from vidpipe.records import (
     RowVideo,
+    clear_asset_everywhere,
     clear_video,
     existing_ids,
     read_row,
+    remember_dead,
     rows_naming,
     rows_with_video,
     set_video,
@@ -571,6 +573,8 @@ class Reconciler:
                 if not clear_video(conn, item.target, expect_asset_id=item.asset_id):
                     return _ROW_CHANGED
                 _close_journal_for_asset(conn, item.asset_id, item.kind)
+                why = f"sync cleared asset {item.asset_id} ({item.kind})"
+                remember_dead(conn, item.asset_id, why)
                 return "cleared row"
             if not item.playback_id:
                 return "skipped: the asset has no public playback ID"
@@ -610,6 +614,8 @@ class Reconciler:
         except MuxError as exc:
             report.failed.append(f"deleting orphan {item.asset_id}: {exc}")
             return f"failed: {exc}"
+        with transaction(self.engine) as conn:
+            remember_dead(conn, item.asset_id, f"sync deleted orphan asset {item.asset_id}")
         return "deleted from Mux"
 
     # -- status -------------------------------------------------------------------------
@@ -709,11 +715,9 @@ class Reconciler:
                     "re-run to try again"
                 )
             with transaction(self.engine) as conn:
-                cleared = []
-                for row in rows_naming(conn, plan.asset_id):
-                    if clear_video(conn, row.target, expect_asset_id=plan.asset_id):
-                        cleared.append(row.target)
+                cleared = clear_asset_everywhere(conn, plan.asset_id)
                 _close_journal_for_asset(conn, plan.asset_id, "deleted")
+                remember_dead(conn, plan.asset_id, f"vidpipe delete removed asset {plan.asset_id}")
         return DeleteResult(plan.asset_id, deleted, not deleted, cleared)
 
 

@@ -2,17 +2,23 @@
 
 Each writer runs inside the caller's transaction and is a compare-and-set: it changes a row
 only if the row still holds what the caller saw (so a sync never undoes a concurrent upload).
-upload, delete, sync and webhooks all use these.
+upload, delete, sync and webhooks all use these. Beside them, the tombstones
+(`vidpipe_webhook_tombstone`): assets Mux said are gone, which a late webhook must not bring back.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from vidpipe.db import TOMBSTONE_TTL, WebhookTombstone
 from vidpipe.targets import COLUMNS, Kind, Target
+
+_TOMBSTONE = WebhookTombstone.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -114,3 +120,20 @@ def clear_asset_everywhere(conn: Connection, asset_id: str) -> list[Target]:
         if clear_video(conn, row.target, expect_asset_id=asset_id):
             changed.append(row.target)
     return changed
+
+
+def remember_dead(conn: Connection, asset_id: str, reason: str) -> None:
+    """Record (once) that Mux said `asset_id` is gone, and prune tombstones past their TTL.
+
+    Write it only on a definite answer from Mux: a `deleted`/`errored` event, a 404, an
+    errored status, or a DELETE that succeeded."""
+    now = int(time.time())
+    conn.execute(delete(_TOMBSTONE).where(_TOMBSTONE.c.dead_at < now - TOMBSTONE_TTL))
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    row = {"asset_id": asset_id, "reason": reason[:500], "dead_at": now}
+    conn.execute(dialect.insert(_TOMBSTONE).values(**row).on_conflict_do_nothing())
+
+
+def is_tombstoned(conn: Connection, asset_id: str) -> bool:
+    stmt = select(_TOMBSTONE.c.asset_id).where(_TOMBSTONE.c.asset_id == asset_id)
+    return conn.execute(stmt).first() is not None

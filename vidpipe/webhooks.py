@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,7 +25,13 @@ from sqlalchemy.engine import Connection
 from vidpipe.db import UNFINISHED_STATES, UploadJournal, transaction, utcnow
 from vidpipe.errors import ConfigError, VidpipeError, WebhookRejected
 from vidpipe.mux import Asset, MuxGateway
-from vidpipe.records import clear_asset_everywhere, read_row, set_video
+from vidpipe.records import (
+    clear_asset_everywhere,
+    is_tombstoned,
+    read_row,
+    remember_dead,
+    set_video,
+)
 from vidpipe.targets import Kind, Target, from_passthrough
 
 if TYPE_CHECKING:
@@ -183,31 +187,6 @@ class EventOutcome:
         return f"{self.event_type} id={self.event_id or '-'} outcome={self.outcome}: {self.detail}"
 
 
-class Tombstones:
-    """Asset IDs Mux reported deleted or errored, remembered by a long-running server.
-
-    The journal remembers dead assets of vidpipe's own uploads across restarts; this bounded
-    in-memory set also covers assets uploaded some other way, for the life of the process,
-    so a `ready` retried after its `deleted` does not bring the asset back. Thread-safe.
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def add(self, asset_id: str) -> None:
-        with self._lock:
-            self._ids[asset_id] = None
-            self._ids.move_to_end(asset_id)
-            while len(self._ids) > self._limit:
-                self._ids.popitem(last=False)
-
-    def __contains__(self, asset_id: object) -> bool:
-        with self._lock:
-            return asset_id in self._ids
-
-
 # -- events ------------------------------------------------------------------------------
 
 _ASSET_GONE = ("video.asset.deleted", "video.asset.errored")
@@ -219,7 +198,6 @@ def handle_event(
     event: dict[str, Any],
     *,
     gateway: MuxGateway | None = None,
-    tombstones: Tombstones | None = None,
 ) -> EventOutcome:
     """Apply one parsed Mux event to the database through the writers; return what it did.
 
@@ -241,9 +219,9 @@ def handle_event(
         return EventOutcome(event_type, event_id, kind, detail, **kw)
 
     if event_type == "video.asset.ready":
-        return _asset_ready(engine, _data(event), outcome, gateway, tombstones)
+        return _asset_ready(engine, _data(event), outcome, gateway)
     if event_type in _ASSET_GONE:
-        return _asset_gone(engine, event_type, _data(event), outcome, tombstones)
+        return _asset_gone(engine, event_type, _data(event), outcome)
     if event_type == "video.upload.asset_created":
         return _upload_asset_created(engine, _data(event), outcome)
     if event_type in _UPLOAD_FAILED:
@@ -267,7 +245,6 @@ def _asset_ready(
     data: dict[str, Any],
     outcome: Any,
     gateway: MuxGateway | None,
-    tombstones: Tombstones | None,
 ) -> EventOutcome:
     try:
         asset = Asset.from_json(data)
@@ -281,8 +258,8 @@ def _asset_ready(
         # The network call stays outside any transaction; MuxError propagates (retry later).
         live = gateway.find_asset(asset.id)
         if live is None:
-            if tombstones is not None:
-                tombstones.add(asset.id)
+            with transaction(engine) as conn:
+                remember_dead(conn, asset.id, f"Mux answered 404 for asset {asset.id}")
             return outcome("stale", f"Mux no longer has asset {asset.id}", asset_id=asset.id)
         if live.status != "ready":
             return outcome(
@@ -302,7 +279,6 @@ def _asset_ready(
             targets=[target],
             asset_id=asset.id,
         )
-    dead = tombstones is not None and asset.id in tombstones
     for _ in range(_CAS_ATTEMPTS):
         try:
             with transaction(engine) as conn:
@@ -311,7 +287,6 @@ def _asset_ready(
                     target,
                     asset,
                     playback_id,
-                    dead=dead,
                     live=gateway is not None,
                     outcome=outcome,
                 )
@@ -326,7 +301,6 @@ def _record_ready(
     asset: Asset,
     playback_id: str,
     *,
-    dead: bool,
     live: bool,
     outcome: Any,
 ) -> EventOutcome:
@@ -361,7 +335,7 @@ def _record_ready(
             return outcome("journal-updated", f"{target} already records {asset.id}", **kw)
         return outcome("duplicate", f"{target} already records {asset.id}", **kw)
 
-    if dead or _journal_says_dead(conn, asset.id):
+    if _known_dead(conn, asset.id):
         return outcome("stale", f"asset {asset.id} was deleted or errored; not recording it", **kw)
 
     if matching:
@@ -412,7 +386,6 @@ def _asset_gone(
     event_type: str,
     data: dict[str, Any],
     outcome: Any,
-    tombstones: Tombstones | None,
 ) -> EventOutcome:
     asset_id: str = data["id"]
     upload_id = data.get("upload_id") if isinstance(data.get("upload_id"), str) else None
@@ -425,10 +398,8 @@ def _asset_gone(
             error = None
         reason = f"Mux could not process the video (asset {asset_id} errored"
         reason += f": {error})" if error else ")"
-    # Remember first: a concurrent `ready` for the same asset then sees it as dead.
-    if tombstones is not None:
-        tombstones.add(asset_id)
     with transaction(engine) as conn:
+        remember_dead(conn, asset_id, reason)
         cleared = clear_asset_everywhere(conn, asset_id)
         failed = _fail_entries(
             conn,
@@ -522,11 +493,14 @@ def _upload_clause(upload_id: str | None) -> Any:
     return _JOURNAL.c.upload_id == upload_id if upload_id else _JOURNAL.c.id.is_(None)
 
 
-def _journal_says_dead(conn: Connection, asset_id: str) -> bool:
-    stmt = select(_JOURNAL.c.id).where(
+def _known_dead(conn: Connection, asset_id: str) -> bool:
+    """Mux said this asset is gone: a tombstone, or a journal entry failed because of it."""
+    if is_tombstoned(conn, asset_id):
+        return True
+    failed = select(_JOURNAL.c.id).where(
         and_(_JOURNAL.c.asset_id == asset_id, _JOURNAL.c.state == "failed")
     )
-    return conn.execute(stmt.limit(1)).first() is not None
+    return conn.execute(failed.limit(1)).first() is not None
 
 
 def _was_replaced(conn: Connection, target: Target, asset_id: str) -> bool:
@@ -606,7 +580,6 @@ def apply_payload(
     verify: bool,
     gateway: MuxGateway | None = None,
     now: float | None = None,
-    tombstones: Tombstones | None = None,
 ) -> EventOutcome:
     """Verify (when `verify`), parse and handle one raw event body, as `webhook apply` does.
 
@@ -627,7 +600,7 @@ def apply_payload(
             raise StaleSignature(
                 f"{exc.message}; to replay an old event, use --no-verify"
             ) from None
-    return handle_event(engine, parse_event(body), gateway=gateway, tombstones=tombstones)
+    return handle_event(engine, parse_event(body), gateway=gateway)
 
 
 # -- the server (lives in `vidpipe.webhooks_server`; starlette/uvicorn imported only here) ---

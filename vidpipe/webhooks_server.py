@@ -30,7 +30,6 @@ from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected
 from vidpipe.mux import MuxGateway, RetryPolicy
 from vidpipe.webhooks import (
     EventOutcome,
-    Tombstones,
     handle_event,
     parse_event,
     verify_signature,
@@ -78,7 +77,6 @@ def create_app(
     log: Log | None = None,
     body_timeout: float = BODY_TIMEOUT,
     handler_timeout: float = HANDLER_TIMEOUT,
-    tombstones: Tombstones | None = None,
 ) -> Starlette:
     """The webhook app: POST `/` and `/webhooks/mux` take events; GET `/` is a health check.
 
@@ -88,7 +86,6 @@ def create_app(
     if not secret:
         raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
     emit = log or _no_log
-    memory = tombstones if tombstones is not None else Tombstones()
     lock = threading.Lock()
     shared: dict[str, Any] = {}
 
@@ -101,7 +98,7 @@ def create_app(
 
     def handle(event: dict[str, Any]) -> EventOutcome:
         eng, gateway = resources()
-        return handle_event(eng, event, gateway=gateway, tombstones=memory)
+        return handle_event(eng, event, gateway=gateway)
 
     def answer(status: int, line: str, payload: dict[str, Any]) -> JSONResponse:
         emit(f"webhook {status} {line}")
