@@ -808,6 +808,39 @@ def test_sync_finishes_an_upload_a_webhook_already_recorded(
     )
 
 
+def test_sync_closes_an_upload_whose_row_took_another_video(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], vp: Callable[..., Result]
+) -> None:
+    """The row got another video while a --no-wait upload was in flight: that upload can
+    never finish. Its asset is an orphan (reported, pruned by policy) and its entry closed."""
+    res = vp("upload", video(QUANTUM), "--lesson", "1", "--no-wait", "--json")
+    assert res.code == 0, res.err
+    mine = emulator.uploads[json.loads(res.out)["upload_id"]]["asset_id"]
+    theirs = emulator.seed_asset(passthrough='{"lesson_id": 1}')
+    env.set_lesson(1, theirs["id"], playback(theirs))
+    before = env.dump()
+
+    dry = vp("sync", "--dry-run", "--json")
+    assert [j["action"] for j in json.loads(dry.out)["journal"]] == ["would close"]
+    assert [e.state for e in journal_rows(env)] == ["transferred"]
+
+    res = vp("sync", "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert triples(doc) == {t("orphan", lesson(1), mine)}
+    assert [(j["target"], j["action"]) for j in doc["journal"]] == [(lesson(1), "closed")]
+    (entry,) = journal_rows(env)
+    assert entry.state == "abandoned"
+    assert entry.last_error is not None and theirs["id"] in entry.last_error
+    assert env.dump() == before  # their video stays
+    assert mine in emulator.assets  # deleting it is --prune-orphans' call
+
+    again = vp("sync", "--json")
+    doc = json.loads(again.out)
+    assert again.code == 0 and doc["journal"] == []
+    assert triples(doc) == {t("orphan", lesson(1), mine)}
+
+
 def test_sync_closes_an_upload_whose_asset_is_gone(
     env: Platform, emulator: Emulator, video: Callable[..., Path], vp: Callable[..., Result]
 ) -> None:

@@ -383,6 +383,22 @@ class Reconciler:
             cleared = {d.target for d in drift if d.kind in (MISSING, ERRORED) and d.target}
             kept = {r.asset_id for r in snap.rows if r.asset_id and r.target not in cleared}
             drift.extend(self._asset_drift(snap, kept, expects, cleared))
+            # An upload whose asset ended up an orphan (its row now records another video,
+            # a newer asset claims the row, or the row is gone) can never finish: close it.
+            handled = {i.journal_id for i in items}
+            for d in drift:
+                orphaned = expects.get(d.asset_id or "")
+                if d.kind == ORPHAN and orphaned is not None and orphaned.id not in handled:
+                    items.append(
+                        JournalItem(
+                            orphaned.id or 0,
+                            journal.target_of(orphaned),
+                            orphaned.upload_id,
+                            orphaned.state,
+                            d.detail,
+                            "close",
+                        )
+                    )
         return drift, items
 
     def _asset_drift(
