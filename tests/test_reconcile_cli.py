@@ -21,7 +21,7 @@ from conftest import TOKEN_SECRET, WEBHOOK_SECRET, Platform, Result, fast_retry
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from vidpipe.db import Lesson, UploadJournal, World
+from vidpipe.db import TOMBSTONE_TTL, Lesson, UploadJournal, WebhookTombstone, World
 from vidpipe.emulator import Emulator
 from vidpipe.emulator.webhooks import envelope
 from vidpipe.locks import run_lock
@@ -635,6 +635,19 @@ def test_delete_shared_asset_clears_every_row(
         ("GET", f"/video/v1/assets/{aid}", 404),
     ]
     assert env.tombstones() == [aid]
+
+
+def test_sync_prunes_expired_tombstones_only(env: Platform, vp: Callable[..., Result]) -> None:
+    now = int(time.time())
+    with Session(env.engine) as s:
+        s.add(WebhookTombstone(asset_id="EXPIRED", reason="t", dead_at=now - TOMBSTONE_TTL - 60))
+        s.add(WebhookTombstone(asset_id="RECENT", reason="t", dead_at=now - TOMBSTONE_TTL + 3600))
+        s.commit()
+    assert vp("verify").code == 0
+    assert vp("sync", "--dry-run").code == 0
+    assert env.tombstones() == ["EXPIRED", "RECENT"]  # read-only runs prune nothing
+    assert vp("sync").code == 0
+    assert env.tombstones() == ["RECENT"]
 
 
 def test_late_ready_webhook_after_delete_is_not_recorded(

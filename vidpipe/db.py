@@ -81,8 +81,8 @@ class UploadJournal(SQLModel, table=True):
 class WebhookTombstone(SQLModel, table=True):
     """An asset Mux said is gone (a `deleted` or `errored` event, or a 404 when a `ready` was
     checked), so a late or re-delivered `ready` for it is not recorded: across restarts and
-    whichever `webhook serve` process receives it. Rows older than `TOMBSTONE_TTL` are pruned
-    as new ones are written (Mux retries a delivery for 24 hours)."""
+    whichever `webhook serve` process receives it. `sync` prunes rows older than
+    `TOMBSTONE_TTL` (Mux retries a delivery for 24 hours)."""
 
     __tablename__ = "vidpipe_webhook_tombstone"
     asset_id: str = Field(primary_key=True)

@@ -27,6 +27,7 @@ from vidpipe.records import (
     clear_asset_everywhere,
     clear_video,
     existing_ids,
+    prune_tombstones,
     read_row,
     remember_dead,
     rows_naming,
@@ -577,6 +578,9 @@ class Reconciler:
                     jitem.action = "closed" if closed else "skipped: the upload moved on"
             elif jitem.action == "check-upload":
                 jitem.action = None
+        if not options.dry_run:
+            with transaction(self.engine) as conn:
+                prune_tombstones(conn)
         report.api_calls = self.mux.stats.calls - calls0
         report.rate_limited = self.mux.stats.rate_limited
         return report
@@ -586,11 +590,12 @@ class Reconciler:
         assert item.target is not None and item.asset_id is not None
         with transaction(self.engine) as conn:
             if item.kind in (MISSING, ERRORED):
+                # Mux's answer is definite whether or not the row still names the asset.
+                why = f"sync found asset {item.asset_id} gone ({item.kind})"
+                remember_dead(conn, item.asset_id, why)
                 if not clear_video(conn, item.target, expect_asset_id=item.asset_id):
                     return _ROW_CHANGED
                 _close_journal_for_asset(conn, item.asset_id, item.kind)
-                why = f"sync cleared asset {item.asset_id} ({item.kind})"
-                remember_dead(conn, item.asset_id, why)
                 return "cleared row"
             if not item.playback_id:
                 return "skipped: the asset has no public playback ID"
@@ -731,9 +736,9 @@ class Reconciler:
                     "re-run to try again"
                 )
             with transaction(self.engine) as conn:
+                remember_dead(conn, plan.asset_id, f"vidpipe delete removed asset {plan.asset_id}")
                 cleared = clear_asset_everywhere(conn, plan.asset_id)
                 _close_journal_for_asset(conn, plan.asset_id, "deleted")
-                remember_dead(conn, plan.asset_id, f"vidpipe delete removed asset {plan.asset_id}")
         return DeleteResult(plan.asset_id, deleted, not deleted, cleared)
 
 

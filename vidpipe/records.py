@@ -123,15 +123,20 @@ def clear_asset_everywhere(conn: Connection, asset_id: str) -> list[Target]:
 
 
 def remember_dead(conn: Connection, asset_id: str, reason: str) -> None:
-    """Record (once) that Mux said `asset_id` is gone, and prune tombstones past their TTL.
+    """Record (once) that Mux said `asset_id` is gone.
 
     Write it only on a definite answer from Mux: a `deleted`/`errored` event, a 404, an
-    errored status, or a DELETE that succeeded."""
-    now = int(time.time())
-    conn.execute(delete(_TOMBSTONE).where(_TOMBSTONE.c.dead_at < now - TOMBSTONE_TTL))
+    errored status, or a DELETE that succeeded. Call it first in the transaction, before any
+    row is locked: with one lock order, two writers of the same asset cannot deadlock."""
+    row = {"asset_id": asset_id, "reason": reason[:500], "dead_at": int(time.time())}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    row = {"asset_id": asset_id, "reason": reason[:500], "dead_at": now}
     conn.execute(dialect.insert(_TOMBSTONE).values(**row).on_conflict_do_nothing())
+
+
+def prune_tombstones(conn: Connection, now: float | None = None) -> int:
+    """Drop tombstones older than `TOMBSTONE_TTL` (sync does this); return how many."""
+    cutoff = int(time.time() if now is None else now) - TOMBSTONE_TTL
+    return int(conn.execute(delete(_TOMBSTONE).where(_TOMBSTONE.c.dead_at < cutoff)).rowcount)
 
 
 def is_tombstoned(conn: Connection, asset_id: str) -> bool:
