@@ -133,10 +133,10 @@ def remember_dead(conn: Connection, asset_id: str, reason: str) -> None:
     conn.execute(dialect.insert(_TOMBSTONE).values(**row).on_conflict_do_nothing())
 
 
-def prune_tombstones(conn: Connection, now: float | None = None) -> int:
-    """Drop tombstones older than `TOMBSTONE_TTL` (sync does this); return how many."""
-    cutoff = int(time.time() if now is None else now) - TOMBSTONE_TTL
-    return int(conn.execute(delete(_TOMBSTONE).where(_TOMBSTONE.c.dead_at < cutoff)).rowcount)
+def prune_tombstones(conn: Connection) -> None:
+    """Drop tombstones older than `TOMBSTONE_TTL` (sync does this)."""
+    cutoff = int(time.time()) - TOMBSTONE_TTL
+    conn.execute(delete(_TOMBSTONE).where(_TOMBSTONE.c.dead_at < cutoff))
 
 
 def is_tombstoned(conn: Connection, asset_id: str) -> bool:
