@@ -46,13 +46,9 @@ class World(SQLModel, table=True):
     )
 
 
-# Journal states. A row is written before the step it names is taken.
-UNFINISHED_STATES = ("created", "uploading", "transferred", "asset_created")
-FINAL_STATES = ("done", "failed", "abandoned")
-
-
 class UploadJournal(SQLModel, table=True):
-    """One attempt to put a file on a target: every step of the upload pipeline, resumable."""
+    """One attempt to put a file on a target: every step of the upload pipeline, resumable.
+    Read and written only through `vidpipe.journal` (states: `journal.State`)."""
 
     __tablename__ = "vidpipe_upload"
     id: int | None = Field(default=None, primary_key=True)
@@ -72,10 +68,6 @@ class UploadJournal(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-
-    @property
-    def unfinished(self) -> bool:
-        return self.state in UNFINISHED_STATES
 
 
 class WebhookTombstone(SQLModel, table=True):

@@ -1,15 +1,20 @@
-"""vidpipe's own exceptions: each carries a one-line message and the exit code the CLI uses.
+"""vidpipe's exceptions: one-line messages a user can act on.
 
-Messages never contain secrets (tokens, webhook secrets, database passwords).
+They carry no exit codes and name no command-line option: the CLI maps each type to an exit
+code and adds option hints in one place (`vidpipe.cli`). Messages never contain secrets
+(tokens, webhook secrets, database passwords, signed upload URLs).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vidpipe.targets import Target
+
 
 class VidpipeError(Exception):
-    """An error the user can act on. The CLI prints `error: <message>` and exits `exit_code`."""
-
-    exit_code = 1
+    """An error the user can act on; `str()` is its one-line message."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -22,11 +27,26 @@ class VidpipeError(Exception):
 class UsageError(VidpipeError):
     """Bad arguments or input; raised before anything is changed anywhere."""
 
-    exit_code = 2
-
 
 class ConfigError(UsageError):
     """A missing or malformed setting. Names the variable, never a secret's value."""
+
+
+class TargetNotFound(UsageError):
+    """The lesson or course does not exist in the platform database."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(f"{target} does not exist in the database")
+        self.target = target
+
+
+class TargetHasVideo(UsageError):
+    """The target already records a video and replacing it was not asked for."""
+
+    def __init__(self, target: Target, asset_id: str) -> None:
+        super().__init__(f"{target} already has a video (asset {asset_id})")
+        self.target = target
+        self.asset_id = asset_id
 
 
 class LockHeld(VidpipeError):
@@ -42,7 +62,7 @@ class UploadFailed(VidpipeError):
 
 
 class WaitTimeout(VidpipeError):
-    """The asset did not become ready in time; re-running resumes waiting."""
+    """The asset did not become ready in time; uploading again resumes waiting."""
 
 
 class MuxError(VidpipeError):
@@ -67,6 +87,8 @@ class MuxBadRequest(MuxError):
 
 class MuxRateLimited(MuxError):
     """429 after every retry."""
+
+    retry_after: float | None = None
 
 
 class MuxServerError(MuxError):

@@ -1,75 +1,220 @@
-"""The upload journal (`vidpipe_upload`): each pipeline step is written here before it is taken."""
+"""The upload journal (`vidpipe_upload`): the one module that reads and writes it.
+
+Each step of an upload is written here before it is taken, so re-running the same command
+resumes the same Mux upload. The pipeline, reconcile and the webhooks all go through these
+functions; nothing else inserts, updates or closes a journal row.
+
+Two kinds of function:
+- engine-level (`create`, `update`, `unfinished_for`, `all_unfinished`): each opens its own
+  transaction; the pipeline uses them step by step;
+- connection-level (`finish`, `close_if`, `fail_for_asset`, `fail_matching`, ...): they run in
+  the caller's transaction, beside the row writers of `records`, so that "row recorded" and
+  "upload done" commit together. Every one of them is a compare-and-set on the entry's state.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.engine import Connection
 
-from vidpipe.db import UNFINISHED_STATES, UploadJournal, utcnow
-from vidpipe.targets import Target
+from vidpipe.db import UploadJournal, transaction, utcnow
+from vidpipe.targets import Kind, Target
+
+
+class State(StrEnum):
+    """Where an upload stands. The first four are unfinished; the last three are final."""
+
+    CREATED = "created"  # journaled, no Mux upload yet
+    UPLOADING = "uploading"  # Mux upload created, bytes moving
+    TRANSFERRED = "transferred"  # every byte confirmed, no asset known yet
+    ASSET_CREATED = "asset_created"  # Mux made the asset, not recorded yet
+    DONE = "done"  # the asset is recorded on the row
+    FAILED = "failed"  # Mux said no (errored, cancelled, deleted, timed out)
+    ABANDONED = "abandoned"  # given up by vidpipe (superseded, closed by sync)
+
+
+UNFINISHED: frozenset[State] = frozenset(
+    {State.CREATED, State.UPLOADING, State.TRANSFERRED, State.ASSET_CREATED}
+)
+_UNFINISHED_VALUES = sorted(s.value for s in UNFINISHED)
+
+_T = UploadJournal.__table__  # type: ignore[attr-defined]
+
+
+def target_of(entry: UploadJournal) -> Target:
+    """The lesson or course an entry uploads to."""
+    return Target(Kind(entry.target_kind), int(entry.target_id))
+
+
+def is_unfinished(entry: UploadJournal) -> bool:
+    return entry.state in _UNFINISHED_VALUES
+
+
+def _entries(conn: Connection, stmt: Any) -> list[UploadJournal]:
+    return [UploadJournal(**dict(row._mapping)) for row in conn.execute(stmt)]
+
+
+def _unfinished_stmt(target: Target | None) -> Any:
+    stmt = select(_T).where(_T.c.state.in_(_UNFINISHED_VALUES))
+    if target is not None:
+        stmt = stmt.where(_T.c.target_kind == target.kind.value).where(
+            _T.c.target_id == target.id
+        )
+    return stmt
+
+
+# -- engine-level: one transaction each ------------------------------------------------------
 
 
 def unfinished_for(engine: Engine, target: Target) -> list[UploadJournal]:
     """Unfinished entries for a target, newest first."""
-    with Session(engine) as session:
-        stmt = (
-            select(UploadJournal)
-            .where(UploadJournal.target_kind == target.kind.value)
-            .where(UploadJournal.target_id == target.id)
-            .where(col(UploadJournal.state).in_(UNFINISHED_STATES))
-            .order_by(col(UploadJournal.id).desc())
-        )
-        return list(session.exec(stmt))
+    with transaction(engine) as conn:
+        return _entries(conn, _unfinished_stmt(target).order_by(_T.c.id.desc()))
 
 
-def all_unfinished(engine: Engine) -> list[UploadJournal]:
-    with Session(engine) as session:
-        stmt = (
-            select(UploadJournal)
-            .where(col(UploadJournal.state).in_(UNFINISHED_STATES))
-            .order_by(col(UploadJournal.id))
-        )
-        return list(session.exec(stmt))
+def all_unfinished(engine: Engine, target: Target | None = None) -> list[UploadJournal]:
+    """Every unfinished entry (or a target's), oldest first."""
+    with transaction(engine) as conn:
+        return _entries(conn, _unfinished_stmt(target).order_by(_T.c.id))
 
 
-def by_upload(engine: Engine, upload_id: str) -> UploadJournal | None:
-    with Session(engine) as session:
-        stmt = (
-            select(UploadJournal)
-            .where(UploadJournal.upload_id == upload_id)
-            .order_by(col(UploadJournal.id).desc())
-        )
-        return session.exec(stmt).first()
-
-
-def create(engine: Engine, **fields: Any) -> UploadJournal:
-    entry = UploadJournal(**fields)
-    with Session(engine) as session:
-        session.add(entry)
-        session.commit()
-        session.refresh(entry)
-    return entry
+def create(engine: Engine, target: Target, **fields: Any) -> UploadJournal:
+    """Insert a new entry for `target` (state `created` unless given) and return it."""
+    values = {"target_kind": target.kind.value, "target_id": target.id, **fields}
+    values.setdefault("state", State.CREATED.value)
+    values = {k: (v.value if isinstance(v, State) else v) for k, v in values.items()}
+    now = utcnow()
+    values.setdefault("created_at", now)
+    values.setdefault("updated_at", now)
+    with transaction(engine) as conn:
+        new_id = conn.execute(_T.insert().values(**values)).inserted_primary_key[0]
+        row = conn.execute(select(_T).where(_T.c.id == new_id)).one()
+    return UploadJournal(**dict(row._mapping))
 
 
 def update(engine: Engine, entry: UploadJournal, **fields: Any) -> UploadJournal:
     """Write `fields` to the entry (one transaction) and mirror them on the object."""
-    fields["updated_at"] = utcnow()
-    with Session(engine) as session:
-        row = session.get(UploadJournal, entry.id)
-        if row is None:  # pragma: no cover - the journal is vidpipe's own; rows are not deleted
-            raise LookupError(f"journal entry {entry.id} vanished")
-        for key, value in fields.items():
-            setattr(row, key, value)
-        session.add(row)
-        session.commit()
-    for key, value in fields.items():
+    values = {k: (v.value if isinstance(v, State) else v) for k, v in fields.items()}
+    values["updated_at"] = utcnow()
+    with transaction(engine) as conn:
+        conn.execute(update_stmt(entry.id).values(**values))
+    for key, value in values.items():
         setattr(entry, key, value)
     return entry
 
 
-def target_of(entry: UploadJournal) -> Target:
-    from vidpipe.targets import Kind
+def update_stmt(journal_id: int | None) -> Any:
+    return update(_T).where(_T.c.id == journal_id)
 
-    return Target(Kind(entry.target_kind), entry.target_id)
+
+# -- connection-level: inside the caller's transaction ---------------------------------------
+
+
+def unfinished_in(conn: Connection, target: Target) -> list[UploadJournal]:
+    """Unfinished entries for a target, newest first, read in the caller's transaction."""
+    return _entries(conn, _unfinished_stmt(target).order_by(_T.c.id.desc()))
+
+
+def latest_for_upload(conn: Connection, upload_id: str) -> UploadJournal | None:
+    """The newest entry for a Mux upload ID."""
+    stmt = select(_T).where(_T.c.upload_id == upload_id).order_by(_T.c.id.desc()).limit(1)
+    found = _entries(conn, stmt)
+    return found[0] if found else None
+
+
+def finish(
+    conn: Connection,
+    journal_id: int,
+    asset_id: str,
+    playback_id: str | None,
+    *,
+    file_size: int | None = None,
+) -> bool:
+    """Mark an unfinished entry `done` with the recorded IDs. Returns whether it changed."""
+    values: dict[str, Any] = {
+        "state": State.DONE.value,
+        "asset_id": asset_id,
+        "playback_id": playback_id,
+        "last_error": None,
+        "updated_at": utcnow(),
+    }
+    if file_size is not None:
+        values["confirmed_bytes"] = file_size
+    stmt = update_stmt(journal_id).where(_T.c.state.in_(_UNFINISHED_VALUES)).values(values)
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+def mark_asset_created(conn: Connection, journal_id: int, asset_id: str) -> bool:
+    """Mux made the entry's asset (still unfinished). Returns whether it changed."""
+    stmt = (
+        update_stmt(journal_id)
+        .where(_T.c.state.in_(_UNFINISHED_VALUES))
+        .values(asset_id=asset_id, state=State.ASSET_CREATED.value, updated_at=utcnow())
+    )
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+def close_if(conn: Connection, journal_id: int, seen_state: str, why: str) -> bool:
+    """Abandon an entry only if it is still in the state the caller saw (compare-and-set):
+    an upload that finished meanwhile keeps its `done`."""
+    stmt = (
+        update_stmt(journal_id)
+        .where(_T.c.state == str(seen_state))
+        .values(state=State.ABANDONED.value, last_error=why, updated_at=utcnow())
+    )
+    return bool(conn.execute(stmt).rowcount == 1)
+
+
+def fail_matching(
+    conn: Connection,
+    reason: str,
+    *,
+    asset_id: str | None = None,
+    upload_id: str | None = None,
+) -> list[Target]:
+    """Mark `failed` every unfinished entry naming `asset_id` or `upload_id`; return their
+    targets. An entry found by its upload that had no asset yet remembers `asset_id`, so a
+    late `ready` for that dead asset is refused."""
+    clauses = []
+    if asset_id is not None:
+        clauses.append(_T.c.asset_id == asset_id)
+    if upload_id is not None:
+        clauses.append(_T.c.upload_id == upload_id)
+    if not clauses:
+        return []
+    found = _entries(conn, select(_T).where(or_(*clauses)).where(_T.c.state.in_(_UNFINISHED_VALUES)))
+    for entry in found:
+        values: dict[str, Any] = {
+            "state": State.FAILED.value,
+            "last_error": reason,
+            "updated_at": utcnow(),
+        }
+        if asset_id is not None and entry.asset_id is None:
+            values["asset_id"] = asset_id
+        conn.execute(
+            update_stmt(entry.id).where(_T.c.state.in_(_UNFINISHED_VALUES)).values(values)
+        )
+    return sorted({target_of(e) for e in found})
+
+
+def known_failed(conn: Connection, asset_id: str) -> bool:
+    """An entry failed because of this asset (Mux said it errored or was deleted)."""
+    stmt = select(_T.c.id).where(_T.c.asset_id == asset_id).where(
+        _T.c.state == State.FAILED.value
+    )
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
+def was_replaced(conn: Connection, target: Target, asset_id: str) -> bool:
+    """A finished vidpipe upload put another video on this row in place of `asset_id`."""
+    stmt = (
+        select(_T.c.id)
+        .where(_T.c.target_kind == target.kind.value)
+        .where(_T.c.target_id == target.id)
+        .where(_T.c.replace_asset_id == asset_id)
+        .where(_T.c.state == State.DONE.value)
+    )
+    return conn.execute(stmt.limit(1)).first() is not None
