@@ -16,6 +16,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check vidpipe tests bench
 	$(BIN)/ruff format --check vidpipe tests bench
+	$(BIN)/lint-imports
 
 types: $(STAMP)
 	$(BIN)/mypy

@@ -1,10 +1,10 @@
-"""vidpipe's benchmarks (issue 5): each row beside its baseline in the same run, one table.
+"""vidpipe's benchmarks: each row beside its baseline in the same run, one table.
 
     .venv/bin/python bench/run.py                      # every row (what `make bench` runs)
     .venv/bin/python bench/run.py --only upload,rss --rounds 7
     .venv/bin/python bench/run.py --only verify --reconcile-runs 1 --keep
 
-Rows (see issue 5 for the targets):
+Rows (each with its target):
   upload  transfer cost per byte: `vidpipe upload --no-wait` of 1 GiB minus 64 MiB, beside the
           same difference for `curl -T` to fresh upload URLs of the same emulator
   rss     peak RSS of the 1 GiB upload beside the 64 MiB upload's (the same runs)
@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from vidpipe.samples import write_sample_video
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -117,24 +119,12 @@ def median(values: Iterable[float]) -> float:
 
 
 def make_video(path: Path, size: int) -> Path:
-    """`size` bytes of incompressible data behind an MP4 `ftyp` box (every byte written)."""
+    """A sample MP4 of `size` bytes (vidpipe's one sample writer), synced to disk before any
+    timing starts: write-back of a fresh GiB would slow every fsync."""
     if path.exists() and path.stat().st_size == size:
         return path
-    block = os.urandom(16 * MiB)
-    header = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
-    with open(path, "wb") as fh:
-        fh.write(header)
-        left = size - len(header)
-        turn = 0
-        while left:
-            # Rotate the block so no two 16 MiB stretches of the file are equal.
-            piece = block[turn:] + block[:turn]
-            n = min(left, len(piece))
-            fh.write(piece[:n])
-            left -= n
-            turn = (turn + 4099) % len(block)
-        fh.flush()
-        # On disk before any timing starts: write-back of a fresh GiB would slow every fsync.
+    write_sample_video(path, size)
+    with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
     return path
 
@@ -661,7 +651,7 @@ def count_recorded(db: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="vidpipe's benchmarks (issue 5).")
+    parser = argparse.ArgumentParser(description="vidpipe's benchmarks.")
     parser.add_argument(
         "--only",
         default=",".join(ROWS),
@@ -714,7 +704,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.sort(key=lambda r: order[r.name])
     failed = [r.name for r in table if r.ok is False]
     report = [
-        "vidpipe benchmarks (issue 5): medians; compare ratios, not absolute times",
+        "vidpipe benchmarks: medians; compare ratios, not absolute times",
         f"  command: .venv/bin/python bench/run.py {' '.join(argv or sys.argv[1:])}".rstrip(),
         *(f"  {line}" for line in environment()),
         f"  total bench time {time.monotonic() - started:.0f} s",

@@ -16,9 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
+from vidpipe.api import Vidpipe
 from vidpipe.db import Lesson, WebhookTombstone, World, init_db, make_engine
 from vidpipe.emulator import Emulator
-from vidpipe.mux import MuxGateway, RetryPolicy
+from vidpipe.mux import RetryPolicy
+from vidpipe.samples import write_sample_video
 
 TOKEN_ID = "test-token-id"
 TOKEN_SECRET = "s3cr3t-token-value-never-printed"
@@ -44,14 +46,10 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
 
 @pytest.fixture
 def mux_tuning(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Tune the gateway the CLI builds (keyword arguments of MuxGateway): e.g. fast retries
+    """Tune every gateway the facade builds (keyword arguments of MuxGateway): e.g. fast retries
     (`mux_tuning["retry"] = fast_retry()`) or no client-side pacing (`["pace"] = False`)."""
     options: dict[str, Any] = {}
-
-    def gateway(settings: Any) -> MuxGateway:
-        return MuxGateway.from_settings(settings, **options)
-
-    monkeypatch.setattr("vidpipe.cli._gateway", gateway)
+    monkeypatch.setattr(Vidpipe, "gateway_defaults", options)
     return options
 
 
@@ -157,17 +155,8 @@ def env(
 
 
 def make_video(path: Path, size: int, *, seed: int = 0) -> Path:
-    """A file vidpipe accepts as MP4 (an `ftyp` box) followed by pseudo-random bytes."""
-    header = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
-    block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB
-    with open(path, "wb") as fh:
-        fh.write(header[:size])
-        left = size - min(size, len(header))
-        while left > 0:
-            piece = block[: min(left, len(block))]
-            fh.write(piece)
-            left -= len(piece)
-    return path
+    """A sample MP4 of exactly `size` bytes (the one sample writer vidpipe has)."""
+    return write_sample_video(path, size, seed)
 
 
 def sha256_file(path: Path) -> str:

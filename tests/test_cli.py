@@ -8,8 +8,6 @@ from collections.abc import Callable
 import pytest
 from conftest import Result
 
-import vidpipe.cli as cli_module
-
 
 def test_help_lists_every_contract_command(cli: Callable[..., Result]) -> None:
     res = cli("--help")
@@ -56,10 +54,10 @@ def test_usage_errors_are_one_line_exit_2(cli: Callable[..., Result], args: list
 def test_unexpected_error_hidden_unless_debug(
     cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom() -> None:
+    def boom(**_overrides: object) -> None:
         raise RuntimeError("internal detail")
 
-    monkeypatch.setattr(cli_module, "_settings", boom)
+    monkeypatch.setattr("vidpipe.config.load_settings", boom)
     res = cli("verify")
     assert res.code == 1
     assert "RuntimeError" in res.err and "--debug" in res.err

@@ -18,7 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from conftest import TOKEN_ID, TOKEN_SECRET, Platform, Result
@@ -29,7 +30,10 @@ from vidpipe.emulator import Emulator
 from vidpipe.errors import LockHeld
 from vidpipe.locks import run_lock
 from vidpipe.mux import MuxGateway
-from vidpipe.reconcile import ERRORED, MISMATCH, MISSING, UNRECORDED, Drift, Reconciler
+from vidpipe.reconcile import DriftKind
+from vidpipe.reconcile.apply import apply
+from vidpipe.reconcile.plan import Plan, PlannedDrift, plan
+from vidpipe.reconcile.snapshot import take_snapshot
 from vidpipe.records import clear_video, read_row, set_video
 from vidpipe.targets import Kind, Target
 
@@ -268,26 +272,39 @@ def record_as_upload(env: Platform, target: Target, asset: dict[str, object]) ->
         )
 
 
-def plan(env: Platform, emulator: Emulator) -> tuple[Reconciler, list[Drift]]:
-    gateway = MuxGateway(emulator.base_url, TOKEN_ID, TOKEN_SECRET, pace=False)
-    rec = Reconciler(env.engine, gateway)
-    drift, _ = rec.find_drift(rec.snapshot())
-    return rec, drift
+@pytest.fixture
+def gateway(emulator: Emulator) -> Iterator[MuxGateway]:
+    with MuxGateway(emulator.base_url, TOKEN_ID, TOKEN_SECRET, pace=False) as gw:
+        yield gw
 
 
-def only(drift: list[Drift], kind: str, target: Target) -> Drift:
-    (item,) = [d for d in drift if d.kind == kind and d.target == target]
+def plan_now(env: Platform, gateway: MuxGateway) -> Plan:
+    """A sync's first two steps: the snapshot, then the plan."""
+    return plan(take_snapshot(env.engine, gateway))
+
+
+def apply_only(env: Platform, gateway: MuxGateway, planned: Plan, item: PlannedDrift) -> str:
+    """A sync's last step, for one item of its plan: the action it reports."""
+    (result,) = apply(
+        env.engine, gateway, replace(planned, drift=(item,), journal=()), dry_run=False
+    )
+    assert result.action is not None
+    return result.action
+
+
+def only(planned: Plan, kind: DriftKind, target: Target) -> PlannedDrift:
+    (item,) = [d for d in planned.drift if d.kind == kind and d.target == target]
     return item
 
 
-@pytest.mark.parametrize("kind", [MISSING, ERRORED, MISMATCH])
+@pytest.mark.parametrize("kind", [DriftKind.MISSING, DriftKind.ERRORED, DriftKind.MISMATCH])
 @pytest.mark.parametrize("concurrent_upload", [True, False], ids=["upload", "no-upload"])
 def test_sync_plan_on_a_row_does_not_undo_a_concurrent_upload(
-    env: Platform, emulator: Emulator, kind: str, concurrent_upload: bool
+    env: Platform, emulator: Emulator, gateway: MuxGateway, kind: DriftKind, concurrent_upload: bool
 ) -> None:
-    if kind == MISSING:
+    if kind == DriftKind.MISSING:
         old_id, old_pb = gone_asset(emulator), "pb-old"
-    elif kind == ERRORED:
+    elif kind == DriftKind.ERRORED:
         old = emulator.seed_asset(passthrough='{"lesson_id": 1}', status="errored")
         old_id, old_pb = str(old["id"]), "pb-old"
     else:
@@ -295,19 +312,19 @@ def test_sync_plan_on_a_row_does_not_undo_a_concurrent_upload(
         old_id, old_pb = str(old["id"]), "not-its-playback-id"
     env.set_lesson(1, old_id, old_pb)
 
-    rec, drift = plan(env, emulator)
-    item = only(drift, kind, LESSON1)
+    planned = plan_now(env, gateway)
+    item = only(planned, kind, LESSON1)
     new = emulator.seed_asset(passthrough='{"lesson_id": 1}')
     if concurrent_upload:
         record_as_upload(env, LESSON1, new)  # lands between the snapshot and the apply
 
-    action = rec._apply(item)
+    action = apply_only(env, gateway, planned, item)
     row = env.lesson(1)
     assert row is not None
     if concurrent_upload:
         assert action == "skipped: the row changed since the snapshot"
         assert (row.mux_asset_id, row.mux_playback_id) == (new["id"], playback(new))
-    elif kind == MISMATCH:
+    elif kind == DriftKind.MISMATCH:
         assert action.startswith("wrote playback ID")
         assert (row.mux_asset_id, row.mux_playback_id) == (old_id, playback(old))
     else:
@@ -315,32 +332,35 @@ def test_sync_plan_on_a_row_does_not_undo_a_concurrent_upload(
         assert (row.mux_asset_id, row.mux_playback_id) == (None, None)
 
 
-def test_playback_fix_skips_a_row_whose_playback_changed(env: Platform, emulator: Emulator) -> None:
+def test_playback_fix_skips_a_row_whose_playback_changed(
+    env: Platform, emulator: Emulator, gateway: MuxGateway
+) -> None:
     """A webhook fixing the playback ID after the plan: the plan's CAS on playback fails."""
     asset = emulator.seed_asset(passthrough='{"lesson_id": 1}')
     env.set_lesson(1, asset["id"], "stale-playback")
-    rec, drift = plan(env, emulator)
-    item = only(drift, MISMATCH, LESSON1)
+    planned = plan_now(env, gateway)
+    item = only(planned, DriftKind.MISMATCH, LESSON1)
     with transaction(env.engine) as conn:
         assert set_video(
             conn, LESSON1, str(asset["id"]), "webhook-wrote-this", expect_asset_id=str(asset["id"])
         )
-    assert rec._apply(item) == "skipped: the row changed since the snapshot"
+    action = apply_only(env, gateway, planned, item)
+    assert action == "skipped: the row changed since the snapshot"
     assert env.lesson(1).mux_playback_id == "webhook-wrote-this"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("concurrent_upload", [True, False], ids=["upload", "no-upload"])
 def test_unrecorded_asset_plan_does_not_overwrite_a_concurrent_upload(
-    env: Platform, emulator: Emulator, concurrent_upload: bool
+    env: Platform, emulator: Emulator, gateway: MuxGateway, concurrent_upload: bool
 ) -> None:
     unrecorded = emulator.seed_asset(passthrough='{"lesson_id": 2}')
-    rec, drift = plan(env, emulator)
-    item = only(drift, UNRECORDED, LESSON2)
+    planned = plan_now(env, gateway)
+    item = only(planned, DriftKind.UNRECORDED, LESSON2)
     assert item.asset_id == unrecorded["id"] and item.expect_asset_id is None
     uploaded = emulator.seed_asset(passthrough='{"lesson_id": 2}')
     if concurrent_upload:
         record_as_upload(env, LESSON2, uploaded)
-    action = rec._apply(item)
+    action = apply_only(env, gateway, planned, item)
     row = env.lesson(2)
     assert row is not None
     if concurrent_upload:
@@ -375,7 +395,7 @@ def test_upload_recorded_while_a_real_sync_process_runs_survives(
             sync.wait()
     assert sync.returncode == 0, err
     doc = json.loads(out)
-    missing = [d for d in doc["drift"] if d["kind"] == MISSING]
+    missing = [d for d in doc["drift"] if d["kind"] == DriftKind.MISSING]
     assert [(d["asset_id"], d["action"]) for d in missing] == [
         (gone, "skipped: the row changed since the snapshot")
     ]

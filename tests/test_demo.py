@@ -18,6 +18,7 @@ from sqlmodel import Session
 from vidpipe import demo
 from vidpipe.db import Lesson, World, make_engine
 from vidpipe.media import check_video_file
+from vidpipe.samples import write_sample_video
 
 COMMANDS = ("vidpipe db init", "vidpipe upload", "vidpipe status", "vidpipe verify", "vidpipe sync")
 
@@ -127,7 +128,7 @@ def test_demo_step_failure_names_the_step(
     monkeypatch.setattr(demo, "DEMO_TOKEN_ID", "")
     result = cli("demo", "--dir", tmp_path / "demo")
     assert result.code == 1
-    assert "demo step `vidpipe upload sample.mp4 --lesson 1" in result.err
+    assert f"demo step `vidpipe upload {tmp_path / 'demo' / 'sample.mp4'} --lesson 1" in result.err
     assert "Traceback" not in result.err
 
 
@@ -140,7 +141,7 @@ def test_demo_dir_that_is_a_file_is_bad_usage(cli: Callable[..., Result], tmp_pa
 
 
 def test_sample_video_is_an_mp4_vidpipe_accepts(tmp_path: Path) -> None:
-    path = demo.write_sample_video(tmp_path / "s.mp4", 1_000_000)
+    path = write_sample_video(tmp_path / "s.mp4", 1_000_000)
     assert path.stat().st_size == 1_000_000
     assert check_video_file(path).container == "mp4/mov"
     # Top-level boxes tile the file exactly: ftyp, moov, mdat.

@@ -44,9 +44,10 @@ def test_create_get_upload_and_assets(gw: MuxGateway, emulator: Emulator) -> Non
 def test_unknown_enum_values_do_not_crash(gw: MuxGateway) -> None:
     import mux_python
 
-    # mux-python's models raise on enum values they do not know; vidpipe turns that off and
-    # parses the raw JSON itself.
-    assert mux_python.Configuration.get_default_copy().client_side_validation is False
+    # mux-python's models raise on enum values they do not know; vidpipe parses the raw JSON
+    # itself, and turns validation off only in its own configuration, never process-wide.
+    assert mux_python.Configuration.get_default_copy().client_side_validation is True
+    assert gw.create_upload('{"lesson_id": 1}').url
     asset = Asset.from_json(
         {
             "id": "a1",

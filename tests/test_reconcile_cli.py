@@ -21,12 +21,17 @@ from conftest import TOKEN_SECRET, WEBHOOK_SECRET, Platform, Result, fast_retry
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from vidpipe.db import TOMBSTONE_TTL, Lesson, UploadJournal, WebhookTombstone, World
+from vidpipe import delete as delete_mod
+from vidpipe import journal, reconcile
+from vidpipe import status as status_mod
+from vidpipe.db import TOMBSTONE_TTL, Lesson, UploadJournal, WebhookTombstone, World, transaction
 from vidpipe.emulator import Emulator
 from vidpipe.emulator.webhooks import envelope
+from vidpipe.errors import TargetNotFound
+from vidpipe.journal import State
 from vidpipe.locks import run_lock
 from vidpipe.mux import MuxGateway
-from vidpipe.reconcile import Drift, JournalItem, Reconciler, Snapshot, SyncOptions
+from vidpipe.reconcile import SyncOptions
 from vidpipe.targets import Kind, Target
 
 QUANTUM = 256 * 1024
@@ -42,6 +47,7 @@ FOREIGN_PASSTHROUGHS = [
 ]
 
 Triple = tuple[str, dict[str, Any] | None, str | None]
+YOUNG_KEPT = "kept: younger than the minimum orphan age"
 
 
 def lesson(n: int) -> dict[str, Any]:
@@ -307,7 +313,7 @@ def test_sync_dry_run_changes_nothing(
     assert actions[catalogue.gone + "missing_asset"] == "would clear row"
     assert actions[catalogue.unrecorded["id"] + "unrecorded"] == "would record asset"
     assert actions[catalogue.orphan_ghost["id"] + "orphan"] == "would delete from Mux"
-    assert actions[catalogue.orphan_young["id"] + "orphan"].startswith("kept: younger")
+    assert actions[catalogue.orphan_young["id"] + "orphan"] == YOUNG_KEPT
     assert env.dump() == before_rows and env.tombstones() == []
     assert emulator.assets == before_assets
     assert mux_writes(emulator) == 0
@@ -389,7 +395,7 @@ def test_prune_orphans_deletes_only_old_ones_and_never_foreign(
     actions = {(d["kind"], d["asset_id"]): d["action"] for d in doc["drift"]}
     for aid in catalogue.old_orphan_ids:
         assert actions[("orphan", aid)] == "deleted from Mux"
-    assert actions[("orphan", catalogue.orphan_young["id"])].startswith("kept: younger")
+    assert actions[("orphan", catalogue.orphan_young["id"])] == YOUNG_KEPT
     left = set(emulator.assets)
     assert not (left & catalogue.old_orphan_ids)
     assert catalogue.orphan_young["id"] in left
@@ -422,7 +428,7 @@ def test_prune_orphans_at_most_max_deletes(
     res = vp("sync", "--prune-orphans", "--max-deletes", "1", "--json")
     assert res.code == 0, res.err
     actions = sorted(d["action"] for d in json.loads(res.out)["drift"])
-    assert actions == ["deleted from Mux"] + ["kept: --max-deletes reached"] * 3
+    assert actions == ["deleted from Mux"] + ["kept: the per-run deletion limit is reached"] * 3
     assert len(emulator.assets) == len(ghosts) - 1 + len(FOREIGN_PASSTHROUGHS)
     res = vp("sync", "--prune-orphans", "--max-deletes", "0", "--json")
     assert res.code == 0
@@ -767,7 +773,7 @@ def test_sync_finishes_a_no_wait_upload_and_closes_an_expired_one(
     assert res.code == 1
     (expired,) = [u for u in emulator.uploads if u != finished["upload_id"]]
     emulator.expire_upload(expired)
-    assert all(e.unfinished for e in journal_rows(env))
+    assert all(journal.is_unfinished(e) for e in journal_rows(env))
 
     status = vp("status", "--json")
     assert status.code == 0, status.err
@@ -913,19 +919,19 @@ def test_status_all_and_one_target(
 
 
 @pytest.fixture
-def reconciler(env: Platform, emulator: Emulator) -> Iterator[Reconciler]:
-    with MuxGateway(emulator.base_url, "id", TOKEN_SECRET, pace=False) as gateway:
-        yield Reconciler(env.engine, gateway)
+def gateway(env: Platform, emulator: Emulator) -> Iterator[MuxGateway]:
+    with MuxGateway(emulator.base_url, "id", TOKEN_SECRET, pace=False) as gw:
+        yield gw
 
 
 def test_missing_row_with_a_ready_replacement_is_fixed_in_one_run(
-    env: Platform, emulator: Emulator, reconciler: Reconciler
+    env: Platform, emulator: Emulator, gateway: MuxGateway
 ) -> None:
     """The row's asset is gone but another ready asset names the row: one sync clears and
     records it, so a second sync has nothing to do (it used to find `unrecorded` then)."""
     newer = emulator.seed_asset(passthrough='{"lesson_id": 1}', created_at=OLD)
     env.set_lesson(1, "gone-for-good", "pb")
-    first = reconciler.sync(SyncOptions())
+    first = reconcile.sync(env.engine, gateway, SyncOptions())
     assert {(d.kind, d.asset_id) for d in first.drift} == {
         ("missing_asset", "gone-for-good"),
         ("unrecorded", newer["id"]),
@@ -935,28 +941,24 @@ def test_missing_row_with_a_ready_replacement_is_fixed_in_one_run(
         newer["id"],
         playback(newer),
     )
-    second = reconciler.sync(SyncOptions(prune_orphans=True))
+    second = reconcile.sync(env.engine, gateway, SyncOptions(prune_orphans=True))
     assert second.drift == [] and second.ok
 
 
 def test_a_row_changed_after_the_snapshot_is_left_alone(
-    env: Platform, emulator: Emulator, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
+    env: Platform, emulator: Emulator, gateway: MuxGateway
 ) -> None:
     """Compare-and-set: a concurrent upload that records a video between the snapshot and the
     write wins; sync skips the row instead of undoing it."""
     env.add_lessons([4])
     unrec = emulator.seed_asset(passthrough='{"lesson_id": 4}', created_at=OLD)
     env.set_lesson(3, "gone", "pb")
-    real = Reconciler.find_drift
 
-    def racing(self: Reconciler, snap: Snapshot) -> tuple[list[Drift], list[JournalItem]]:
-        out = real(self, snap)
+    def racing() -> None:  # lands after the plan, before the first write
         env.set_lesson(3, "fresh-upload", "fresh-pb")
         env.set_lesson(4, "another-fresh", "pb2")
-        return out
 
-    monkeypatch.setattr(Reconciler, "find_drift", racing)
-    report = reconciler.sync(SyncOptions())
+    report = reconcile.sync(env.engine, gateway, SyncOptions(), before_apply=racing)
     assert {(d.kind, d.action) for d in report.drift} == {
         ("missing_asset", "skipped: the row changed since the snapshot"),
         ("unrecorded", "skipped: the row changed since the snapshot"),
@@ -968,44 +970,121 @@ def test_a_row_changed_after_the_snapshot_is_left_alone(
 
 
 def test_newest_of_several_unrecorded_assets_wins(
-    env: Platform, emulator: Emulator, reconciler: Reconciler
+    env: Platform, emulator: Emulator, gateway: MuxGateway
 ) -> None:
     old = emulator.seed_asset(passthrough='{"course_id": 2}', created_at=OLD)
     new = emulator.seed_asset(passthrough='{"course_id": 2}', created_at=OLD + 60)
-    report = reconciler.sync(SyncOptions())
+    report = reconcile.sync(env.engine, gateway, SyncOptions())
     assert {(d.kind, d.asset_id) for d in report.drift} == {
         ("unrecorded", new["id"]),
         ("orphan", old["id"]),
     }
     world = env.world(2)
     assert world is not None and world.mux_preview_asset_id == new["id"]
-    assert reconciler.sync(SyncOptions()).drift[0].kind == "orphan"
-    assert Target(Kind.COURSE, 2) == reconciler.verify().drift[0].target
+    assert reconcile.sync(env.engine, gateway, SyncOptions()).drift[0].kind == "orphan"
+    assert Target(Kind.COURSE, 2) == reconcile.verify(env.engine, gateway).drift[0].target
 
 
 def test_closing_a_journal_entry_is_compare_and_set(env: Platform) -> None:
     """An upload that finishes between sync's snapshot and its apply keeps its `done`."""
-    from vidpipe import journal as journal_mod
-    from vidpipe.db import transaction
-    from vidpipe.reconcile import _close_journal
-
-    entry = journal_mod.create(
-        env.engine,
-        target_kind="lesson",
-        target_id=1,
-        file_path="/x.mp4",
-        file_size=1,
-        file_mtime_ns=1,
-        chunk_size=262144,
-        state="uploading",
-        upload_id="u1",
-    )
+    entry = uploading_entry(env)
     assert entry.id is not None
-    journal_mod.update(env.engine, entry, state="done")  # the upload finished meanwhile
+    journal.update(env.engine, entry, state=State.DONE)  # the upload finished meanwhile
     with transaction(env.engine) as conn:
-        assert _close_journal(conn, entry.id, "uploading", "expired") is False
+        assert journal.close_if(conn, entry.id, State.UPLOADING, "expired") is False
     with Session(env.engine) as s:
         row = s.get(UploadJournal, entry.id)
         assert row is not None and row.state == "done"
     with transaction(env.engine) as conn:
-        assert _close_journal(conn, entry.id, "done", "test") is True
+        assert journal.close_if(conn, entry.id, State.DONE, "test") is True
+
+
+def uploading_entry(env: Platform, upload_id: str = "u1") -> UploadJournal:
+    """A journal entry for lesson 1 mid-transfer, as the upload pipeline writes it."""
+    return journal.create(
+        env.engine,
+        Target(Kind.LESSON, 1),
+        file_path="/x.mp4",
+        file_size=1,
+        file_mtime_ns=1,
+        chunk_size=262144,
+        state=State.UPLOADING,
+        upload_id=upload_id,
+    )
+
+
+def test_sync_keeps_an_upload_that_finished_between_its_plan_and_its_apply(
+    env: Platform, emulator: Emulator, gateway: MuxGateway
+) -> None:
+    """Mux has no such upload: the plan closes the entry; the upload finishes first."""
+    entry = uploading_entry(env, "not-on-mux")
+    verified = reconcile.verify(env.engine, gateway).as_json()["journal"]
+    assert [(j["action"], j["detail"]) for j in verified] == [("close", "Mux has no such upload")]
+    dry = reconcile.sync(env.engine, gateway, SyncOptions(dry_run=True))
+    assert [j.action for j in dry.journal] == ["would close"]
+
+    def upload_finishes() -> None:
+        journal.update(env.engine, entry, state=State.DONE)
+
+    report = reconcile.sync(env.engine, gateway, SyncOptions(), before_apply=upload_finishes)
+    assert [j.action for j in report.journal] == ["skipped: the upload moved on"]
+    assert report.ok
+    with Session(env.engine) as s:
+        row = s.get(UploadJournal, entry.id)
+        assert row is not None and row.state == "done"
+
+
+def test_verify_and_sync_json_keep_their_keys_in_order(
+    env: Platform, emulator: Emulator, gateway: MuxGateway
+) -> None:
+    env.set_lesson(1, "gone", "pb")
+    uploading_entry(env, "not-on-mux")
+    common = ["ok", "checked", "drift", "assets", "scope", "journal", "api_calls", "rate_limited"]
+    verified = reconcile.verify(env.engine, gateway).as_json()
+    assert list(verified) == common
+    assert list(verified["drift"][0]) == ["kind", "target", "asset_id", "detail"]
+    synced = reconcile.sync(env.engine, gateway, SyncOptions()).as_json()
+    assert list(synced) == [*common, "dry_run", "failed"]
+    assert list(synced["drift"][0]) == ["kind", "target", "asset_id", "detail", "action"]
+    assert synced["drift"][0]["action"] == "cleared row"
+    assert list(synced["journal"][0]) == [
+        "journal_id",
+        "target",
+        "upload_id",
+        "state",
+        "detail",
+        "action",
+    ]
+    assert synced["journal"][0]["state"] == "uploading"
+
+
+def test_a_target_that_does_not_exist_is_refused_before_mux_is_asked(
+    env: Platform, emulator: Emulator, gateway: MuxGateway
+) -> None:
+    ghost = Target(Kind.LESSON, 42)
+    with pytest.raises(TargetNotFound):
+        reconcile.verify(env.engine, gateway, ghost)
+    with pytest.raises(TargetNotFound):
+        status_mod.status(env.engine, gateway, ghost)
+    with pytest.raises(TargetNotFound):
+        delete_mod.plan_delete(env.engine, gateway, target=ghost)
+    assert not [p for _, p, _ in emulator.request_log if p.startswith("/video/")]
+
+
+def test_status_and_delete_through_the_library(
+    env: Platform, emulator: Emulator, gateway: MuxGateway
+) -> None:
+    shared = emulator.seed_asset(passthrough='{"lesson_id": 1}', created_at=OLD)
+    env.set_lesson(1, shared["id"], playback(shared))
+    env.set_lesson(2, shared["id"], playback(shared))
+    env.set_lesson(3, "gone", "pb")
+    doc = status_mod.status(env.engine, gateway).as_json()
+    by = {e["target"]["id"]: e for e in doc["targets"]}
+    assert by[1]["shared_with"] == [lesson(2)] and by[1]["mux"]["status"] == "ready"
+    assert by[3]["mux"] == {"status": "missing", "playback_ids": []}
+    planned = delete_mod.plan_delete(env.engine, gateway, asset_id=shared["id"])
+    assert planned.targets == [Target(Kind.LESSON, 1), Target(Kind.LESSON, 2)]
+    result = delete_mod.delete(env.engine, gateway, planned)
+    assert result.as_json()["cleared"] == [lesson(1), lesson(2)]
+    assert shared["id"] not in emulator.assets
+    assert env.tombstones() == [shared["id"]]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import httpx
 import pytest
 import sqlmodel
 import uvicorn
+from conftest import WEBHOOK_SECRET, Platform, Result
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -32,19 +33,21 @@ from vidpipe.db import (
     init_db,
     make_engine,
 )
-from vidpipe.errors import MuxServerError, VidpipeError, WebhookRejected
+from vidpipe.errors import MuxServerError, UsageError, VidpipeError, WebhookRejected
 from vidpipe.mux import Asset
 from vidpipe.targets import Kind, Target
 from vidpipe.webhooks import (
+    BadSignature,
     EventOutcome,
     MalformedEvent,
+    MissingSignature,
     StaleSignature,
     apply_payload,
     handle_event,
     sign,
     verify_signature,
 )
-from vidpipe.webhooks_server import bind, create_app, server_config
+from vidpipe.webhooks.serve import bind, create_app, http_status, server_config
 
 SECRET = "whsec-test-0123456789abcdef"
 LESSON = Target(Kind.LESSON, 1)
@@ -131,8 +134,6 @@ def put_video(engine: Engine, asset_id: str, target: Target = LESSON) -> None:
 
 def add_entry(engine: Engine, target: Target = LESSON, **fields: Any) -> UploadJournal:
     base: dict[str, Any] = {
-        "target_kind": target.kind.value,
-        "target_id": target.id,
         "file_path": "/videos/intro.mp4",
         "file_size": 1234,
         "file_mtime_ns": 1,
@@ -141,7 +142,7 @@ def add_entry(engine: Engine, target: Target = LESSON, **fields: Any) -> UploadJ
         "upload_id": "up-1",
     }
     base.update(fields)
-    return journal.create(engine, **base)
+    return journal.create(engine, target, **base)
 
 
 def entry(engine: Engine, entry_id: int | None) -> UploadJournal:
@@ -215,7 +216,7 @@ class TestSignature:
     def test_forged_is_401(self, header: str) -> None:
         with pytest.raises(WebhookRejected) as info:
             verify_signature(SECRET, header, BODY, now=NOW)
-        assert getattr(info.value, "http_status", None) == 401
+        assert http_status(info.value) == 401
         assert not isinstance(info.value, StaleSignature)
 
     def test_other_body_fails(self) -> None:
@@ -229,7 +230,7 @@ class TestSignature:
         header = sign(SECRET, BODY, timestamp=NOW + offset)
         with pytest.raises(StaleSignature, match=word) as info:
             verify_signature(SECRET, header, BODY, now=NOW)
-        assert info.value.http_status == 401
+        assert http_status(info.value) == 401
 
     @pytest.mark.parametrize("offset", [-300, 300, 0])
     def test_tolerance_edges_accepted(self, offset: int) -> None:
@@ -254,7 +255,7 @@ class TestSignature:
     def test_unsigned_or_garbled_is_400(self, header: str | None) -> None:
         with pytest.raises(WebhookRejected) as info:
             verify_signature(SECRET, header, BODY, now=NOW)
-        assert getattr(info.value, "http_status", None) == 400
+        assert http_status(info.value) == 400
 
     def test_messages_never_contain_secret_or_signature(self) -> None:
         header = sign("wrong", BODY, timestamp=NOW - 1000)
@@ -580,28 +581,99 @@ class TestApplyPayload:
 
     def test_bad_signature_changes_nothing(self, engine: Engine) -> None:
         body = self.body(ready("A"))
-        with pytest.raises(WebhookRejected) as info:
+        with pytest.raises(BadSignature) as info:
             apply_payload(engine, body, secret=SECRET, signature=sign("x", body), verify=True)
-        assert info.value.exit_code == 1
+        assert not isinstance(info.value, UsageError)  # a failure (exit 1), not bad usage
         assert row(engine) == (None, None)
 
-    def test_old_event_names_no_verify(self, engine: Engine) -> None:
+    def test_old_event_is_refused_unless_unverified(self, engine: Engine) -> None:
         body = self.body(ready("A"))
         old = sign(SECRET, body, timestamp=int(time.time()) - 3600)
-        with pytest.raises(StaleSignature, match="--no-verify"):
+        with pytest.raises(StaleSignature, match="old"):
             apply_payload(engine, body, secret=SECRET, signature=old, verify=True)
         assert row(engine) == (None, None)
         out = apply_payload(engine, body, secret=None, signature=None, verify=False)
         assert out.outcome == "recorded"
 
     def test_verify_needs_a_signature(self, engine: Engine) -> None:
-        with pytest.raises(WebhookRejected, match="--signature"):
+        with pytest.raises(MissingSignature, match="no signature"):
             apply_payload(engine, b"{}", secret=SECRET, signature=None, verify=True)
 
     def test_bad_json_is_bad_input(self, engine: Engine) -> None:
         with pytest.raises(MalformedEvent) as info:
             apply_payload(engine, b"{nope", secret=None, signature=None, verify=False)
-        assert info.value.exit_code == 2
+        assert isinstance(info.value, UsageError)
+
+    def test_messages_name_no_command_line_option(self, engine: Engine) -> None:
+        body = self.body(ready("A"))
+        old = sign(SECRET, body, timestamp=int(time.time()) - 3600)
+        cases = [(body, None, True), (body, old, True), (body, "t=1,v1=ab", True)]
+        for payload, signature, verify in [*cases, (b"{nope", None, False)]:
+            with pytest.raises(VidpipeError) as info:
+                apply_payload(engine, payload, secret=SECRET, signature=signature, verify=verify)
+            assert "--" not in str(info.value)
+        assert row(engine) == (None, None)
+
+
+class TestApplyCommand:
+    """`vidpipe webhook apply`: the CLI maps rejections to exit codes and adds the hints."""
+
+    def event_file(self, tmp_path: Path, evt: dict[str, Any]) -> tuple[Path, bytes]:
+        body = json.dumps(evt).encode()
+        path = tmp_path / "event.json"
+        path.write_bytes(body)
+        return path, body
+
+    def test_old_event_names_no_verify(
+        self,
+        env: Platform,
+        cli: Callable[..., Result],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # No Mux token: the signed event is trusted, not looked up on the emulator.
+        monkeypatch.delenv("MUX_TOKEN_ID")
+        monkeypatch.delenv("MUX_TOKEN_SECRET")
+        path, body = self.event_file(tmp_path, ready("A"))
+        before = env.dump()
+        old = sign(WEBHOOK_SECRET, body, timestamp=int(time.time()) - 3600)
+        res = cli("webhook", "apply", path, "--signature", old)
+        assert res.code == 1 and "--no-verify" in res.err and res.out == ""
+        assert env.dump() == before
+        res = cli("webhook", "apply", path, "--no-verify", "--json")
+        assert res.code == 0, res.err
+        assert json.loads(res.out)["outcome"] == "recorded"
+        lesson = env.lesson(1)
+        assert lesson is not None and lesson.mux_asset_id == "A"
+
+    def test_verify_needs_a_signature(
+        self, env: Platform, cli: Callable[..., Result], tmp_path: Path
+    ) -> None:
+        path, _ = self.event_file(tmp_path, ready("A"))
+        before = env.dump()
+        res = cli("webhook", "apply", path)
+        assert res.code == 2 and "--signature" in res.err and res.out == ""
+        assert env.dump() == before
+
+    def test_forged_signature_fails_with_exit_1(
+        self, env: Platform, cli: Callable[..., Result], tmp_path: Path
+    ) -> None:
+        path, body = self.event_file(tmp_path, ready("A"))
+        before = env.dump()
+        res = cli("webhook", "apply", path, "--signature", sign("forged", body))
+        assert res.code == 1 and res.out == ""
+        assert WEBHOOK_SECRET not in res.err
+        assert env.dump() == before
+
+    def test_body_that_is_not_json_is_bad_input(
+        self, env: Platform, cli: Callable[..., Result], tmp_path: Path
+    ) -> None:
+        path = tmp_path / "event.json"
+        path.write_bytes(b"{nope")
+        before = env.dump()
+        res = cli("webhook", "apply", path, "--no-verify")
+        assert res.code == 2 and res.out == ""
+        assert env.dump() == before
 
 
 # -- the served endpoint -------------------------------------------------------------------
@@ -793,9 +865,17 @@ class TestServer:
 SERVE_SCRIPT = """
 import sys
 from vidpipe.db import make_engine
-from vidpipe.webhooks_server import serve
+from vidpipe.webhooks.serve import serve
 serve(make_engine(sys.argv[1]), sys.argv[2], port=0, log=lambda line: print(line, flush=True))
 """
+
+
+def test_importing_the_package_loads_no_http_server() -> None:
+    code = (
+        "import sys, vidpipe.webhooks; print(sorted({'starlette', 'uvicorn'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_serve_stops_cleanly_on_sigterm(engine: Engine) -> None:

@@ -1,25 +1,24 @@
-"""The vidpipe command line: parse options, call the core, render results. No business logic.
+"""The vidpipe command line: parse options -> call `vidpipe.Vidpipe` -> render. No business
+logic lives here.
 
-Heavy libraries (mux_python, sqlmodel, httpx, rich) are imported inside the commands that need
-them, so `vidpipe --help` starts as fast as any Typer app.
+This is the one place that knows about exit codes and option names: `_run` maps exception
+types to exit codes (bad input 2, everything else 1) and `_hint` adds option hints ("pass
+--replace") to the core's messages. Heavy libraries are imported inside the commands, so
+`vidpipe --help` starts as fast as any Typer app.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from vidpipe.config import Settings
-    from vidpipe.mux import MuxGateway
+    from vidpipe.api import Vidpipe
     from vidpipe.ui import UI
 
 app = typer.Typer(
@@ -37,7 +36,17 @@ webhook_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(webhook_app, name="webhook")
 
-_state = {"debug": False}
+
+@dataclass
+class Invocation:
+    """What one run of the CLI was given beyond its arguments: passed down through the
+    click context, never kept in a global."""
+
+    debug: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Settings that win over the environment (field names); the demo passes its own."""
+    read_dotenv: bool = True
+
 
 LessonOpt = Annotated[
     int | None, typer.Option("--lesson", help="Lesson id (table lesson).", show_default=False)
@@ -58,6 +67,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")
     ] = False,
@@ -68,7 +78,8 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    _state["debug"] = _state["debug"] or debug or os.environ.get("VIDPIPE_DEBUG") == "1"
+    invocation = ctx.ensure_object(Invocation)
+    invocation.debug = invocation.debug or debug
 
 
 # -- shared plumbing -------------------------------------------------------------------------
@@ -80,45 +91,28 @@ def _ui(json_mode: bool = False) -> UI:
     return UI(json_mode=json_mode)
 
 
-def _settings() -> Settings:
+def _vidpipe(ctx: typer.Context, ui: UI | None = None) -> Vidpipe:
+    """The facade, with this invocation's settings (read once, checked here)."""
+    from vidpipe.api import Vidpipe
     from vidpipe.config import load_settings
 
-    return load_settings()
+    invocation = ctx.find_object(Invocation) or Invocation()
+    overrides = dict(invocation.settings)
+    if not invocation.read_dotenv:
+        overrides["_env_file"] = None
+    return Vidpipe(load_settings(**overrides), notify=ui.message if ui else None)
 
 
-def _engine(settings: Settings, *, require: bool = True) -> Engine:
-    from vidpipe.db import make_engine, require_tables
+def _chunk_size(text: str) -> int:
+    from vidpipe.transfer import parse_chunk_size
 
-    engine = make_engine(settings.database_url.get_secret_value())
-    if require:
-        require_tables(engine)
-    return engine
+    return parse_chunk_size(text)
 
 
-def _gateway(settings: Settings) -> MuxGateway:
-    from vidpipe.mux import MuxGateway
+def _duration(text: str, option: str) -> float:
+    from vidpipe.units import parse_duration
 
-    return MuxGateway.from_settings(settings)
-
-
-@contextmanager
-def _mux_and_db() -> Iterator[tuple[Engine, MuxGateway]]:
-    """Settings checked (credentials, database, tables) before any Mux call, then both."""
-    settings = _settings()
-    settings.mux_credentials()
-    engine = _engine(settings)
-    with _gateway(settings) as gateway:
-        yield engine, gateway
-
-
-def _http_client() -> Any:
-    import httpx
-
-    # Generous read/write timeouts: a 32 MiB chunk on a slow link takes a while per request.
-    return httpx.Client(
-        timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0),
-        follow_redirects=False,
-    )
+    return parse_duration(text, label=option)
 
 
 # -- upload / status ---------------------------------------------------------------------------
@@ -126,6 +120,7 @@ def _http_client() -> Any:
 
 @app.command()
 def upload(
+    ctx: typer.Context,
     file: Annotated[
         Path, typer.Argument(help="The video file to upload.", metavar="FILE", show_default=False)
     ],
@@ -147,30 +142,26 @@ def upload(
     json_out: JsonOpt = False,
 ) -> None:
     """Upload FILE to Mux for a lesson or course; resumable: re-run the same command to continue."""
-    from vidpipe import targets
-    from vidpipe.durations import parse_duration
-    from vidpipe.pipeline import Pipeline, UploadOptions
-    from vidpipe.transfer import parse_chunk_size
-
     ui = _ui(json_out)
-    target = targets.from_options(lesson, course)
-    assert target is not None
-    options = UploadOptions(
-        chunk_size=parse_chunk_size(chunk_size),
-        replace=replace,
-        wait=not no_wait,
-        timeout=parse_duration(timeout, option="--timeout"),
-    )
-    with _mux_and_db() as (engine, gateway), _http_client() as http:
-        pipeline = Pipeline(engine, gateway, http, notify=ui.message)
-        prepared = pipeline.prepare(file, target, options)
-        with ui.progress(f"{file.name} -> {target}", prepared.video.size) as progress:
-            outcome = pipeline.upload(prepared, options, on_progress=progress)
+    size = _chunk_size(chunk_size)
+    wait_for = _duration(timeout, "--timeout")
+    with _vidpipe(ctx, ui) as vp, ui.progress(f"{file.name} -> {_label(lesson, course)}") as bar:
+        outcome = vp.upload(
+            file,
+            lesson=lesson,
+            course=course,
+            chunk_size=size,
+            replace=replace,
+            wait=not no_wait,
+            timeout=wait_for,
+            on_progress=bar,
+        )
     for warning in outcome.warnings:
         ui.warn(warning)
     if json_out:
         ui.json(outcome.as_json())
         return
+    target = outcome.target
     if outcome.state == "ready":
         ui.line(
             f"{target}: asset {outcome.asset_id} ready, playback ID {outcome.playback_id} recorded"
@@ -184,17 +175,23 @@ def upload(
         )
 
 
+def _label(lesson: int | None, course: int | None) -> str:
+    return f"lesson {lesson}" if lesson is not None else f"course {course}"
+
+
 @app.command()
-def status(lesson: LessonOpt = None, course: CourseOpt = None, json_out: JsonOpt = False) -> None:
+def status(
+    ctx: typer.Context,
+    lesson: LessonOpt = None,
+    course: CourseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """The database and Mux side by side (all targets with a video or an unfinished upload)."""
-    from vidpipe import targets
-    from vidpipe.reconcile import Reconciler
     from vidpipe.render import render_status
 
     ui = _ui(json_out)
-    target = targets.from_options(lesson, course, required=False)
-    with _mux_and_db() as (engine, gateway):
-        report = Reconciler(engine, gateway).status(target)
+    with _vidpipe(ctx, ui) as vp:
+        report = vp.status(lesson=lesson, course=course)
     render_status(ui, report)
 
 
@@ -202,16 +199,18 @@ def status(lesson: LessonOpt = None, course: CourseOpt = None, json_out: JsonOpt
 
 
 @app.command()
-def verify(lesson: LessonOpt = None, course: CourseOpt = None, json_out: JsonOpt = False) -> None:
+def verify(
+    ctx: typer.Context,
+    lesson: LessonOpt = None,
+    course: CourseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Read-only drift report: exit 0 when the database agrees with Mux, 1 on drift."""
-    from vidpipe import targets
-    from vidpipe.reconcile import Reconciler
     from vidpipe.render import render_report
 
     ui = _ui(json_out)
-    target = targets.from_options(lesson, course, required=False)
-    with _mux_and_db() as (engine, gateway):
-        report = Reconciler(engine, gateway).verify(target)
+    with _vidpipe(ctx, ui) as vp:
+        report = vp.verify(lesson=lesson, course=course)
     render_report(ui, report, title="verify")
     if not report.ok:
         raise typer.Exit(1)
@@ -219,6 +218,7 @@ def verify(lesson: LessonOpt = None, course: CourseOpt = None, json_out: JsonOpt
 
 @app.command()
 def sync(
+    ctx: typer.Context,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
     ] = False,
@@ -234,19 +234,17 @@ def sync(
     json_out: JsonOpt = False,
 ) -> None:
     """Make the database agree with Mux (for cron). One sync at a time."""
-    from vidpipe.durations import parse_duration
-    from vidpipe.reconcile import Reconciler, SyncOptions
     from vidpipe.render import render_report
 
     ui = _ui(json_out)
-    options = SyncOptions(
-        dry_run=dry_run,
-        prune_orphans=prune_orphans,
-        orphan_min_age=parse_duration(orphan_min_age, option="--orphan-min-age"),
-        max_deletes=max_deletes,
-    )
-    with _mux_and_db() as (engine, gateway):
-        report = Reconciler(engine, gateway).sync(options)
+    min_age = _duration(orphan_min_age, "--orphan-min-age")
+    with _vidpipe(ctx, ui) as vp:
+        report = vp.sync(
+            dry_run=dry_run,
+            prune_orphans=prune_orphans,
+            orphan_min_age=min_age,
+            max_deletes=max_deletes,
+        )
     render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
     if not report.ok:
         raise typer.Exit(1)
@@ -254,6 +252,7 @@ def sync(
 
 @app.command()
 def delete(
+    ctx: typer.Context,
     asset: Annotated[
         str | None, typer.Option("--asset", help="The Mux asset id.", show_default=False)
     ] = None,
@@ -263,21 +262,16 @@ def delete(
     json_out: JsonOpt = False,
 ) -> None:
     """Delete an asset from Mux and clear it from every row that names it."""
-    from vidpipe import targets
     from vidpipe.errors import UsageError
-    from vidpipe.reconcile import Reconciler
     from vidpipe.render import render_delete
 
     ui = _ui(json_out)
-    named = sum(x is not None for x in (asset, lesson, course))
-    if named != 1:
+    if sum(x is not None for x in (asset, lesson, course)) != 1:
         raise UsageError("name exactly one of --asset ASSET_ID, --lesson ID, --course ID")
     if asset is not None and not asset.strip():
         raise UsageError("--asset needs a Mux asset id")
-    target = targets.from_options(lesson, course, required=False)
-    with _mux_and_db() as (engine, gateway):
-        rec = Reconciler(engine, gateway)
-        plan = rec.plan_delete(asset_id=asset.strip() if asset else None, target=target)
+    with _vidpipe(ctx, ui) as vp:
+        plan = vp.plan_delete(asset_id=asset, lesson=lesson, course=course)
         if not yes:
             if not (sys.stdin.isatty() and sys.stderr.isatty()):
                 raise UsageError("not a terminal: pass --yes to delete without confirmation")
@@ -287,7 +281,7 @@ def delete(
             ):
                 ui.message("nothing deleted")
                 raise typer.Exit(1)
-        result = rec.delete(plan)
+        result = vp.delete(plan)
     render_delete(ui, result)
 
 
@@ -295,14 +289,11 @@ def delete(
 
 
 @db_app.command("init")
-def db_init() -> None:
+def db_init(ctx: typer.Context) -> None:
     """Create the tables that are missing (never alters what exists)."""
-    from vidpipe.db import init_db
-
     ui = _ui()
-    settings = _settings()
-    engine = _engine(settings, require=False)
-    created = init_db(engine)
+    with _vidpipe(ctx, ui) as vp:
+        created = vp.init_db()
     if created:
         ui.line(f"created: {', '.join(created)}")
     else:
@@ -314,28 +305,19 @@ def db_init() -> None:
 
 @webhook_app.command("serve")
 def webhook_serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
 ) -> None:
     """Serve Mux webhooks (POST / or /webhooks/mux), verified with MUX_WEBHOOK_SECRET."""
-    from vidpipe.webhooks import serve
-    from vidpipe.webhooks_server import webhook_gateway
-
     ui = _ui()
-    settings = _settings()
-    secret = settings.webhook_secret()
-    engine = _engine(settings)
-    # Confirm events with Mux when credentials are configured (short timeouts: Mux waits 5 s).
-    gateway = webhook_gateway(settings)
-    try:
-        serve(engine, secret, host=host, port=port, gateway=gateway, log=ui.message)
-    finally:
-        if gateway is not None:
-            gateway.close()
+    with _vidpipe(ctx, ui) as vp:
+        vp.serve_webhooks(host=host, port=port, log=ui.message)
 
 
 @webhook_app.command("apply")
 def webhook_apply(
+    ctx: typer.Context,
     source: Annotated[
         str, typer.Argument(help="A file holding one event, or - for stdin.", metavar="FILE|-")
     ],
@@ -350,36 +332,25 @@ def webhook_apply(
 ) -> None:
     """Apply one webhook event (e.g. copied from the Mux dashboard) to the database."""
     from vidpipe.errors import UsageError
-    from vidpipe.webhooks import apply_payload
 
     ui = _ui(json_out)
     if signature and no_verify:
         raise UsageError("give --signature or --no-verify, not both")
     if not signature and not no_verify:
         raise UsageError("give --signature HEADER to verify the event, or --no-verify")
-    settings = _settings()
-    secret = None if no_verify else settings.webhook_secret()
-    engine = _engine(settings)
-    if source == "-":
-        body = sys.stdin.buffer.read()
-    else:
-        try:
-            body = Path(source).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"{source}: cannot read ({exc.strerror})") from None
-    gateway = _gateway(settings) if settings.mux_token_id and settings.mux_token_secret else None
-    try:
-        outcome = apply_payload(
-            engine,
-            body,
-            secret=secret,
-            signature=signature,
-            verify=not no_verify,
-            gateway=gateway,
-        )
-    finally:
-        if gateway is not None:
-            gateway.close()
+    with _vidpipe(ctx, ui) as vp:
+        # Configuration and tables are checked before reading a possibly endless stdin.
+        if not no_verify:
+            vp.settings.webhook_secret()
+        _ = vp.engine
+        if source == "-":
+            body = sys.stdin.buffer.read()
+        else:
+            try:
+                body = Path(source).read_bytes()
+            except OSError as exc:
+                raise UsageError(f"{source}: cannot read ({exc.strerror})") from None
+        outcome = vp.apply_webhook(body, signature=signature, verify=not no_verify)
     if json_out:
         ui.json(outcome.as_json())
     else:
@@ -394,6 +365,7 @@ def webhook_apply(
 
 @app.command()
 def emulator(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8765,
     ready_after: Annotated[
@@ -422,7 +394,8 @@ def emulator(
     ui = _ui()
     secret = None
     if webhook_url:
-        secret = _settings().webhook_secret()
+        with _vidpipe(ctx) as vp:
+            secret = vp.settings.webhook_secret()
 
     def started(base_url: str) -> None:
         ui.message(f"Mux emulator listening on {base_url}")
@@ -442,6 +415,7 @@ def emulator(
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     directory: Annotated[
         Path | None,
         typer.Option(
@@ -452,7 +426,14 @@ def demo(
     """Show the whole job with no Mux account: local database, emulator, upload, verify, sync."""
     from vidpipe.demo import run_demo
 
-    run_demo(directory)
+    invocation = ctx.find_object(Invocation) or Invocation()
+
+    def run_step(argv: list[str], settings: dict[str, Any]) -> int:
+        # Each step is the real command line, with the demo's settings and no `.env`.
+        child = Invocation(debug=invocation.debug, settings=settings, read_dotenv=False)
+        return run(argv, invocation=child)
+
+    run_demo(directory, run_step)
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -463,22 +444,15 @@ def main() -> None:
     sys.exit(run(sys.argv[1:]))
 
 
-def run(argv: list[str]) -> int:
-    """Run vidpipe with `argv`; vidpipe's errors become one line on stderr and an exit code."""
-    # An outer `vidpipe --debug demo` stays in debug mode for the commands the demo runs.
-    outer = _state["debug"]
-    _state["debug"] = outer or "--debug" in argv or os.environ.get("VIDPIPE_DEBUG") == "1"
+def run(argv: list[str], *, invocation: Invocation | None = None) -> int:
+    """Run vidpipe with `argv`; errors become one line on stderr and an exit code:
+    0 success, 1 failure (or drift, for verify), 2 bad usage or input, 130 interrupted."""
+    from vidpipe.errors import UsageError, VidpipeError
+
+    if invocation is None:
+        invocation = Invocation(debug=os.environ.get("VIDPIPE_DEBUG") == "1")
     try:
-        return _run(argv)
-    finally:
-        _state["debug"] = outer
-
-
-def _run(argv: list[str]) -> int:
-    from vidpipe.errors import VidpipeError
-
-    try:
-        code = app(args=argv, prog_name="vidpipe", standalone_mode=False)
+        code = app(args=argv, prog_name="vidpipe", standalone_mode=False, obj=invocation)
         return code if isinstance(code, int) else 0
     except typer.TyperException as exc:  # Typer's (vendored click's) usage errors
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -493,17 +467,38 @@ def _run(argv: list[str]) -> int:
         _print_error("aborted")
         return 1
     except VidpipeError as exc:
-        _print_error(str(exc))
-        return exc.exit_code
+        _print_error(_hint(exc))
+        return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         _print_error("interrupted; re-running the same command resumes where it stopped")
         return 130
     except Exception as exc:
-        if _state["debug"]:
+        if invocation.debug:
             raise
         _print_error(f"unexpected {type(exc).__name__}; re-run with --debug for a traceback")
         return 1
-    return 0
+
+
+def _hint(exc: Exception) -> str:
+    """The core's message, plus what to type next where an option is the way forward."""
+    from vidpipe.errors import TargetHasVideo, WaitTimeout
+    from vidpipe.targets import TargetChoiceError
+    from vidpipe.webhooks import MissingSignature, StaleSignature
+
+    if isinstance(exc, TargetChoiceError):
+        return {
+            "both": "give either --lesson or --course, not both",
+            "none": "name a target: --lesson ID or --course ID",
+        }.get(exc.problem, f"{exc}: --lesson / --course take a positive integer id")
+    if isinstance(exc, TargetHasVideo):
+        return f"{exc}; pass --replace to replace it"
+    if isinstance(exc, WaitTimeout):
+        return f"{exc}; re-run the same command to keep waiting"
+    if isinstance(exc, StaleSignature):
+        return f"{exc}; to replay an old event, use --no-verify"
+    if isinstance(exc, MissingSignature):
+        return f"{exc}: pass --signature with the event's Mux-Signature header, or --no-verify"
+    return str(exc)
 
 
 def _print_error(text: str) -> None:

@@ -20,11 +20,10 @@ demo, only the files the demo itself creates are replaced (`platform.db` and its
 companions, `sample.mp4`); nothing else in the folder is touched, so pointing `--dir` at a
 folder with other files in it is safe.
 
-The child commands see `MUX_BASE_URL` (the emulator), demo token values and `DATABASE_URL`
-through `os.environ`, and run with the demo folder as the working directory so that the
-announced `upload sample.mp4` is literally what runs (and no `.env` of the caller's project is
-read). Both are restored afterwards. A step whose exit code is not the expected one stops the
-demo with a VidpipeError naming the step.
+The child commands are handed their settings (`MUX_BASE_URL` of the emulator, demo token values,
+`DATABASE_URL` of the demo database) by the caller's runner, read no `.env`, and leave the
+process environment and working directory alone. A step whose exit code is not the expected
+one stops the demo with a VidpipeError naming the step.
 
 Output: on a terminal, rich rules, panels and the commands' own tables and progress bar;
 anywhere else (a pipe, a file, CI), plain lines with no ANSI codes. `NO_COLOR` is respected.
@@ -32,21 +31,24 @@ anywhere else (a pipe, a file, CI), plain lines with no ANSI codes. `NO_COLOR` i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import struct
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from vidpipe.errors import UsageError, VidpipeError
+from vidpipe.samples import write_sample_video
+
+RunStep = Callable[[list[str], dict[str, Any]], int]
+"""Runs one command line (`argv` after `vidpipe`) with the given settings; returns its exit
+code. The CLI hands the demo its own entry point as this."""
 
 DB_FILE = "platform.db"
 VIDEO_FILE = "sample.mp4"
@@ -66,8 +68,6 @@ DEMO_TOKEN_SECRET = "demo-token-secret"  # the emulator accepts any non-empty pa
 LESSONS = ((1, "Intro to Knots"), (2, "The Bowline, Step by Step"))
 COURSE = (1, "Knots for Sailors")
 
-_ENV_KEYS = ("MUX_BASE_URL", "MUX_TOKEN_ID", "MUX_TOKEN_SECRET", "DATABASE_URL", "VIDPIPE_DEBUG")
-
 
 @dataclass(frozen=True)
 class Step:
@@ -79,48 +79,6 @@ class Step:
     @property
     def shown(self) -> str:
         return "vidpipe " + " ".join(self.argv)
-
-
-# -- the sample video --------------------------------------------------------------------------
-
-
-def _box(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(payload)) + kind + payload
-
-
-def write_sample_video(path: Path, size: int = VIDEO_SIZE) -> Path:
-    """Write a structurally valid MP4 (ISO BMFF) of exactly `size` bytes and return `path`.
-
-    Boxes: `ftyp` (isom), `moov` holding a version-0 `mvhd` (1 s at timescale 1000), then one
-    `mdat` filling the rest. The `mdat` payload is deterministic filler, not encoded frames:
-    nothing in vidpipe or the emulator decodes video, and a real encoder is not worth a
-    dependency for a demo.
-    """
-    ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isomiso2avc1mp41")
-    matrix = struct.pack(">9I", 0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
-    mvhd = _box(
-        b"mvhd",
-        struct.pack(">B3xIIII", 0, 0, 0, 1000, 1000)  # version/flags, times, timescale, duration
-        + struct.pack(">IH10x", 0x00010000, 0x0100)  # rate 1.0, volume 1.0, reserved
-        + matrix
-        + bytes(24)  # pre_defined
-        + struct.pack(">I", 1),  # next_track_ID
-    )
-    moov = _box(b"moov", mvhd)
-    head = ftyp + moov
-    payload = size - len(head) - 8
-    if payload < 0:
-        raise ValueError(f"a sample video needs at least {len(head) + 8} bytes")
-    block = hashlib.sha256(b"vidpipe demo").digest() * 4096  # 128 KiB of filler
-    with open(path, "wb") as fh:
-        fh.write(head)
-        fh.write(struct.pack(">I", 8 + payload) + b"mdat")
-        left = payload
-        while left > 0:
-            piece = block[: min(left, len(block))]
-            fh.write(piece)
-            left -= len(piece)
-    return path
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -295,58 +253,35 @@ def _lesson_asset(database_url: str, lesson_id: int) -> str:
     return row.mux_asset_id
 
 
-@contextmanager
-def _environment(values: dict[str, str], cwd: Path) -> Iterator[None]:
-    """Set environment variables and the working directory for the child commands; restore
-    both afterwards, so an in-process caller (tests) sees no trace of the demo."""
-    saved = {key: os.environ.get(key) for key in (*_ENV_KEYS, *values)}
-    old_cwd = Path.cwd()
-    os.environ.update(values)
-    os.chdir(cwd)
-    try:
-        yield
-    finally:
-        os.chdir(old_cwd)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 # -- the demo ----------------------------------------------------------------------------------
 
 
-def run_demo(directory: Path | None) -> None:
+def run_demo(directory: Path | None, run: RunStep) -> None:
     """Run the demo in `directory` (created if missing, kept) or in a temporary folder
-    (removed afterwards). Raises VidpipeError if a step ends with an unexpected exit code."""
+    (removed afterwards), each step through `run`. Raises VidpipeError if a step ends with
+    an unexpected exit code."""
     if directory is not None:
-        _run_in(_prepare_dir(directory))
+        _run_in(_prepare_dir(directory), run)
         return
     with tempfile.TemporaryDirectory(prefix="vidpipe-demo-") as tmp:
-        _run_in(Path(tmp).resolve())
+        _run_in(Path(tmp).resolve(), run)
 
 
-def _run_in(workdir: Path) -> None:
-    from vidpipe.cli import run
+def _run_in(workdir: Path, run: RunStep) -> None:
     from vidpipe.emulator import Emulator
 
     started = time.monotonic()
     say = Narrator()
     database_url = f"sqlite:///{workdir / DB_FILE}"
-    # `vidpipe --debug demo` (or VIDPIPE_DEBUG=1) keeps tracebacks on for every child command.
-    debug = "--debug" in sys.argv or os.environ.get("VIDPIPE_DEBUG") == "1"
-    env = {
-        "DATABASE_URL": database_url,
-        "MUX_TOKEN_ID": DEMO_TOKEN_ID,
-        "MUX_TOKEN_SECRET": DEMO_TOKEN_SECRET,
+    settings: dict[str, Any] = {
+        "database_url": database_url,
+        "mux_token_id": DEMO_TOKEN_ID,
+        "mux_token_secret": DEMO_TOKEN_SECRET,
     }
-    if debug:
-        env["VIDPIPE_DEBUG"] = "1"
 
     def do(step: Step, expected_note: str = "") -> None:
         say.command(step)
-        code = run(list(step.argv))
+        code = run(list(step.argv), settings)
         say.exit_code(code, expected_note if code == step.expect else "")
         if code != step.expect:
             raise VidpipeError(
@@ -360,68 +295,68 @@ def _run_in(workdir: Path) -> None:
     # Loopback moves 16 MiB in a blink; a short pause per chunk lets the bar be seen moving,
     # as it would on a real link. Only the emulator is slowed, never vidpipe.
     emulator.inject("PUT", "/upload/", "delay", delay=CHUNK_DELAY, times=1_000_000)
-    env["MUX_BASE_URL"] = base_url
+    settings["mux_base_url"] = base_url
+    video = str(workdir / VIDEO_FILE)
     try:
         write_sample_video(workdir / VIDEO_FILE, VIDEO_SIZE)
-        with _environment(env, workdir):
-            say.intro(workdir, base_url)
+        say.intro(workdir, base_url)
 
-            say.chapter(
-                "1. The platform database",
-                "vidpipe works on the course platform's own tables (lesson, world). "
-                "`db init` creates what is missing; the demo then adds two lessons and a course.",
-            )
-            do(Step(("db", "init")))
-            _add_platform_rows(database_url)
-            say.note(
-                "added "
-                + ", ".join(f'lesson {i} "{t}"' for i, t in LESSONS)
-                + f', course {COURSE[0]} "{COURSE[1]}"'
-            )
+        say.chapter(
+            "1. The platform database",
+            "vidpipe works on the course platform's own tables (lesson, world). "
+            "`db init` creates what is missing; the demo then adds two lessons and a course.",
+        )
+        do(Step(("db", "init")))
+        _add_platform_rows(database_url)
+        say.note(
+            "added "
+            + ", ".join(f'lesson {i} "{t}"' for i, t in LESSONS)
+            + f', course {COURSE[0]} "{COURSE[1]}"'
+        )
 
-            say.chapter(
-                "2. Upload",
-                "A resumable, chunked direct upload with byte-level progress; vidpipe then waits "
-                "for Mux to finish processing and records the asset and playback IDs on the row.",
-            )
-            do(Step(("upload", VIDEO_FILE, "--lesson", "1", *upload_args)))
-            do(Step(("upload", VIDEO_FILE, "--course", "1", *upload_args)))
+        say.chapter(
+            "2. Upload",
+            "A resumable, chunked direct upload with byte-level progress; vidpipe then waits "
+            "for Mux to finish processing and records the asset and playback IDs on the row.",
+        )
+        do(Step(("upload", video, "--lesson", "1", *upload_args)))
+        do(Step(("upload", video, "--course", "1", *upload_args)))
 
-            say.chapter(
-                "3. Status and verify",
-                "`status` shows the database and Mux side by side; `verify` compares them "
-                "read-only and exits 0 when they agree (cron-friendly).",
-            )
-            do(Step(("status",)))
-            do(Step(("verify",)))
+        say.chapter(
+            "3. Status and verify",
+            "`status` shows the database and Mux side by side; `verify` compares them "
+            "read-only and exits 0 when they agree (cron-friendly).",
+        )
+        do(Step(("status",)))
+        do(Step(("verify",)))
 
-            say.chapter(
-                "4. Drift",
-                "Real systems drift. Behind the database's back: lesson 1's asset is deleted "
-                "on Mux (no webhook), and a video for lesson 2 finishes processing but its "
-                "`video.asset.ready` webhook never arrives.",
-            )
-            lost = _lesson_asset(database_url, 1)
-            emulator.delete_asset_silently(lost)
-            say.note(f"deleted asset {lost} on Mux; the database still names it for lesson 1")
-            seeded = emulator.seed_asset(passthrough=json.dumps({"lesson_id": 2}))
-            say.note(f"asset {seeded['id']} is ready on Mux for lesson 2; the database has no idea")
-            do(Step(("verify",), expect=1), "expected: verify found drift")
+        say.chapter(
+            "4. Drift",
+            "Real systems drift. Behind the database's back: lesson 1's asset is deleted "
+            "on Mux (no webhook), and a video for lesson 2 finishes processing but its "
+            "`video.asset.ready` webhook never arrives.",
+        )
+        lost = _lesson_asset(database_url, 1)
+        emulator.delete_asset_silently(lost)
+        say.note(f"deleted asset {lost} on Mux; the database still names it for lesson 1")
+        seeded = emulator.seed_asset(passthrough=json.dumps({"lesson_id": 2}))
+        say.note(f"asset {seeded['id']} is ready on Mux for lesson 2; the database has no idea")
+        do(Step(("verify",), expect=1), "expected: verify found drift")
 
-            say.chapter(
-                "5. Sync",
-                "`sync` makes the database agree with Mux: it clears lesson 1's dead IDs and "
-                "records lesson 2's asset. Then `verify` is clean again.",
-            )
-            do(Step(("sync",)))
-            do(Step(("verify",)))
+        say.chapter(
+            "5. Sync",
+            "`sync` makes the database agree with Mux: it clears lesson 1's dead IDs and "
+            "records lesson 2's asset. Then `verify` is clean again.",
+        )
+        do(Step(("sync",)))
+        do(Step(("verify",)))
 
-            say.chapter(
-                "6. Back to full health",
-                "Lesson 1 has no video now, so a plain upload (no --replace) gives it one again.",
-            )
-            do(Step(("upload", VIDEO_FILE, "--lesson", "1", *upload_args)))
-            do(Step(("status",)))
+        say.chapter(
+            "6. Back to full health",
+            "Lesson 1 has no video now, so a plain upload (no --replace) gives it one again.",
+        )
+        do(Step(("upload", video, "--lesson", "1", *upload_args)))
+        do(Step(("status",)))
     finally:
         emulator.stop()
 

@@ -7,10 +7,7 @@ code and adds option hints in one place (`vidpipe.cli`). Messages never contain 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from vidpipe.targets import Target
+from typing import Any
 
 
 class VidpipeError(Exception):
@@ -33,9 +30,9 @@ class ConfigError(UsageError):
 
 
 class TargetNotFound(UsageError):
-    """The lesson or course does not exist in the platform database."""
+    """The lesson or course (`target`, a `vidpipe.Target`) does not exist in the database."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Any) -> None:
         super().__init__(f"{target} does not exist in the database")
         self.target = target
 
@@ -43,7 +40,7 @@ class TargetNotFound(UsageError):
 class TargetHasVideo(UsageError):
     """The target already records a video and replacing it was not asked for."""
 
-    def __init__(self, target: Target, asset_id: str) -> None:
+    def __init__(self, target: Any, asset_id: str) -> None:
         super().__init__(f"{target} already has a video (asset {asset_id})")
         self.target = target
         self.asset_id = asset_id

@@ -17,7 +17,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
 from vidpipe.db import UploadJournal, transaction, utcnow
@@ -60,9 +61,7 @@ def _entries(conn: Connection, stmt: Any) -> list[UploadJournal]:
 def _unfinished_stmt(target: Target | None) -> Any:
     stmt = select(_T).where(_T.c.state.in_(_UNFINISHED_VALUES))
     if target is not None:
-        stmt = stmt.where(_T.c.target_kind == target.kind.value).where(
-            _T.c.target_id == target.id
-        )
+        stmt = stmt.where(_T.c.target_kind == target.kind.value).where(_T.c.target_id == target.id)
     return stmt
 
 
@@ -85,12 +84,15 @@ def create(engine: Engine, target: Target, **fields: Any) -> UploadJournal:
     """Insert a new entry for `target` (state `created` unless given) and return it."""
     values = {"target_kind": target.kind.value, "target_id": target.id, **fields}
     values.setdefault("state", State.CREATED.value)
+    values.setdefault("confirmed_bytes", 0)
     values = {k: (v.value if isinstance(v, State) else v) for k, v in values.items()}
     now = utcnow()
     values.setdefault("created_at", now)
     values.setdefault("updated_at", now)
     with transaction(engine) as conn:
-        new_id = conn.execute(_T.insert().values(**values)).inserted_primary_key[0]
+        key = conn.execute(_T.insert().values(**values)).inserted_primary_key
+        assert key is not None
+        new_id = key[0]
         row = conn.execute(select(_T).where(_T.c.id == new_id)).one()
     return UploadJournal(**dict(row._mapping))
 
@@ -107,7 +109,7 @@ def update(engine: Engine, entry: UploadJournal, **fields: Any) -> UploadJournal
 
 
 def update_stmt(journal_id: int | None) -> Any:
-    return update(_T).where(_T.c.id == journal_id)
+    return sql_update(_T).where(_T.c.id == journal_id)
 
 
 # -- connection-level: inside the caller's transaction ---------------------------------------
@@ -185,7 +187,9 @@ def fail_matching(
         clauses.append(_T.c.upload_id == upload_id)
     if not clauses:
         return []
-    found = _entries(conn, select(_T).where(or_(*clauses)).where(_T.c.state.in_(_UNFINISHED_VALUES)))
+    found = _entries(
+        conn, select(_T).where(or_(*clauses)).where(_T.c.state.in_(_UNFINISHED_VALUES))
+    )
     for entry in found:
         values: dict[str, Any] = {
             "state": State.FAILED.value,
@@ -194,17 +198,13 @@ def fail_matching(
         }
         if asset_id is not None and entry.asset_id is None:
             values["asset_id"] = asset_id
-        conn.execute(
-            update_stmt(entry.id).where(_T.c.state.in_(_UNFINISHED_VALUES)).values(values)
-        )
+        conn.execute(update_stmt(entry.id).where(_T.c.state.in_(_UNFINISHED_VALUES)).values(values))
     return sorted({target_of(e) for e in found})
 
 
 def known_failed(conn: Connection, asset_id: str) -> bool:
     """An entry failed because of this asset (Mux said it errored or was deleted)."""
-    stmt = select(_T.c.id).where(_T.c.asset_id == asset_id).where(
-        _T.c.state == State.FAILED.value
-    )
+    stmt = select(_T.c.id).where(_T.c.asset_id == asset_id).where(_T.c.state == State.FAILED.value)
     return conn.execute(stmt.limit(1)).first() is not None
 
 

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import mux_python
@@ -168,7 +168,6 @@ class Stats:
     calls: int = 0
     retries: int = 0
     rate_limited: int = 0
-    by_verb: dict[str, int] = field(default_factory=dict)
 
 
 _RETRYABLE = (MuxRateLimited, MuxServerError, MuxNetworkError)
@@ -197,7 +196,8 @@ class MuxGateway:
         cfg.client_side_validation = False
         # Retries are ours (one policy, below); urllib3's own would hide failures and repeat POSTs.
         cfg.retries = False
-        mux_python.Configuration.set_default(cfg)
+        # This gateway's own configuration: nothing process-wide is changed.
+        self._cfg = cfg
         self._client = mux_python.ApiClient(cfg)
         self._client.user_agent = "vidpipe (mux-python)"
         self._uploads = mux_python.DirectUploadsApi(self._client)
@@ -233,10 +233,16 @@ class MuxGateway:
         self, passthrough: str, *, timeout: int = 3600, cors_origin: str = "*", test: bool = False
     ) -> Upload:
         settings = mux_python.CreateAssetRequest(
-            playback_policies=[mux_python.PlaybackPolicy.PUBLIC], passthrough=passthrough
+            playback_policies=[mux_python.PlaybackPolicy.PUBLIC],
+            passthrough=passthrough,
+            local_vars_configuration=self._cfg,
         )
         request = mux_python.CreateUploadRequest(
-            new_asset_settings=settings, cors_origin=cors_origin, timeout=timeout, test=test or None
+            new_asset_settings=settings,
+            cors_origin=cors_origin,
+            timeout=timeout,
+            test=test or None,
+            local_vars_configuration=self._cfg,
         )
         data = self._call("POST", "create upload", self._uploads.create_direct_upload, request)
         return Upload.from_json(data["data"])
@@ -316,7 +322,6 @@ class MuxGateway:
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self._pacers["POST" if verb == "POST" else "OTHER"].wait(self.retry.sleep)
         self.stats.calls += 1
-        self.stats.by_verb[verb] = self.stats.by_verb.get(verb, 0) + 1
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
             try:
@@ -352,7 +357,7 @@ class MuxGateway:
             err = MuxRateLimited(
                 f"Mux kept rate-limiting vidpipe (429) to {what}; try again later", status=status
             )
-            err.retry_after = _retry_after(exc.headers)  # type: ignore[attr-defined]
+            err.retry_after = _retry_after(exc.headers)
             return err
         if status == 408 or 500 <= status <= 599:
             return MuxServerError(f"Mux failed ({status}) to {what}{suffix}", status=status)

@@ -14,19 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from vidpipe import journal
-from vidpipe.db import UploadJournal, transaction, utcnow
+from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import (
     LockHeld,
     MuxError,
     MuxNotFound,
+    TargetHasVideo,
+    TargetNotFound,
     UploadFailed,
-    UsageError,
     VidpipeError,
     WaitTimeout,
 )
+from vidpipe.journal import State
 from vidpipe.locks import run_lock
 from vidpipe.media import VideoFile, check_video_file
 from vidpipe.mux import Asset, MuxGateway, Upload
@@ -57,7 +59,7 @@ class UploadOutcome:
     target: Target
     journal_id: int
     upload_id: str
-    state: str  # "ready" when recorded; "transferred" with --no-wait
+    state: str  # "ready" when recorded; "transferred" when not waiting
     file_size: int
     resumed: bool = False
     resumed_from: int = 0
@@ -122,11 +124,9 @@ class Pipeline:
         with transaction(self.engine) as conn:
             row = read_row(conn, target)
         if row is None:
-            raise UsageError(f"{target} does not exist in the database")
+            raise TargetNotFound(target)
         if row.asset_id and not options.replace:
-            raise UsageError(
-                f"{target} already has a video (asset {row.asset_id}); pass --replace to replace it"
-            )
+            raise TargetHasVideo(target, row.asset_id)
         return Prepared(video, target, row.asset_id)
 
     # -- the flow -----------------------------------------------------------------------
@@ -157,7 +157,7 @@ class Pipeline:
         for _fresh_start in range(2):
             if entry.upload_id is None:
                 self._create_upload(entry, prepared, options)
-            if entry.state == "uploading":
+            if entry.state == State.UPLOADING:
                 assert entry.upload_id is not None and entry.upload_url is not None
                 status = self.mux.get_upload(entry.upload_id) if resumed else None
                 if status is not None and status.status in FAILED_UPLOAD_STATES:
@@ -181,7 +181,10 @@ class Pipeline:
                     if result is not None:
                         resumed_from = result.start_offset
                         journal.update(
-                            self.engine, entry, state="transferred", confirmed_bytes=result.total
+                            self.engine,
+                            entry,
+                            state=State.TRANSFERRED,
+                            confirmed_bytes=result.total,
                         )
             break
         else:  # pragma: no cover - two fresh starts in one run means Mux keeps expiring uploads
@@ -204,7 +207,7 @@ class Pipeline:
             outcome.state = "transferred"
             return outcome
 
-        if entry.state != "done":
+        if entry.state != State.DONE:
             self.notify(f"waiting for Mux to make the asset for {prepared.target} ready")
         asset = self.wait_for_asset(entry, deadline=self.clock() + options.timeout)
         playback_id = self.record(entry, asset)
@@ -247,26 +250,24 @@ class Pipeline:
             return resume, True
         entry = journal.create(
             self.engine,
-            target_kind=target.kind.value,
-            target_id=target.id,
+            target,
             file_path=str(video.path),
             file_size=video.size,
             file_mtime_ns=video.mtime_ns,
             chunk_size=options.chunk_size,
-            state="created",
             replace_asset_id=prepared.current_asset_id,
         )
         return entry, False
 
     def _abandon(self, entry: UploadJournal, reason: str) -> None:
-        if entry.upload_id and entry.state == "uploading":
+        if entry.upload_id and entry.state == State.UPLOADING:
             try:
                 self.mux.cancel_upload(entry.upload_id)
             except MuxError as exc:
                 # 403 (no longer waiting) and 404 (gone) both mean nothing is left to cancel.
                 if exc.status not in (403, 404):
                     raise
-        journal.update(self.engine, entry, state="abandoned", last_error=reason)
+        journal.update(self.engine, entry, state=State.ABANDONED, last_error=reason)
 
     def _create_upload(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
@@ -279,7 +280,7 @@ class Pipeline:
             entry,
             upload_id=upload.id,
             upload_url=upload.url,
-            state="uploading",
+            state=State.UPLOADING,
             confirmed_bytes=0,
         )
 
@@ -290,16 +291,14 @@ class Pipeline:
         if status.error:
             reason += f" ({status.error})"
         self.notify(f"{reason}; starting a fresh upload")
-        journal.update(self.engine, entry, state="abandoned", last_error=reason)
+        journal.update(self.engine, entry, state=State.ABANDONED, last_error=reason)
         return journal.create(
             self.engine,
-            target_kind=entry.target_kind,
-            target_id=entry.target_id,
+            journal.target_of(entry),
             file_path=entry.file_path,
             file_size=entry.file_size,
             file_mtime_ns=entry.file_mtime_ns,
             chunk_size=options.chunk_size,
-            state="created",
             replace_asset_id=entry.replace_asset_id,
         )
 
@@ -337,7 +336,7 @@ class Pipeline:
         journal.update(
             self.engine,
             entry,
-            state="asset_created" if status.asset_id else "transferred",
+            state=State.ASSET_CREATED if status.asset_id else State.TRANSFERRED,
             confirmed_bytes=entry.file_size,
             asset_id=status.asset_id,
         )
@@ -353,47 +352,48 @@ class Pipeline:
                     reason = f"Mux says upload {upload.id} {upload.status}"
                     if upload.error:
                         reason += f": {upload.error}"
-                    journal.update(self.engine, entry, state="failed", last_error=reason)
-                    raise UploadFailed(reason + f"; {entry_target(entry)} is unchanged")
+                    journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
+                    raise UploadFailed(reason + f"; {journal.target_of(entry)} is unchanged")
                 if upload.asset_id:
                     journal.update(
-                        self.engine, entry, state="asset_created", asset_id=upload.asset_id
+                        self.engine, entry, state=State.ASSET_CREATED, asset_id=upload.asset_id
                     )
             if entry.asset_id is not None:
                 try:
                     asset = self.mux.get_asset(entry.asset_id)
                 except MuxNotFound:
                     reason = f"asset {entry.asset_id} was deleted on Mux before it was ready"
-                    journal.update(self.engine, entry, state="failed", last_error=reason)
-                    raise UploadFailed(reason + f"; {entry_target(entry)} is unchanged") from None
+                    journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
+                    raise UploadFailed(
+                        reason + f"; {journal.target_of(entry)} is unchanged"
+                    ) from None
                 if asset.status == "ready":
                     return asset
                 if asset.status == "errored":
                     reason = f"Mux could not process the video (asset {asset.id} errored"
                     reason += f": {asset.error})" if asset.error else ")"
-                    journal.update(self.engine, entry, state="failed", last_error=reason)
-                    raise UploadFailed(reason + f"; {entry_target(entry)} is unchanged")
+                    journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
+                    raise UploadFailed(reason + f"; {journal.target_of(entry)} is unchanged")
             if self.clock() + delay > deadline:
                 raise WaitTimeout(
-                    f"the asset for {entry_target(entry)} is not ready yet; "
-                    "re-run the same command to keep waiting (or let `vidpipe sync` record it)"
+                    f"the asset for {journal.target_of(entry)} is not ready yet; "
+                    "a sync records it once it is"
                 )
             self.sleep(delay)
             delay = min(delay * 1.6, POLL_CAP)
 
     def record(self, entry: UploadJournal, asset: Asset) -> str:
         """Record the ready asset on the row and close the journal entry: one transaction."""
-        target = entry_target(entry)
+        target = journal.target_of(entry)
         playback_id = asset.public_playback_id
         if playback_id is None:
             raise UploadFailed(f"asset {asset.id} has no public playback ID; {target} is unchanged")
-        table = UploadJournal.__table__  # type: ignore[attr-defined]
         with transaction(self.engine) as conn:
             row = read_row(conn, target, for_update=True)
             if row is None:
                 raise VidpipeError(
                     f"{target} no longer exists; asset {asset.id} stays on Mux "
-                    "(`vidpipe sync` reports it as an orphan)"
+                    "(a sync reports it as an orphan)"
                 )
             if row.asset_id == asset.id:
                 if row.playback_id != playback_id:
@@ -407,19 +407,9 @@ class Pipeline:
                 conn, target, asset.id, playback_id, expect_asset_id=entry.replace_asset_id
             ):
                 raise VidpipeError(f"{target} changed during the upload; not overwriting it")
-            conn.execute(
-                update(table)
-                .where(table.c.id == entry.id)
-                .values(
-                    state="done",
-                    asset_id=asset.id,
-                    playback_id=playback_id,
-                    confirmed_bytes=entry.file_size,
-                    updated_at=utcnow(),
-                    last_error=None,
-                )
-            )
-        entry.state, entry.asset_id, entry.playback_id = "done", asset.id, playback_id
+            assert entry.id is not None
+            journal.finish(conn, entry.id, asset.id, playback_id, file_size=entry.file_size)
+        entry.state, entry.asset_id, entry.playback_id = State.DONE, asset.id, playback_id
         return playback_id
 
     def _delete_replaced(self, old_asset_id: str, outcome: UploadOutcome) -> bool:
@@ -436,11 +426,7 @@ class Pipeline:
         except MuxError as exc:
             outcome.warnings.append(
                 f"the new video is recorded, but deleting the replaced asset {old_asset_id} "
-                f"failed ({exc}); `vidpipe sync` will report it as an orphan"
+                f"failed ({exc}); a sync will report it as an orphan"
             )
             return False
         return True
-
-
-def entry_target(entry: UploadJournal) -> Target:
-    return journal.target_of(entry)

@@ -3,7 +3,9 @@ one JSON document with --json."""
 
 from __future__ import annotations
 
-from vidpipe.reconcile import DeleteResult, Report, StatusReport
+from vidpipe.delete import DeleteResult
+from vidpipe.reconcile import Report
+from vidpipe.status import StatusReport
 from vidpipe.ui import UI
 
 

@@ -79,21 +79,26 @@ def from_passthrough(text: str | None) -> Target | None:
     return Target(kind, value)
 
 
-def from_options(lesson: int | None, course: int | None, *, required: bool = True) -> Target | None:
-    """Exactly one of --lesson / --course (or none, when not required)."""
+class TargetChoiceError(UsageError):
+    """The caller named both a lesson and a course, neither, or a non-positive ID.
+
+    `problem` is `"both"`, `"none"` or `"id"`; the CLI words it with its option names."""
+
+    def __init__(self, problem: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+def choose(lesson: int | None, course: int | None, *, required: bool = True) -> Target | None:
+    """The target named by exactly one of `lesson` / `course` (or None, when not required)."""
     if lesson is not None and course is not None:
-        raise UsageError("give either --lesson or --course, not both")
+        raise TargetChoiceError("both", "name a lesson or a course, not both")
     if lesson is None and course is None:
         if required:
-            raise UsageError("name a target: --lesson ID or --course ID")
+            raise TargetChoiceError("none", "name a target: a lesson or a course")
         return None
-    if lesson is not None:
-        return Target(Kind.LESSON, _positive(lesson, "--lesson"))
-    assert course is not None
-    return Target(Kind.COURSE, _positive(course, "--course"))
-
-
-def _positive(value: int, option: str) -> int:
-    if value < 1:
-        raise UsageError(f"{option} must be a positive integer id")
-    return value
+    kind, value = (Kind.LESSON, lesson) if lesson is not None else (Kind.COURSE, course)
+    assert value is not None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TargetChoiceError("id", f"a {kind.value} id must be a positive integer")
+    return Target(kind, value)

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -82,9 +82,10 @@ class UI:
             print(" ".join(parts), flush=True)
 
     @contextmanager
-    def progress(self, description: str, total: int) -> Iterator[Any]:
+    def progress(self, description: str) -> Iterator[Callable[[int, int], None]]:
         """A byte progress callback `(done, total)`: a rich bar on a terminal (stderr),
-        plain periodic lines otherwise (every 10% or 10 s), nothing in --json off a terminal."""
+        plain periodic lines otherwise (every 10% or 10 s), nothing in --json off a terminal.
+        The bar starts on the first call, when the total is known, and stops when done."""
         if self.err.is_terminal:
             from rich.progress import (
                 BarColumn,
@@ -95,7 +96,7 @@ class UI:
                 TransferSpeedColumn,
             )
 
-            with Progress(
+            bar = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 DownloadColumn(binary_units=True),
@@ -103,16 +104,22 @@ class UI:
                 TimeRemainingColumn(),
                 console=self.err,
                 transient=False,
-            ) as bar:
-                task = bar.add_task(description, total=total)
+            )
+            tasks: list[Any] = []
 
-                def update(done: int, total_: int) -> None:
-                    bar.update(task, completed=done)
-                    if done >= total_:
-                        # Finished: stop the live bar so later messages print below it.
-                        bar.stop()
+            def update(done: int, total: int) -> None:
+                if not tasks:
+                    bar.start()
+                    tasks.append(bar.add_task(description, total=total))
+                bar.update(tasks[0], completed=done)
+                if done >= total:
+                    # Finished: stop the live bar so later messages print below it.
+                    bar.stop()
 
+            try:
                 yield update
+            finally:
+                bar.stop()
             return
         if self.json_mode:
             yield lambda done, total: None

@@ -1,4 +1,5 @@
-"""`vidpipe webhook serve`: Mux's webhooks over HTTP (starlette app, run by uvicorn).
+"""Mux's webhooks over HTTP: a starlette app, run by uvicorn (the only module of vidpipe
+that imports either).
 
 Each POST is size-capped and read under a timeout, its signature checked on the event loop
 (cheap), then handled in starlette's threadpool, because the writers are synchronous
@@ -28,12 +29,8 @@ from starlette.routing import Route
 
 from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected
 from vidpipe.mux import MuxGateway, RetryPolicy
-from vidpipe.webhooks import (
-    EventOutcome,
-    handle_event,
-    parse_event,
-    verify_signature,
-)
+from vidpipe.webhooks.events import EventOutcome, handle_event, parse_event
+from vidpipe.webhooks.signature import BadSignature, verify_signature
 
 MAX_BODY = 1 << 20
 """Mux events are a few KiB; 1 MiB leaves room and bounds the memory a request can take."""
@@ -52,6 +49,15 @@ def _no_log(_line: str) -> None:
 
 class _TooLarge(Exception):
     pass
+
+
+def http_status(rejection: WebhookRejected) -> int:
+    """The status that answers a rejected webhook: 401 for a signature that does not match
+    or is out of date (`BadSignature`, `StaleSignature`); 400 for a missing or garbled
+    signature (`MissingSignature`) or a body that is not a Mux event (`MalformedEvent`)."""
+    if isinstance(rejection, BadSignature):
+        return 401
+    return 400
 
 
 def webhook_gateway(settings: Any) -> MuxGateway | None:
@@ -126,13 +132,13 @@ def create_app(
             verify_signature(secret, request.headers.get("mux-signature"), body)
             event = parse_event(body)
         except WebhookRejected as exc:
-            return refuse(getattr(exc, "http_status", 400), exc.message)
+            return refuse(http_status(exc), exc.message)
         label = f"{event.get('type')} id={event.get('id') or '-'}"
         try:
             outcome = await asyncio.wait_for(run_in_threadpool(handle, event), handler_timeout)
         except WebhookRejected as exc:
             return answer(
-                getattr(exc, "http_status", 400),
+                http_status(exc),
                 f"{label} outcome=rejected: {exc.message}",
                 {"ok": False, "error": exc.message},
             )
@@ -174,7 +180,7 @@ async def _read_capped(request: Request, max_body: int) -> bytes:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, but a SIGTERM/SIGINT ends `run()` normally after the graceful
-    shutdown instead of re-raising the signal, so `webhook serve` exits 0 when stopped."""
+    shutdown instead of re-raising the signal, so `serve()` returns normally when stopped."""
 
     stopped_by: str | None = None
 

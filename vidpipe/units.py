@@ -1,4 +1,5 @@
-"""Durations on the command line: `90s`, `30m`, `24h`, `2d`, `1h30m`, or plain seconds."""
+"""Human units on the command line: durations (`90s`, `30m`, `24h`, `2d`, `1h30m`, or plain
+seconds). Input parsing for the CLI; the library takes plain numbers."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
-def parse_duration(text: str, *, option: str = "duration") -> float:
-    """Seconds for `text`; UsageError (exit 2) when it is not a duration."""
+def parse_duration(text: str, *, label: str = "duration") -> float:
+    """Seconds for `text`; UsageError naming `label` when it is not a duration."""
     raw = text.strip().lower()
     try:
         value = float(raw)
@@ -24,9 +25,9 @@ def parse_duration(text: str, *, option: str = "duration") -> float:
             pos = match.end()
         if pos != len(raw) or not raw:
             raise UsageError(
-                f"{option}: {text!r} is not a duration (e.g. 90s, 30m, 24h, 2d)"
+                f"{label}: {text!r} is not a duration (e.g. 90s, 30m, 24h, 2d)"
             ) from None
         value = total
     if value < 0:
-        raise UsageError(f"{option} must not be negative")
+        raise UsageError(f"{label} must not be negative")
     return value

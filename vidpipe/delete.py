@@ -1,0 +1,106 @@
+"""`delete`: remove an asset from Mux and clear it from every row that names it.
+
+Owns the delete plan (which asset, which rows; refusals for a target with no video, an asset
+nobody knows, or an asset that is not vidpipe's) and the delete itself: under the "sync" run
+lock, delete on Mux, confirm the 404, then in one transaction remember the asset as dead
+(`vidpipe.records` tombstone), clear every row naming it and fail its unfinished uploads
+(`vidpipe.journal`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from vidpipe import journal
+from vidpipe.db import transaction
+from vidpipe.errors import TargetNotFound, UsageError, VidpipeError
+from vidpipe.locks import run_lock
+from vidpipe.mux import MuxGateway
+from vidpipe.records import clear_asset_everywhere, read_row, remember_dead, rows_naming
+from vidpipe.targets import Target, from_passthrough
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    """The asset to delete and the rows that name it now."""
+
+    asset_id: str
+    targets: list[Target]
+
+
+@dataclass
+class DeleteResult:
+    asset_id: str
+    deleted_on_mux: bool
+    already_gone: bool
+    cleared: list[Target]
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "asset_id": self.asset_id,
+            "deleted_on_mux": self.deleted_on_mux,
+            "already_gone": self.already_gone,
+            "cleared": [t.as_json() for t in self.cleared],
+        }
+
+
+def plan_delete(
+    engine: Engine,
+    gateway: MuxGateway,
+    *,
+    asset_id: str | None = None,
+    target: Target | None = None,
+) -> DeletePlan:
+    """What deleting `asset_id` (or `target`'s asset) would do. Changes nothing; raises
+    `UsageError` (`TargetNotFound` for a missing row) when there is nothing vidpipe may delete."""
+    if (asset_id is None) == (target is None):
+        raise UsageError("name exactly one of an asset ID or a target to delete")
+    if asset_id is not None:
+        asset_id = asset_id.strip()
+        if not asset_id:
+            raise UsageError("the asset ID to delete is empty")
+    with transaction(engine) as conn:
+        if target is not None:
+            row = read_row(conn, target)
+            if row is None:
+                raise TargetNotFound(target)
+            if not row.asset_id:
+                raise UsageError(f"{target} has no video to delete")
+            asset_id = row.asset_id
+        assert asset_id is not None
+        rows = rows_naming(conn, asset_id)
+    if not rows:
+        asset = gateway.find_asset(asset_id)
+        if asset is None:
+            raise UsageError(f"asset {asset_id} is neither on Mux nor named by any row")
+        if from_passthrough(asset.passthrough) is None:
+            raise UsageError(
+                f"asset {asset_id} is not vidpipe's (its passthrough names no lesson or "
+                "course) and no row names it; delete it from the Mux dashboard instead"
+            )
+    return DeletePlan(asset_id, [r.target for r in rows])
+
+
+def delete(engine: Engine, gateway: MuxGateway, plan: DeletePlan) -> DeleteResult:
+    """Delete on Mux, confirm the 404, then clear every row naming the asset (one
+    transaction). Raises `LockHeld` at once while a sync runs."""
+    with run_lock(engine, "sync"):
+        deleted = gateway.delete_asset(plan.asset_id)
+        if gateway.find_asset(plan.asset_id) is not None:
+            raise VidpipeError(
+                f"Mux still has asset {plan.asset_id} after deleting it; rows left unchanged, "
+                "re-run to try again"
+            )
+        with transaction(engine) as conn:
+            remember_dead(conn, plan.asset_id, f"vidpipe delete removed asset {plan.asset_id}")
+            cleared = clear_asset_everywhere(conn, plan.asset_id)
+            journal.fail_matching(conn, "asset deleted", asset_id=plan.asset_id)
+    return DeleteResult(plan.asset_id, deleted, not deleted, cleared)

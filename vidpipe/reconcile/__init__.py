@@ -1,0 +1,151 @@
+"""Reconciliation: `verify` and `sync`, two consumers of one walk of both sides.
+
+    snapshot.take_snapshot  every read: database first, then Mux
+    plan.plan               pure: the drift, the journal entries' fate, orphan pruning
+    apply.apply             every write: records/journal, compare-and-set, one transaction each
+
+`verify` takes the snapshot and plans; it applies nothing. `sync` does all three under the
+"sync" run lock (a dry run takes no lock and writes nothing). Anything short of a definite
+answer from Mux happens while the snapshot is taken, before anything is written: the run then
+changes nothing and raises. This module holds the entry points and their `Report`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from vidpipe.locks import run_lock
+from vidpipe.mux import MuxGateway
+from vidpipe.reconcile import apply as _apply
+from vidpipe.reconcile import plan as _plan
+from vidpipe.reconcile.apply import DriftResult, JournalResult, Outcome
+from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry, SyncOptions
+from vidpipe.reconcile.snapshot import PendingUpload, Snapshot, take_snapshot
+from vidpipe.targets import Target
+
+__all__ = [
+    "Action",
+    "DriftKind",
+    "DriftResult",
+    "JournalResult",
+    "Outcome",
+    "PendingUpload",
+    "Plan",
+    "PlannedDrift",
+    "PlannedEntry",
+    "Report",
+    "Snapshot",
+    "SyncOptions",
+    "sync",
+    "take_snapshot",
+    "verify",
+]
+
+
+@dataclass
+class Report:
+    """What `verify` found, or what `sync` found and did."""
+
+    command: str  # "verify" or "sync"
+    checked: int
+    assets: int
+    drift: list[DriftResult] = field(default_factory=list)
+    journal: list[JournalResult] = field(default_factory=list)
+    dry_run: bool = False
+    failed: list[str] = field(default_factory=list)
+    api_calls: int = 0
+    rate_limited: int = 0
+    scope: str = "all"
+
+    @property
+    def ok(self) -> bool:
+        """verify: no drift. sync: nothing it tried failed (reported orphans are fine)."""
+        if self.command == "verify":
+            return not self.drift
+        return not self.failed
+
+    def as_json(self) -> dict[str, Any]:
+        with_action = self.command == "sync"
+        doc: dict[str, Any] = {
+            "ok": self.ok,
+            "checked": self.checked,
+            "drift": [d.as_json(with_action) for d in self.drift],
+            "assets": self.assets,
+            "scope": self.scope,
+            "journal": [j.as_json() for j in self.journal],
+            "api_calls": self.api_calls,
+            "rate_limited": self.rate_limited,
+        }
+        if self.command == "sync":
+            doc["dry_run"] = self.dry_run
+            doc["failed"] = self.failed
+        return doc
+
+
+def verify(engine: Engine, gateway: MuxGateway, target: Target | None = None) -> Report:
+    """Compare the database with Mux (everything, or one target); change nothing."""
+    calls0 = gateway.stats.calls
+    planned = _plan.plan(take_snapshot(engine, gateway, target))
+    return Report(
+        command="verify",
+        checked=planned.checked,
+        assets=planned.assets,
+        drift=[DriftResult.of(d, None) for d in planned.drift],
+        journal=[JournalResult.of(e, None) for e in planned.journal],
+        api_calls=gateway.stats.calls - calls0,
+        rate_limited=gateway.stats.rate_limited,
+        scope=planned.scope,
+    )
+
+
+def sync(
+    engine: Engine,
+    gateway: MuxGateway,
+    options: SyncOptions,
+    *,
+    clock: Callable[[], float] = time.time,
+    before_apply: Callable[[], None] | None = None,
+) -> Report:
+    """Make the database agree with Mux. One sync at a time: raises `LockHeld` at once when
+    another holds the lock (a dry run writes nothing and takes no lock).
+
+    `before_apply` is called after planning and before the first write (in a dry run too): a
+    test hook to step a concurrent writer in between.
+    """
+    if options.dry_run:
+        return _sync(engine, gateway, options, clock, before_apply)
+    with run_lock(engine, "sync"):
+        return _sync(engine, gateway, options, clock, before_apply)
+
+
+def _sync(
+    engine: Engine,
+    gateway: MuxGateway,
+    options: SyncOptions,
+    clock: Callable[[], float],
+    before_apply: Callable[[], None] | None,
+) -> Report:
+    calls0 = gateway.stats.calls
+    snapshot = take_snapshot(engine, gateway)
+    planned = _plan.plan(snapshot, options, now=clock())
+    if before_apply is not None:
+        before_apply()
+    results = _apply.apply(engine, gateway, planned, dry_run=options.dry_run)
+    drift = [r for r in results if isinstance(r, DriftResult)]
+    return Report(
+        command="sync",
+        checked=planned.checked,
+        assets=planned.assets,
+        drift=drift,
+        journal=[r for r in results if isinstance(r, JournalResult)],
+        dry_run=options.dry_run,
+        failed=[f for f in (r.failure for r in drift) if f],
+        api_calls=gateway.stats.calls - calls0,
+        rate_limited=gateway.stats.rate_limited,
+        scope=planned.scope,
+    )

@@ -1,0 +1,123 @@
+"""`status`: what the database says and what Mux says, side by side.
+
+Owns the status report: every target with a video or an unfinished upload (or the one named),
+its row, its asset as Mux reports it, the other rows sharing that asset, and its unfinished
+upload. The database is read as the reconcile snapshot reads it
+(`vidpipe.reconcile.snapshot.read_database`); Mux is asked only about the assets the rows
+name, with one GET each for a few, or one walk of the catalogue for many. Read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from vidpipe.db import UploadJournal, transaction
+from vidpipe.journal import target_of
+from vidpipe.mux import Asset, MuxGateway
+from vidpipe.reconcile.snapshot import read_database
+from vidpipe.records import read_row
+from vidpipe.targets import Target
+
+# Few rows: one GET each is cheaper than walking the whole catalogue.
+STATUS_GET_LIMIT = 25
+
+
+@dataclass
+class StatusEntry:
+    target: Target
+    title: str | None
+    db_asset_id: str | None
+    db_playback_id: str | None
+    mux_status: str | None  # ready / preparing / errored / missing / None (no asset)
+    mux_playback_ids: list[str] = field(default_factory=list)
+    shared_with: list[Target] = field(default_factory=list)
+    upload: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target.as_json(),
+            "title": self.title,
+            "db": {"asset_id": self.db_asset_id, "playback_id": self.db_playback_id},
+            "mux": {"status": self.mux_status, "playback_ids": self.mux_playback_ids},
+            "shared_with": [t.as_json() for t in self.shared_with],
+            "upload": self.upload,
+        }
+
+
+@dataclass
+class StatusReport:
+    entries: list[StatusEntry]
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": True, "targets": [e.as_json() for e in self.entries]}
+
+
+def status(engine: Engine, gateway: MuxGateway, target: Target | None = None) -> StatusReport:
+    """Every target with a video or an unfinished upload, or just `target` (video or not).
+    Raises `TargetNotFound` for a named target with no row."""
+    db = read_database(engine, target, with_existing=False)
+    rows = db.rows
+    if not rows and db.target_row is not None:
+        rows = [db.target_row]
+    by_target: dict[Target, StatusEntry] = {}
+    users: dict[str, list[Target]] = {}
+    for row in rows:
+        by_target[row.target] = StatusEntry(
+            row.target, row.title, row.asset_id, row.playback_id, None
+        )
+        if row.asset_id:
+            users.setdefault(row.asset_id, []).append(row.target)
+    for entry in db.unfinished:
+        t = target_of(entry)
+        if t not in by_target:
+            with transaction(engine) as conn:
+                found = read_row(conn, t)
+            by_target[t] = StatusEntry(
+                t,
+                found.title if found else None,
+                found.asset_id if found else None,
+                found.playback_id if found else None,
+                None,
+            )
+        by_target[t].upload = _upload(entry)
+    assets = _assets(gateway, {e.db_asset_id for e in by_target.values() if e.db_asset_id})
+    for item in by_target.values():
+        if item.db_asset_id:
+            seen = assets.get(item.db_asset_id)
+            item.mux_status = seen.status if seen else "missing"
+            item.mux_playback_ids = [p.id for p in seen.playback_ids] if seen else []
+            item.shared_with = [t for t in users.get(item.db_asset_id, []) if t != item.target]
+    return StatusReport(sorted(by_target.values(), key=lambda e: e.target))
+
+
+def _upload(entry: UploadJournal) -> dict[str, Any]:
+    return {
+        "journal_id": entry.id,
+        "state": entry.state,
+        "upload_id": entry.upload_id,
+        "confirmed_bytes": entry.confirmed_bytes,
+        "file_size": entry.file_size,
+        "file": entry.file_path,
+        "last_error": entry.last_error,
+    }
+
+
+def _assets(gateway: MuxGateway, wanted: set[str]) -> dict[str, Asset]:
+    """The wanted assets Mux has (absent: a definite 404)."""
+    assets: dict[str, Asset] = {}
+    if len(wanted) > STATUS_GET_LIMIT:
+        for asset in gateway.iter_assets():
+            if asset.id in wanted:
+                assets[asset.id] = asset
+    for aid in sorted(wanted - assets.keys()):
+        found = gateway.find_asset(aid)
+        if found is not None:
+            assets[aid] = found
+    return assets

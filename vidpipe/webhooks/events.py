@@ -1,0 +1,420 @@
+"""Mux events applied to the database through the same writers as sync.
+
+`handle_event` takes a parsed event and changes the platform's rows (`vidpipe.records`) and
+vidpipe's upload journal (`vidpipe.journal`), one transaction per change, each write a
+compare-and-set, so duplicates and out-of-order deliveries (Mux delivers at least once, in
+no promised order) are harmless. `apply_payload` adds the signature check and JSON parsing
+for one raw body. Messages never contain the webhook secret or the signature.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from vidpipe import journal
+from vidpipe.db import UploadJournal, transaction
+from vidpipe.errors import ConfigError, UsageError, VidpipeError, WebhookRejected
+from vidpipe.mux import Asset, MuxGateway
+from vidpipe.records import (
+    clear_asset_everywhere,
+    is_tombstoned,
+    read_row,
+    remember_dead,
+    set_video,
+)
+from vidpipe.targets import Target, from_passthrough
+from vidpipe.webhooks.signature import MissingSignature, verify_signature
+
+_CAS_ATTEMPTS = 3  # a row that changes under us this often means "let Mux retry later"
+
+
+class MalformedEvent(WebhookRejected, UsageError):
+    """A body that is not a JSON Mux event: bad input, which retrying will not fix."""
+
+
+class Outcome(StrEnum):
+    """What handling one event did."""
+
+    RECORDED = "recorded"  # a row now names the asset
+    CLEARED = "cleared"  # rows naming the asset were cleared
+    JOURNAL_UPDATED = "journal-updated"  # only vidpipe's journal changed
+    DUPLICATE = "duplicate"  # nothing left to do: already applied
+    STALE = "stale"  # an out-of-date event; nothing changed
+    IGNORED = "ignored"  # not vidpipe's business: another passthrough, a type, no row
+
+
+@dataclass
+class EventOutcome:
+    """What handling one event did, to which targets, with a one-line `detail`."""
+
+    event_type: str
+    event_id: str | None
+    outcome: Outcome
+    detail: str
+    targets: list[Target] = field(default_factory=list)
+    asset_id: str | None = None
+    replaced_asset_id: str | None = None
+    """An asset a journaled upload replaced: left on Mux here (sync reports orphans)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": self.event_type,
+            "id": self.event_id,
+            "outcome": self.outcome.value,
+            "detail": self.detail,
+            "targets": [t.as_json() for t in self.targets],
+            "asset_id": self.asset_id,
+            "replaced_asset_id": self.replaced_asset_id,
+        }
+
+    def log_line(self) -> str:
+        """One line for a log: type, id, outcome, detail."""
+        return (
+            f"{self.event_type} id={self.event_id or '-'} "
+            f"outcome={self.outcome.value}: {self.detail}"
+        )
+
+
+_Make = Callable[..., EventOutcome]
+"""Builds the outcome of the event being handled: `(Outcome, detail, **fields)`."""
+
+_ASSET_GONE = ("video.asset.deleted", "video.asset.errored")
+_UPLOAD_FAILED = ("video.upload.errored", "video.upload.cancelled")
+
+
+# -- one raw payload ---------------------------------------------------------------------
+
+
+def parse_event(body: bytes) -> dict[str, Any]:
+    """The JSON object in `body`, or `MalformedEvent`."""
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedEvent("webhook body is not valid JSON") from None
+    if not isinstance(event, dict):
+        raise MalformedEvent("webhook body is not a JSON object")
+    return event
+
+
+def apply_payload(
+    engine: Engine,
+    body: bytes,
+    *,
+    secret: str | None,
+    signature: str | None,
+    verify: bool,
+    gateway: MuxGateway | None = None,
+    now: float | None = None,
+) -> EventOutcome:
+    """Verify (when `verify`), parse and handle one raw event body.
+
+    The signature's time tolerance applies here too: a signature proves freshness only with
+    it, so replaying an old event takes `verify=False`. Raises `ConfigError` (verifying
+    without a secret), `MissingSignature` (verifying without a signature), `BadSignature` /
+    `StaleSignature`, or what `handle_event` raises. Nothing is changed on rejection.
+    """
+    if verify:
+        if not secret:
+            raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
+        if not signature:
+            raise MissingSignature("no signature given")
+        verify_signature(secret, signature, body, now=now)
+    return handle_event(engine, parse_event(body), gateway=gateway)
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+def handle_event(
+    engine: Engine,
+    event: dict[str, Any],
+    *,
+    gateway: MuxGateway | None = None,
+) -> EventOutcome:
+    """Apply one parsed Mux event to the database through the writers; return what it did.
+
+    With a `gateway`, a `video.asset.ready` is confirmed with Mux first (a 404 or a status
+    other than ready records nothing); without one the signed event is trusted. Raises
+    `MalformedEvent` for a body that is not a Mux event, `VidpipeError` (database) or
+    `MuxError` (confirmation) when it could not finish: nothing is half-written, and the
+    sender should retry later.
+    """
+    if not isinstance(event, dict):
+        raise MalformedEvent("webhook body is not a JSON object")
+    event_type = event.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise MalformedEvent("webhook event has no type")
+    raw_id = event.get("id")
+    event_id = str(raw_id) if isinstance(raw_id, str | int) and raw_id != "" else None
+
+    def outcome(kind: Outcome, detail: str, **kw: Any) -> EventOutcome:
+        return EventOutcome(event_type, event_id, kind, detail, **kw)
+
+    if event_type == "video.asset.ready":
+        return _asset_ready(engine, _data(event), outcome, gateway)
+    if event_type in _ASSET_GONE:
+        return _asset_gone(engine, event_type, _data(event), outcome)
+    if event_type == "video.upload.asset_created":
+        return _upload_asset_created(engine, _data(event), outcome)
+    if event_type in _UPLOAD_FAILED:
+        return _upload_failed(engine, event_type, _data(event), outcome)
+    return outcome(Outcome.IGNORED, f"vidpipe does not act on {event_type} events")
+
+
+def _data(event: dict[str, Any]) -> dict[str, Any]:
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+        raise MalformedEvent(f"{event.get('type')} event has no data.id")
+    return data
+
+
+class _Raced(Exception):
+    """A compare-and-set lost to a concurrent writer: roll back and look again."""
+
+
+def _asset_ready(
+    engine: Engine,
+    data: dict[str, Any],
+    outcome: _Make,
+    gateway: MuxGateway | None,
+) -> EventOutcome:
+    try:
+        asset = Asset.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise MalformedEvent("video.asset.ready event data is not an asset") from None
+    if from_passthrough(asset.passthrough) is None:
+        return outcome(
+            Outcome.IGNORED, f"asset {asset.id}: passthrough is not vidpipe's", asset_id=asset.id
+        )
+    if gateway is not None:
+        # The network call stays outside any transaction; MuxError propagates (retry later).
+        live = gateway.find_asset(asset.id)
+        if live is None:
+            with transaction(engine) as conn:
+                remember_dead(conn, asset.id, f"Mux answered 404 for asset {asset.id}")
+            return outcome(Outcome.STALE, f"Mux no longer has asset {asset.id}", asset_id=asset.id)
+        if live.status != "ready":
+            return outcome(
+                Outcome.STALE,
+                f"Mux says asset {asset.id} is {live.status}, not ready",
+                asset_id=asset.id,
+            )
+        asset = live
+    target = from_passthrough(asset.passthrough)
+    if target is None:  # the live asset's passthrough was changed since the event
+        return outcome(
+            Outcome.IGNORED, f"asset {asset.id}: passthrough is not vidpipe's", asset_id=asset.id
+        )
+    playback_id = asset.public_playback_id
+    if playback_id is None:
+        return outcome(
+            Outcome.IGNORED,
+            f"asset {asset.id} has no public playback ID; {target} is unchanged",
+            targets=[target],
+            asset_id=asset.id,
+        )
+    for _ in range(_CAS_ATTEMPTS):
+        try:
+            with transaction(engine) as conn:
+                return _record_ready(
+                    conn,
+                    target,
+                    asset,
+                    playback_id,
+                    live=gateway is not None,
+                    outcome=outcome,
+                )
+        except _Raced:
+            continue
+    raise VidpipeError(f"{target} kept changing while recording asset {asset.id}; retry later")
+
+
+def _record_ready(
+    conn: Connection,
+    target: Target,
+    asset: Asset,
+    playback_id: str,
+    *,
+    live: bool,
+    outcome: _Make,
+) -> EventOutcome:
+    """Decide and write, inside one transaction. In order: no row -> ignored; the row already
+    names the asset -> duplicate (closing its journal entry); the asset is known dead ->
+    stale; an unfinished journal entry expects it -> recorded (unless the row changed under
+    the upload); the row names another asset -> stale; another upload to the row is in
+    progress -> ignored; a finished upload replaced it -> stale; else -> recorded."""
+    kw: dict[str, Any] = {"targets": [target], "asset_id": asset.id}
+    row = read_row(conn, target, for_update=True)
+    if row is None:
+        return outcome(
+            Outcome.IGNORED, f"{target} does not exist; `vidpipe sync` reports the orphan", **kw
+        )
+    entries = journal.unfinished_in(conn, target)
+    matching = [e for e in entries if _expects(e, asset.id, asset.upload_id)]
+
+    if row.asset_id == asset.id:
+        changed = False
+        # A replayed event carries the playback IDs of its day; only Mux's live answer may
+        # change a playback ID the row already holds (sync may have corrected it since).
+        if row.playback_id != playback_id and (live or row.playback_id is None):
+            same = {"expect_asset_id": asset.id, "expect_playback_id": row.playback_id}
+            if not set_video(conn, target, asset.id, playback_id, **same):
+                raise _Raced
+            changed = True
+        for entry in matching:
+            _finish(conn, entry, asset.id, playback_id)
+        if changed:
+            return outcome(Outcome.RECORDED, f"{target}: playback ID of {asset.id} updated", **kw)
+        if matching:
+            return outcome(Outcome.JOURNAL_UPDATED, f"{target} already records {asset.id}", **kw)
+        return outcome(Outcome.DUPLICATE, f"{target} already records {asset.id}", **kw)
+
+    if is_tombstoned(conn, asset.id) or journal.known_failed(conn, asset.id):
+        return outcome(
+            Outcome.STALE, f"asset {asset.id} was deleted or errored; not recording it", **kw
+        )
+
+    if matching:
+        entry = matching[0]
+        if row.asset_id is not None and row.asset_id != entry.replace_asset_id:
+            # Someone else put a video on the row during the upload: theirs is newer.
+            return outcome(
+                Outcome.STALE,
+                f"{target} changed during the upload (it records {row.asset_id}); "
+                f"not overwriting it with {asset.id}",
+                **kw,
+            )
+        if not set_video(conn, target, asset.id, playback_id, expect_asset_id=row.asset_id):
+            raise _Raced
+        for e in matching:
+            _finish(conn, e, asset.id, playback_id)
+        replaced = entry.replace_asset_id if entry.replace_asset_id != asset.id else None
+        detail = f"{target} records asset {asset.id} (upload journal #{entry.id} done)"
+        if replaced:
+            # Deleting it is sync's job (guarded, reviewed); a webhook must not delete.
+            detail += f"; the replaced asset {replaced} stays on Mux until `vidpipe sync` prunes it"
+        return outcome(Outcome.RECORDED, detail, replaced_asset_id=replaced, **kw)
+
+    if row.asset_id is not None:
+        return outcome(
+            Outcome.STALE,
+            f"{target} records another asset ({row.asset_id}); not replacing it",
+            **kw,
+        )
+    if entries:
+        # vidpipe is uploading another file to this row; recording this one would make that
+        # upload fail at the end with "the row changed".
+        return outcome(
+            Outcome.IGNORED,
+            f"an upload to {target} is in progress (journal #{entries[0].id}); "
+            f"not recording {asset.id}",
+            **kw,
+        )
+    if journal.was_replaced(conn, target, asset.id):
+        return outcome(
+            Outcome.STALE, f"asset {asset.id} was replaced on {target}; not recording it", **kw
+        )
+    if not set_video(conn, target, asset.id, playback_id, expect_asset_id=None):
+        raise _Raced
+    return outcome(Outcome.RECORDED, f"{target} records asset {asset.id}", **kw)
+
+
+def _expects(entry: UploadJournal, asset_id: str, upload_id: str | None) -> bool:
+    """The journal entry is the upload that made this asset."""
+    return entry.asset_id == asset_id or (upload_id is not None and entry.upload_id == upload_id)
+
+
+def _finish(conn: Connection, entry: UploadJournal, asset_id: str, playback_id: str) -> None:
+    assert entry.id is not None  # read from the table: always has one
+    journal.finish(conn, entry.id, asset_id, playback_id, file_size=entry.file_size)
+
+
+def _asset_gone(
+    engine: Engine,
+    event_type: str,
+    data: dict[str, Any],
+    outcome: _Make,
+) -> EventOutcome:
+    asset_id: str = data["id"]
+    upload_id = data.get("upload_id") if isinstance(data.get("upload_id"), str) else None
+    if event_type == "video.asset.deleted":
+        reason = f"asset {asset_id} was deleted on Mux"
+    else:
+        try:
+            error = Asset.from_json(data).error
+        except (KeyError, TypeError, ValueError, AttributeError):
+            error = None
+        reason = f"Mux could not process the video (asset {asset_id} errored"
+        reason += f": {error})" if error else ")"
+    with transaction(engine) as conn:
+        remember_dead(conn, asset_id, reason)
+        cleared = clear_asset_everywhere(conn, asset_id)
+        # An empty upload ID names no upload: it must not match entries without one.
+        failed = journal.fail_matching(conn, reason, asset_id=asset_id, upload_id=upload_id or None)
+    targets = sorted(set(cleared) | set(failed))
+    if cleared:
+        names = ", ".join(str(t) for t in cleared)
+        return outcome(
+            Outcome.CLEARED, f"{reason}; cleared {names}", targets=targets, asset_id=asset_id
+        )
+    if failed:
+        return outcome(
+            Outcome.JOURNAL_UPDATED,
+            f"{reason}; upload marked failed",
+            targets=targets,
+            asset_id=asset_id,
+        )
+    return outcome(Outcome.DUPLICATE, f"{reason}; no row or upload names it", asset_id=asset_id)
+
+
+def _upload_asset_created(engine: Engine, data: dict[str, Any], outcome: _Make) -> EventOutcome:
+    upload_id: str = data["id"]
+    asset_id = data.get("asset_id")
+    if not isinstance(asset_id, str) or not asset_id:
+        raise MalformedEvent("video.upload.asset_created event has no data.asset_id")
+    with transaction(engine) as conn:
+        entry = journal.latest_for_upload(conn, upload_id)
+        if entry is None:
+            return outcome(
+                Outcome.IGNORED,
+                f"upload {upload_id} is not in vidpipe's journal",
+                asset_id=asset_id,
+            )
+        target = journal.target_of(entry)
+        kw: dict[str, Any] = {"targets": [target], "asset_id": asset_id}
+        if not journal.is_unfinished(entry):
+            # A ready/deleted that overtook this event already finished the entry.
+            return outcome(Outcome.DUPLICATE, f"upload {upload_id} is already {entry.state}", **kw)
+        if entry.asset_id == asset_id and entry.state == journal.State.ASSET_CREATED:
+            return outcome(
+                Outcome.DUPLICATE, f"upload {upload_id} already has asset {asset_id}", **kw
+            )
+        assert entry.id is not None  # read from the table: always has one
+        journal.mark_asset_created(conn, entry.id, asset_id)
+    return outcome(
+        Outcome.JOURNAL_UPDATED, f"upload {upload_id} for {target} created asset {asset_id}", **kw
+    )
+
+
+def _upload_failed(
+    engine: Engine, event_type: str, data: dict[str, Any], outcome: _Make
+) -> EventOutcome:
+    upload_id: str = data["id"]
+    if event_type == "video.upload.cancelled":
+        reason = f"Mux says upload {upload_id} cancelled"
+    else:
+        err = data.get("error") if isinstance(data.get("error"), dict) else {}
+        message = err.get("message") or err.get("type") if err else None
+        reason = f"Mux says upload {upload_id} errored" + (f": {message}" if message else "")
+    with transaction(engine) as conn:
+        failed = journal.fail_matching(conn, reason, upload_id=upload_id)
+    if failed:
+        return outcome(Outcome.JOURNAL_UPDATED, f"{reason}; upload marked failed", targets=failed)
+    return outcome(Outcome.IGNORED, f"{reason}; no unfinished upload in vidpipe's journal")
