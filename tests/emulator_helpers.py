@@ -113,7 +113,9 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.received]
@@ -126,3 +128,58 @@ class WebhookReceiver:
         finally:
             self._server.shutdown()
             self._server.server_close()
+
+
+def mux_api(api_class: Any, base_url: str, user: str = "id", password: str = "secret") -> Any:
+    """An instance of a mux-python API class (AssetsApi, ...) pointed at the emulator."""
+    return api_class(mux_python.ApiClient(mux_config(base_url, user, password)))
+
+
+class FileServer:
+    """A tiny HTTP server on loopback serving `files` (path -> bytes); 404 for anything else.
+
+    `requests` records the paths asked for, in order.
+    """
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = dict(files)
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                body = server.files.get(self.path)
+                self.send_response(404 if body is None else 200)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    @contextmanager
+    def running(self) -> Iterator[FileServer]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def refused_url(path: str = "/video.mp4") -> str:
+    """An http URL on a loopback port nobody listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"

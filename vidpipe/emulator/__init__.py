@@ -14,7 +14,18 @@ Where Mux or GCS leave a choice open, the emulator answers like this:
 - a newer request on the same upload supersedes one still draining a dead connection.
 - asset order in lists is creation order, oldest first; the cursor names the last asset
   returned, so deletes between pages neither skip nor repeat assets.
-- uploads without a playback policy give a public playback ID.
+- an asset created (uploaded or from a URL) without a playback policy has no playback ID,
+  as on Mux; a seeded asset has a public one unless `playback_policies` says otherwise.
+- one emulator is one environment (`environment_id`/`environment_name`, shown by
+  `GET /system/v1/whoami` and in every webhook); assets are never shared between emulators.
+- the emulated source video is 1080p: static renditions above it end up `skipped`;
+  generated subtitle tracks stay `preparing` (see `set_track_status`) unless the asset
+  errors; `meta` keys other than title, creator_id and external_id are refused (400).
+- a URL is fetched once, with a GET; any error, a non-2xx answer or bytes that are not a
+  video make the asset `errored` (`invalid_input`) at `ready_after` or when the fetch ends.
+- with `rate_limit`, every API answer (429s and errors included) carries
+  `X-RateLimit-Limit` (bucket size), `-Remaining` and `-Reset` (Unix seconds when the
+  bucket is full again); never Retry-After.
 - seeded assets and assets given a status by `set_asset_status` keep that status.
 - `request_log` records status 0 for a request closed without an answer.
 - `webhook_log` holds one entry per delivery attempt.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -63,6 +64,27 @@ class FaultPlan:
         return None
 
 
+@dataclass(frozen=True)
+class Quota:
+    """One rate-limit decision and what the `X-RateLimit-*` headers say about the bucket.
+
+    `limit`: requests a full bucket allows at once; `remaining`: whole requests left now;
+    `reset`: Unix time (whole seconds, rounded up) when the bucket is full again.
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            ("X-RateLimit-Limit", str(self.limit)),
+            ("X-RateLimit-Remaining", str(self.remaining)),
+            ("X-RateLimit-Reset", str(self.reset)),
+        ]
+
+
 class TokenBucket:
     """`rate` tokens a second, at most `capacity` saved up."""
 
@@ -72,14 +94,20 @@ class TokenBucket:
         self.tokens = capacity
         self.stamp = time.monotonic()
 
-    def take(self) -> bool:
+    def take(self) -> Quota:
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
+        allowed = self.tokens >= 1
+        if allowed:
             self.tokens -= 1
-            return True
-        return False
+        full_in = (self.capacity - self.tokens) / self.rate
+        return Quota(
+            allowed=allowed,
+            limit=int(self.capacity),
+            remaining=int(self.tokens),
+            reset=math.ceil(time.time() + full_in),
+        )
 
 
 class RateLimiter:
@@ -92,7 +120,8 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, bool], TokenBucket] = {}
 
-    def allow(self, credential: str, method: str) -> bool:
+    def take(self, credential: str, method: str) -> Quota:
+        """Spend one request of `credential`'s bucket for `method`, if there is one left."""
         is_post = method == "POST"
         with self._lock:
             bucket = self._buckets.get((credential, is_post))
@@ -100,3 +129,7 @@ class RateLimiter:
                 rate, capacity = self.POST if is_post else self.OTHER
                 bucket = self._buckets[(credential, is_post)] = TokenBucket(rate, capacity)
             return bucket.take()
+
+    def allow(self, credential: str, method: str) -> bool:
+        """Whether one more request is allowed now (and spend it)."""
+        return self.take(credential, method).allowed

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from vidpipe.emulator.faults import Fault, FaultPlan, RateLimiter
 from vidpipe.emulator.gcs import BLOCK, BlockWriter, RangeError, parse_content_range
+from vidpipe.emulator.ingest import Ingestor
 from vidpipe.emulator.store import (
     NOT_FOUND,
     ApiError,
@@ -35,12 +36,16 @@ from vidpipe.emulator.store import (
     parse_limit,
     parse_page,
 )
-from vidpipe.emulator.webhooks import WebhookSender, envelope
+from vidpipe.emulator.webhooks import DEFAULT_ENVIRONMENT, WebhookSender, envelope
 
 READ_SIZE = 1024 * 1024
 MAX_JSON_BODY = 1024 * 1024
 MAX_DRAIN = 64 * 1024 * 1024
 TOO_MANY_REQUESTS = {"errors": ["Too many requests, retry later."]}
+WRITING_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+ORGANIZATION = {"organization_id": "emu-org-1", "organization_name": "Emulator Organization"}
+TOKEN_NAME = "vidpipe emulator token"
+PERMISSIONS = ("video:read", "video:write", "system:read", "system:write", "data:read")
 NO_RESPONSE = 0
 """Status recorded in `request_log` when the connection was closed without an answer."""
 
@@ -181,6 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self._answered = False
         self._length: int | None = None
+        self._extra_headers: list[tuple[str, str]] = []
         try:
             self._body = self._open_body()
             fault = self.emu._faults.take(self.command, url.path)
@@ -188,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if url.path.startswith("/upload/"):
                 self._handle_upload(url.path.removeprefix("/upload/"), fault)
-            elif url.path.startswith("/video/"):
+            elif url.path.startswith(("/video/", "/system/")):
                 self._handle_api(url.path)
             else:
                 raise ApiError(404, "not_found", NOT_FOUND)
@@ -268,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         self._finish_body()
         self.send_response(status)
-        for name, value in headers:
+        for name, value in [*self._extra_headers, *headers]:
             self.send_header(name, value)
         if content_type:
             self.send_header("Content-Type", content_type)
@@ -289,13 +295,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle_api(self, path: str) -> None:
         credential = self._authenticate()
-        if self.emu._limiter is not None and not self.emu._limiter.allow(credential, self.command):
-            self._send_json(429, TOO_MANY_REQUESTS)
-            return
+        if self.emu._limiter is not None:
+            quota = self.emu._limiter.take(credential, self.command)
+            self._extra_headers = quota.headers()
+            if not quota.allowed:
+                self._send_json(429, TOO_MANY_REQUESTS)
+                return
         store = self.emu._store
         parts = path.strip("/").split("/")
         method = self.command
         match parts:
+            case ["system", "v1", "whoami"] if method == "GET":
+                self._send_json(200, {"data": self.emu.whoami()})
+            case ["video", "v1", "assets"] if method == "POST":
+                data, url = store.create_asset(self._json_body())
+                self.emu._ingestor.start(data["id"], url)
+                self._send_json(201, {"data": data})
+            case ["video", "v1", "assets", asset_id, "playback-ids"] if method == "POST":
+                created = store.create_playback_id(asset_id, self._json_body())
+                self._send_json(201, {"data": created})
+            case ["video", "v1", "assets", asset_id, "playback-ids", playback_id]:
+                if method == "GET":
+                    self._send_json(200, {"data": store.get_playback_id(asset_id, playback_id)})
+                elif method == "DELETE":
+                    store.delete_playback_id(asset_id, playback_id)
+                    self._send_json(204, None)
+                else:
+                    raise ApiError(404, "not_found", NOT_FOUND)
+            case ["video", "v1", "playback-ids", playback_id] if method == "GET":
+                self._send_json(200, {"data": store.find_playback_id(playback_id)})
             case ["video", "v1", "uploads"] if method == "POST":
                 data = store.create_upload(self._json_body(), self._url_base())
                 self._send_json(201, {"data": data})
@@ -505,8 +533,13 @@ def _error_type(status: int) -> str:
 class Emulator:
     """The Mux emulator: a real HTTP server on loopback plus hooks for tests.
 
-    `ready_after`: seconds from an asset's creation until it is ready (or errored).
-    `rate_limit`: apply Mux's per-credential limits (429 without Retry-After).
+    One emulator is one Mux environment (`environment_id`, `environment_name`,
+    `environment_type`, as `GET /system/v1/whoami` reports them and webhooks carry them):
+    two emulators with different IDs stand for two environments.
+    `ready_after`: seconds from an asset's creation until it is ready (or errored); an asset
+    ingested from a URL is ready no sooner than its URL has been fetched.
+    `rate_limit`: apply Mux's per-credential limits (429 without Retry-After) and send
+    `X-RateLimit-Limit`/`-Remaining`/`-Reset` on every answer of the API.
     `credentials`: require exactly this (id, secret); None accepts any non-empty pair.
     `webhook_url`/`webhook_secret`: POST signed events there from a background thread.
     `store_dir`: keep each upload's committed bytes in `<store_dir>/<upload_id>.bin`.
@@ -523,7 +556,12 @@ class Emulator:
         webhook_secret: str | None = None,
         store_dir: str | Path | None = None,
         checksum: bool = True,
+        environment_id: str = DEFAULT_ENVIRONMENT["id"],
+        environment_name: str = DEFAULT_ENVIRONMENT["name"],
+        environment_type: str = "development",
     ) -> None:
+        self._environment = {"name": environment_name, "id": environment_id}
+        self._environment_type = environment_type
         self._credentials = credentials
         self._limiter = RateLimiter() if rate_limit else None
         self._faults = FaultPlan()
@@ -534,6 +572,7 @@ class Emulator:
         self._store = Store(
             ready_after=ready_after, emit=self._emit, store_dir=self._store_dir, checksum=checksum
         )
+        self._ingestor = Ingestor(self._store.finish_ingest)
         self._log_lock = threading.Lock()
         self.request_log: list[tuple[str, str, int]] = []
         self._server: _Server | None = None
@@ -573,6 +612,7 @@ class Emulator:
         server.shutdown()
         server.close_clients()
         server.server_close()
+        self._ingestor.wait_idle(timeout=2)
         self._store.close()
         if self._webhooks is not None:
             self._webhooks.stop()
@@ -603,6 +643,29 @@ class Emulator:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
         return int(self._server.server_address[1])
+
+    # ----- the environment -----------------------------------------------------------
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """This emulator's Mux environment: `{"id", "name"}` (as webhooks carry it)."""
+        return dict(self._environment)
+
+    def rename_environment(self, name: str) -> None:
+        """Give the environment a new name (its ID stays), as a rename in the dashboard does."""
+        self._environment = {"name": name, "id": self._environment["id"]}
+
+    def whoami(self) -> dict[str, Any]:
+        """What `GET /system/v1/whoami` answers in `data`."""
+        environment = self._environment
+        return {
+            "access_token_name": TOKEN_NAME,
+            "environment_id": environment["id"],
+            "environment_name": environment["name"],
+            "environment_type": self._environment_type,
+            **ORGANIZATION,
+            "permissions": list(PERMISSIONS),
+        }
 
     # ----- state for tests -----------------------------------------------------------
 
@@ -643,6 +706,23 @@ class Emulator:
                 and (status is None or s == status)
             )
 
+    def method_counts(self, path_prefix: str = "/video/") -> dict[str, int]:
+        """How many logged requests under `path_prefix` each HTTP method made (any status)."""
+        with self._log_lock:
+            counts: dict[str, int] = {}
+            for method, path, _ in self.request_log:
+                if path.startswith(path_prefix):
+                    counts[method] = counts.get(method, 0) + 1
+            return counts
+
+    def writing_calls(self, path_prefix: str = "/video/") -> int:
+        """How many POST/PUT/DELETE/PATCH requests reached the API under `path_prefix`.
+
+        Every request counts, whatever its answer (401, 429, a dropped connection
+        included): a read-only command must show 0. Upload-URL PUTs are not under /video/.
+        """
+        return sum(n for m, n in self.method_counts(path_prefix).items() if m in WRITING_METHODS)
+
     def received(self, upload_id: str) -> tuple[int, str]:
         """(bytes committed, hex SHA-256 of them) at an upload's URL."""
         return self._store.received(upload_id)
@@ -661,16 +741,23 @@ class Emulator:
         playback_policies: Iterable[str] = ("public",),
         asset_id: str | None = None,
         upload_id: str | None = None,
+        **settings: Any,
     ) -> dict[str, Any]:
-        """Add an asset directly, with no webhook; returns its JSON. Its status stays put."""
-        return self._store.seed_asset(
-            passthrough=passthrough,
+        """Add an asset directly, with no webhook; returns its JSON. Its status stays put.
+
+        A seeded asset has a public playback ID unless `playback_policies` says otherwise
+        (`()` for none). `settings` take the other asset settings: see `seed_assets`.
+        """
+        return self.seed_assets(
+            1,
+            lambda _: passthrough,
             status=status,
             created_at=created_at,
             playback_policies=playback_policies,
-            asset_id=asset_id,
+            asset_ids=[asset_id] if asset_id else None,
             upload_id=upload_id,
-        )
+            **settings,
+        )[0]
 
     def seed_assets(
         self,
@@ -679,14 +766,48 @@ class Emulator:
         status: str = "ready",
         created_at: int | None = None,
         playback_policies: Iterable[str] = ("public",),
+        *,
+        asset_ids: list[str] | None = None,
+        upload_id: str | None = None,
+        video_quality: str | None = None,
+        max_resolution_tier: str | None = None,
+        normalize_audio: bool = False,
+        test: bool = False,
+        meta: dict[str, str] | None = None,
+        generated_subtitles: Iterable[str | dict[str, Any]] = (),
+        static_renditions: Iterable[str | dict[str, Any]] = (),
     ) -> list[dict[str, Any]]:
-        """Add `n` assets at once (passthrough_fn(i) for asset i); returns their JSON."""
+        """Add `n` assets at once (passthrough_fn(i) for asset i); returns their JSON.
+
+        The settings are validated as Mux validates them (ValueError otherwise).
+        `generated_subtitles` and `static_renditions` take language codes / resolutions, or
+        the objects Mux takes (`{"language_code", "name"}`, `{"resolution"}`).
+        """
+        raw: dict[str, Any] = {
+            "playback_policies": list(playback_policies),
+            "normalize_audio": normalize_audio,
+            "test": test,
+        }
+        if video_quality is not None:
+            raw["video_quality"] = video_quality
+        if max_resolution_tier is not None:
+            raw["max_resolution_tier"] = max_resolution_tier
+        if meta is not None:
+            raw["meta"] = meta
+        subtitles = [{"language_code": s} if isinstance(s, str) else s for s in generated_subtitles]
+        if subtitles:
+            raw["inputs"] = [{"generated_subtitles": subtitles}]
+        renditions = [{"resolution": r} if isinstance(r, str) else r for r in static_renditions]
+        if renditions:
+            raw["static_renditions"] = renditions
         return self._store.seed_assets(
             n,
             passthrough_fn,
+            settings=raw,
             status=status,
             created_at=created_at,
-            playback_policies=playback_policies,
+            asset_ids=asset_ids,
+            upload_id=upload_id,
         )
 
     def delete_asset_silently(self, asset_id: str) -> None:
@@ -701,8 +822,16 @@ class Emulator:
         self._store.set_asset_status(asset_id, status)
 
     def fail_next_assets(self, n: int = 1) -> None:
-        """The next `n` assets created from uploads become errored instead of ready."""
+        """The next `n` assets created (from uploads or URLs) become errored, not ready."""
         self._store.fail_next_assets(n)
+
+    def set_track_status(self, asset_id: str, language_code: str, status: str) -> None:
+        """Set the status (preparing|ready|errored) of an asset's generated subtitle track.
+
+        Generated subtitle tracks stay `preparing` otherwise (as they often still are when
+        Mux reports the asset ready); an asset that errors takes its tracks with it.
+        """
+        self._store.set_track_status(asset_id, language_code, status)
 
     def expire_upload(self, upload_id: str) -> None:
         """Make a waiting upload time out now; its URL then answers 404."""
@@ -746,7 +875,8 @@ class Emulator:
         self, event_type: str, object_type: str, object_id: str, data: dict[str, Any]
     ) -> None:
         if self._webhooks is not None:
-            self._webhooks.enqueue(envelope(event_type, object_type, object_id, data))
+            event = envelope(event_type, object_type, object_id, data, self._environment)
+            self._webhooks.enqueue(event)
 
 
 def run_emulator(
@@ -759,10 +889,13 @@ def run_emulator(
     webhook_secret: str | None = None,
     on_started: Callable[[str], None] | None = None,
     checksum: bool = True,
+    environment_id: str = DEFAULT_ENVIRONMENT["id"],
+    environment_name: str = DEFAULT_ENVIRONMENT["name"],
 ) -> None:
     """Serve until KeyboardInterrupt or SIGTERM, then stop cleanly.
 
-    `on_started(base_url)` is called once the port is listening.
+    `on_started(base_url)` is called once the port is listening. The emulator stands for
+    the Mux environment `environment_id` / `environment_name`.
     """
     emulator = Emulator(
         ready_after=ready_after,
@@ -771,6 +904,8 @@ def run_emulator(
         webhook_url=webhook_url,
         webhook_secret=webhook_secret,
         checksum=checksum,
+        environment_id=environment_id,
+        environment_name=environment_name,
     )
     base_url = emulator.start(host, port)
     previous: Any = None

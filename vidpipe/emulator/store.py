@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import base64
 import bisect
+import dataclasses
 import heapq
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidpipe.emulator.gcs import HEAD_BYTES, ResumableSession
+from vidpipe.emulator.ingest import Fetched
+from vidpipe.emulator.settings import (
+    PLAYBACK_POLICIES,
+    AssetSettings,
+    Subtitle,
+    parse_asset_settings,
+    static_rendition_file,
+    subtitle_track,
+)
 
-PLAYBACK_POLICIES = frozenset({"public", "signed", "drm"})
-VIDEO_QUALITIES = frozenset({"basic", "plus", "premium"})
 ASSET_STATUSES = frozenset({"preparing", "ready", "errored"})
-META_LIMITS = {"title": 512, "creator_id": 128, "external_id": 128}
+TRACK_STATUSES = frozenset({"preparing", "ready", "errored"})
 TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 60, 604800, 3600
 LIMIT_DEFAULT, LIMIT_MAX = 25, 100
-PASSTHROUGH_MAX = 255
+TEST_ASSET_MAX_DURATION = 10.0
 
 NOT_FOUND = "The requested resource does not exist"
 INVALID_INPUT = {"type": "invalid_input", "messages": ["The input file could not be processed"]}
@@ -77,6 +85,7 @@ class Upload:
     timeout: int
     cors_origin: str | None
     new_asset_settings: dict[str, Any]
+    asset_settings: AssetSettings
     test: bool
     url: str
     created_at: float
@@ -110,50 +119,83 @@ class Upload:
 
 
 @dataclass
+class TextTrack:
+    """A generated subtitle track of an asset."""
+
+    subtitle: Subtitle
+    id: str
+    status: str = "preparing"
+
+
+@dataclass
 class Asset:
-    """An asset. `pinned` assets (seeded, or status set by a test) never change by themselves."""
+    """An asset. `pinned` assets (seeded, or status set by a test) never change by themselves.
+
+    `outcome` is what the asset becomes at `ready_at` ("ready" or "errored"); None while
+    the emulator is still fetching its input URL. `failure` is the `errors` it then shows.
+    """
 
     id: str
     seq: int
     created_at: int
     status: str
+    settings: AssetSettings
     playback_ids: list[dict[str, str]]
-    passthrough: str | None
     upload_id: str | None
     size: int
-    video_quality: str
-    meta: dict[str, Any] | None
-    test: bool
     ready_at: float
-    outcome: str = "ready"
+    outcome: str | None = "ready"
     pinned: bool = False
     errors: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    forced_error: bool = False
+    text_tracks: list[TextTrack] = field(default_factory=list)
+    rendition_ids: list[str] = field(default_factory=list)
+    media_track_ids: tuple[str, str] = ("", "")
+
+    @property
+    def passthrough(self) -> str | None:
+        return self.settings.passthrough
+
+    @property
+    def duration(self) -> float:
+        seconds = round(max(self.size, 1) / 250_000, 3)
+        return min(seconds, TEST_ASSET_MAX_DURATION) if self.settings.test else seconds
 
     def to_json(self, *, integer_created_at: bool = False) -> dict[str, Any]:
+        s = self.settings
         out: dict[str, Any] = {
             "id": self.id,
             "created_at": self.created_at if integer_created_at else str(self.created_at),
             "status": self.status,
             "playback_ids": [dict(p) for p in self.playback_ids],
-            "mp4_support": "none",
+            "mp4_support": s.mp4_support,
             "master_access": "none",
-            "video_quality": self.video_quality,
-            "encoding_tier": _ENCODING_TIER.get(self.video_quality, "smart"),
-            "max_resolution_tier": "1080p",
+            "video_quality": s.video_quality,
+            "encoding_tier": _ENCODING_TIER[s.video_quality],
+            "max_resolution_tier": s.max_resolution_tier,
+            "normalize_audio": s.normalize_audio,
             "ingest_type": "on_demand_direct_upload" if self.upload_id else "on_demand_url",
-            "tracks": [],
+            "tracks": self._tracks(),
         }
-        if self.passthrough is not None:
-            out["passthrough"] = self.passthrough
+        if s.static_renditions:
+            out["static_renditions"] = {
+                "files": [
+                    static_rendition_file(r, file_id, self.status)
+                    for r, file_id in zip(s.static_renditions, self.rendition_ids, strict=True)
+                ]
+            }
+        if s.passthrough is not None:
+            out["passthrough"] = s.passthrough
         if self.upload_id is not None:
             out["upload_id"] = self.upload_id
-        if self.meta:
-            out["meta"] = dict(self.meta)
-        if self.test:
+        if s.meta:
+            out["meta"] = dict(s.meta)
+        if s.test:
             out["test"] = True
         if self.status == "ready":
             out.update(
-                duration=round(max(self.size, 1) / 250_000, 3),
+                duration=self.duration,
                 max_stored_resolution="HD",
                 max_stored_frame_rate=30.0,
                 resolution_tier="1080p",
@@ -166,6 +208,32 @@ class Asset:
         else:
             out["progress"] = {"state": "ingesting", "progress": 0}
         return out
+
+    def _tracks(self) -> list[dict[str, Any]]:
+        tracks: list[dict[str, Any]] = []
+        if self.status == "ready":
+            video_id, audio_id = self.media_track_ids
+            tracks.append(
+                {
+                    "type": "video",
+                    "id": video_id,
+                    "duration": self.duration,
+                    "max_width": 1920,
+                    "max_height": 1080,
+                    "max_frame_rate": 30.0,
+                }
+            )
+            tracks.append(
+                {
+                    "type": "audio",
+                    "id": audio_id,
+                    "duration": self.duration,
+                    "max_channels": 2,
+                    "primary": True,
+                }
+            )
+        tracks += [subtitle_track(t.subtitle, t.id, t.status) for t in self.text_tracks]
+        return tracks
 
 
 @dataclass(order=True)
@@ -216,7 +284,9 @@ def parse_page(raw: str | None) -> int | None:
     return page
 
 
-def _validate_upload_body(body: Any) -> tuple[int, str | None, bool, dict[str, Any], list[str]]:
+def _validate_upload_body(
+    body: Any,
+) -> tuple[int, str | None, bool, dict[str, Any], AssetSettings]:
     """Check a create-upload body the way Mux does; returns its normalised parts."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_parameters", "Request body must be a JSON object")
@@ -232,45 +302,35 @@ def _validate_upload_body(body: Any) -> tuple[int, str | None, bool, dict[str, A
     test = body.get("test", False)
     if not isinstance(test, bool):
         problems.append("test must be a boolean")
-    settings = body.get("new_asset_settings") or {}
-    policies: list[str] = []
-    if not isinstance(settings, dict):
+    raw = body.get("new_asset_settings") or {}
+    if not isinstance(raw, dict):
         problems.append("new_asset_settings must be an object")
-        settings = {}
-    for key in ("playback_policies", "playback_policy"):
-        value = settings.get(key)
-        if value is None:
-            continue
-        values = [value] if isinstance(value, str) else value
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            problems.append(f"{key} must be a list of strings")
-            continue
-        for policy in values:
-            if policy not in PLAYBACK_POLICIES:
-                problems.append(f"{key} value {policy!r} is not one of public, signed, drm")
-            elif policy not in policies:
-                policies.append(policy)
-    passthrough = settings.get("passthrough")
-    if passthrough is not None:
-        if not isinstance(passthrough, str):
-            problems.append("passthrough must be a string")
-        elif len(passthrough) > PASSTHROUGH_MAX:
-            problems.append(f"passthrough must be at most {PASSTHROUGH_MAX} characters")
-    quality = settings.get("video_quality")
-    if quality is not None and quality not in VIDEO_QUALITIES:
-        problems.append("video_quality must be one of basic, plus, premium")
-    meta = settings.get("meta")
-    if meta is not None:
-        if not isinstance(meta, dict):
-            problems.append("meta must be an object")
-        else:
-            for key, limit in META_LIMITS.items():
-                value = meta.get(key)
-                if value is not None and (not isinstance(value, str) or len(value) > limit):
-                    problems.append(f"meta.{key} must be a string of at most {limit} characters")
+        raw = {}
+    settings = parse_asset_settings(raw, problems, direct_upload=True)
     if problems:
         raise ApiError(400, "invalid_parameters", *problems)
-    return timeout, cors_origin, test, settings, policies or ["public"]
+    if test:
+        settings = dataclasses.replace(settings, test=True)
+    return timeout, cors_origin, test, raw, settings
+
+
+def _validate_asset_body(body: Any) -> AssetSettings:
+    """Check a create-asset (ingest from a URL) body the way Mux does."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_parameters", "Request body must be a JSON object")
+    problems: list[str] = []
+    settings = parse_asset_settings(body, problems, direct_upload=False)
+    if problems:
+        raise ApiError(400, "invalid_parameters", *problems)
+    return settings
+
+
+def _validate_policy(body: Any) -> str:
+    """The `policy` of a create-playback-ID body, or ApiError(400)."""
+    policy = body.get("policy") if isinstance(body, dict) else None
+    if policy not in PLAYBACK_POLICIES:
+        raise ApiError(400, "invalid_parameters", "policy must be one of public, signed, drm")
+    return str(policy)
 
 
 class Store:
@@ -298,14 +358,15 @@ class Store:
 
     def create_upload(self, body: Any, url_base: str) -> dict[str, Any]:
         """POST /video/v1/uploads. Raises ApiError(400) for an invalid body."""
-        timeout, cors_origin, test, settings, _ = _validate_upload_body(body)
+        timeout, cors_origin, test, raw, settings = _validate_upload_body(body)
         upload_id = random_id(40)
         path = self._store_dir / f"{upload_id}.bin" if self._store_dir else None
         upload = Upload(
             id=upload_id,
             timeout=timeout,
             cors_origin=cors_origin,
-            new_asset_settings=settings,
+            new_asset_settings=raw,
+            asset_settings=settings,
             test=test,
             url=f"{url_base}/upload/{upload_id}",
             created_at=time.time(),
@@ -373,21 +434,12 @@ class Store:
         with self._lock:
             if upload.status != "waiting":
                 return
-            settings = upload.new_asset_settings
-            _, _, _, _, policies = _validate_upload_body({"new_asset_settings": settings})
             size, _ = upload.session.digest()
-            ok = looks_like_video(upload.session.head[:HEAD_BYTES])
-            if self._fail_next > 0:
-                self._fail_next -= 1
-                ok = False
+            ok = looks_like_video(upload.session.head[:HEAD_BYTES]) and not self._take_failure()
             asset = self._new_asset(
-                passthrough=settings.get("passthrough"),
+                upload.asset_settings,
                 upload_id=upload.id,
-                policies=policies,
                 size=size,
-                video_quality=settings.get("video_quality") or "plus",
-                meta=settings.get("meta"),
-                test=upload.test,
                 outcome="ready" if ok else "errored",
             )
             upload.status = "asset_created"
@@ -411,11 +463,43 @@ class Store:
         return session.stored_bytes()
 
     def fail_next_assets(self, n: int) -> None:
-        """Test hook: the next `n` assets created from uploads end up errored."""
+        """Test hook: the next `n` assets created (from uploads or URLs) end up errored."""
         with self._lock:
             self._fail_next += n
 
     # ----- assets --------------------------------------------------------------------
+
+    def create_asset(self, body: Any) -> tuple[dict[str, Any], str]:
+        """POST /video/v1/assets: (the new, preparing asset, the input URL to fetch).
+
+        The caller fetches the URL and reports with `finish_ingest`. Raises ApiError(400).
+        """
+        settings = _validate_asset_body(body)
+        assert settings.input_url is not None
+        with self._lock:
+            asset = self._new_asset(settings, upload_id=None, size=0, outcome=None)
+            asset.forced_error = self._take_failure()
+            data = asset.to_json()
+            self._emit(
+                "video.asset.created", "asset", asset.id, asset.to_json(integer_created_at=True)
+            )
+            return data, settings.input_url
+
+    def finish_ingest(self, asset_id: str, fetched: Fetched) -> None:
+        """The fetch of an asset's input URL is over: it becomes ready or errored on time."""
+        with self._lock:
+            asset = self._assets.get(asset_id)
+            if asset is None or asset.outcome is not None:
+                return  # deleted meanwhile, or given a status by a test
+            asset.size = fetched.size
+            if fetched.error is not None:
+                asset.outcome = "errored"
+                asset.failure = {"type": "invalid_input", "messages": [fetched.error]}
+            elif asset.forced_error or not looks_like_video(fetched.head):
+                asset.outcome = "errored"
+            else:
+                asset.outcome = "ready"
+            self._refresh_asset(asset)
 
     def get_asset(self, asset_id: str) -> dict[str, Any]:
         """GET /video/v1/assets/{id}. Raises ApiError(404)."""
@@ -466,57 +550,37 @@ class Store:
             next_cursor = _encode_cursor(picked[-1].seq) if picked and more else None
             return [self._refresh_asset(a).to_json() for a in picked], next_cursor
 
-    def seed_asset(
-        self,
-        *,
-        passthrough: str | None = None,
-        status: str = "ready",
-        created_at: int | None = None,
-        playback_policies: Iterable[str] = ("public",),
-        asset_id: str | None = None,
-        upload_id: str | None = None,
-        size: int = 5_000_000,
-    ) -> dict[str, Any]:
-        """Test hook: add an asset directly (no webhook); its status is pinned."""
-        return self.seed_assets(
-            1,
-            passthrough_fn=lambda _: passthrough,
-            status=status,
-            created_at=created_at,
-            playback_policies=playback_policies,
-            asset_ids=[asset_id] if asset_id else None,
-            upload_id=upload_id,
-            size=size,
-        )[0]
-
     def seed_assets(
         self,
         n: int,
         passthrough_fn: Callable[[int], str | None] = lambda _: None,
         *,
+        settings: Mapping[str, Any] | None = None,
         status: str = "ready",
         created_at: int | None = None,
-        playback_policies: Iterable[str] = ("public",),
         asset_ids: list[str] | None = None,
         upload_id: str | None = None,
         size: int = 5_000_000,
     ) -> list[dict[str, Any]]:
-        """Test hook: add `n` assets at once; passthrough_fn(i) gives asset i's passthrough."""
+        """Test hook: add `n` assets at once, with no webhook; their status is pinned.
+
+        `settings` are asset settings as in an upload's `new_asset_settings` (ValueError
+        when Mux would refuse them); passthrough_fn(i) gives asset i's passthrough.
+        """
         if status not in ASSET_STATUSES:
             raise ValueError(f"unknown asset status {status!r}")
-        policies = list(playback_policies)
+        problems: list[str] = []
+        parsed = parse_asset_settings(settings or {}, problems, direct_upload=True)
+        if problems:
+            raise ValueError("; ".join(problems))
         stamp = int(time.time()) if created_at is None else created_at
         out = []
         with self._lock:
             for i in range(n):
                 asset = self._new_asset(
-                    passthrough=passthrough_fn(i),
+                    dataclasses.replace(parsed, passthrough=passthrough_fn(i)),
                     upload_id=upload_id,
-                    policies=policies,
                     size=size,
-                    video_quality="plus",
-                    meta=None,
-                    test=False,
                     outcome="ready",
                     asset_id=asset_ids[i] if asset_ids else None,
                     created_at=stamp,
@@ -537,6 +601,57 @@ class Store:
             asset.pinned = True
             if status == "errored" and asset.errors is None:
                 asset.errors = dict(INVALID_INPUT)
+
+    def set_track_status(self, asset_id: str, language_code: str, status: str) -> None:
+        """Test hook: set the status of an asset's generated subtitle track(s) of a language."""
+        if status not in TRACK_STATUSES:
+            raise ValueError(f"unknown track status {status!r}")
+        with self._lock:
+            tracks = [
+                t
+                for t in self._assets[asset_id].text_tracks
+                if t.subtitle.language_code == language_code
+            ]
+            if not tracks:
+                raise KeyError(f"asset {asset_id} has no {language_code} subtitle track")
+            for track in tracks:
+                track.status = status
+
+    # ----- playback IDs --------------------------------------------------------------
+
+    def create_playback_id(self, asset_id: str, body: Any) -> dict[str, str]:
+        """POST /video/v1/assets/{id}/playback-ids. Raises ApiError(400 | 404)."""
+        with self._lock:
+            asset = self._asset(asset_id)
+            playback_id = {"id": random_id(44), "policy": _validate_policy(body)}
+            asset.playback_ids.append(playback_id)
+            return dict(playback_id)
+
+    def get_playback_id(self, asset_id: str, playback_id: str) -> dict[str, str]:
+        """GET /video/v1/assets/{id}/playback-ids/{pid}. Raises ApiError(404)."""
+        with self._lock:
+            for entry in self._asset(asset_id).playback_ids:
+                if entry["id"] == playback_id:
+                    return dict(entry)
+            raise ApiError(404, "not_found", NOT_FOUND)
+
+    def delete_playback_id(self, asset_id: str, playback_id: str) -> None:
+        """DELETE /video/v1/assets/{id}/playback-ids/{pid}. Raises ApiError(404)."""
+        with self._lock:
+            asset = self._asset(asset_id)
+            kept = [p for p in asset.playback_ids if p["id"] != playback_id]
+            if len(kept) == len(asset.playback_ids):
+                raise ApiError(404, "not_found", NOT_FOUND)
+            asset.playback_ids = kept
+
+    def find_playback_id(self, playback_id: str) -> dict[str, Any]:
+        """GET /video/v1/playback-ids/{pid}: the ID, its policy and its asset."""
+        with self._lock:
+            for asset in self._assets.values():
+                for entry in asset.playback_ids:
+                    if entry["id"] == playback_id:
+                        return {**entry, "object": {"type": "asset", "id": asset.id}}
+            raise ApiError(404, "not_found", NOT_FOUND)
 
     def snapshot_assets(self) -> dict[str, dict[str, Any]]:
         """A copy of every asset's JSON, by ID."""
@@ -597,12 +712,26 @@ class Store:
             upload.session.close()
         return upload
 
+    def _take_failure(self) -> bool:
+        """Whether a `fail_next_assets` failure is due for the asset being created."""
+        if self._fail_next > 0:
+            self._fail_next -= 1
+            return True
+        return False
+
     def _refresh_asset(self, asset: Asset) -> Asset:
-        if asset.pinned or asset.status != "preparing" or time.time() < asset.ready_at:
+        if (
+            asset.pinned
+            or asset.status != "preparing"
+            or asset.outcome is None
+            or time.time() < asset.ready_at
+        ):
             return asset
         asset.status = asset.outcome
         if asset.outcome == "errored":
-            asset.errors = dict(INVALID_INPUT)
+            asset.errors = dict(asset.failure or INVALID_INPUT)
+            for track in asset.text_tracks:
+                track.status = "errored"
             self._emit(
                 "video.asset.errored", "asset", asset.id, asset.to_json(integer_created_at=True)
             )
@@ -614,15 +743,11 @@ class Store:
 
     def _new_asset(
         self,
+        settings: AssetSettings,
         *,
-        passthrough: str | None,
         upload_id: str | None,
-        policies: list[str],
         size: int,
-        video_quality: str,
-        meta: Mapping[str, Any] | None,
-        test: bool,
-        outcome: str,
+        outcome: str | None,
         asset_id: str | None = None,
         created_at: int | None = None,
         status: str | None = None,
@@ -634,16 +759,16 @@ class Store:
             seq=self._seq,
             created_at=int(now) if created_at is None else created_at,
             status=status or "preparing",
-            playback_ids=[{"id": random_id(44), "policy": p} for p in policies],
-            passthrough=passthrough,
+            settings=settings,
+            playback_ids=[{"id": random_id(44), "policy": p} for p in settings.policies],
             upload_id=upload_id,
             size=size,
-            video_quality=video_quality,
-            meta=dict(meta) if meta else None,
-            test=test,
             ready_at=now + self.ready_after,
             outcome=outcome,
             pinned=status is not None,
+            text_tracks=[TextTrack(sub, random_id(44)) for sub in settings.subtitles],
+            rendition_ids=[random_id(44) for _ in settings.static_renditions],
+            media_track_ids=(random_id(44), random_id(44)),
         )
         if asset.id in self._assets:
             raise ValueError(f"asset {asset.id} already exists")

@@ -11,10 +11,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-ENVIRONMENT = {"name": "Emulator", "id": "emulator"}
+DEFAULT_ENVIRONMENT = {"name": "Development", "id": "emu-env-1"}
+"""The environment of an `Emulator` built without `environment_id`/`environment_name`."""
 ATTEMPTS = 4
 BACKOFF = (0.1, 0.3, 0.9)
 ATTEMPT_TIMEOUT = 5.0
@@ -27,14 +29,21 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
     return f"t={t},v1={mac}"
 
 
-def envelope(event_type: str, object_type: str, object_id: str, data: dict[str, Any]) -> dict:
-    """A Mux webhook event around `data`."""
+def envelope(
+    event_type: str,
+    object_type: str,
+    object_id: str,
+    data: dict[str, Any],
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Mux webhook event around `data`, from `environment` ({"name", "id"}; by default
+    the one a default `Emulator` is in)."""
     return {
         "type": event_type,
         "id": str(uuid.uuid4()),
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "object": {"type": object_type, "id": object_id},
-        "environment": dict(ENVIRONMENT),
+        "environment": dict(environment or DEFAULT_ENVIRONMENT),
         "data": data,
         "attempts": [],
     }
