@@ -3,6 +3,9 @@
 The platform owns `lesson` and `world`: vidpipe maps only the columns it uses, so a richer real
 schema (foreign keys, NOT NULL columns with defaults, text bodies) is read and written safely.
 `init_db` creates only what is missing and alters nothing that exists.
+
+What vidpipe keeps from view: engines never put bound parameters (signed upload URLs, tokens)
+in their error messages (`hide_parameters`); `mask_url` hides passwords.
 """
 
 from __future__ import annotations
@@ -117,13 +120,18 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for DATABASE_URL; a malformed URL or unknown driver is a ConfigError."""
+    """An engine for DATABASE_URL; a malformed URL or unknown driver is a ConfigError.
+
+    Its errors never show bound parameters (see the module docstring).
+    """
     url = normalize_url(url)
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         raise ConfigError("DATABASE_URL is not a valid SQLAlchemy URL") from None
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a failing statement's message would otherwise carry its parameters,
+    # such as a signed upload URL, into logs and tracebacks.
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
     elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
