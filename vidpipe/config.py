@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -13,6 +14,16 @@ from vidpipe.errors import ConfigError
 DEFAULT_BASE_URL = "https://api.mux.com"
 DEFAULT_DATABASE_URL = "sqlite:///vidpipe.db"
 
+UNENCODED_AT = (
+    "has an @ after the end of its password, which would be read as part of the host: "
+    "percent-encode the password (write @ as %40)"
+)
+"""Why a DATABASE_URL with a raw `@` in its password is refused (names nothing of the URL)."""
+
+# A URL's user information as SQLAlchemy reads it: the user name runs to the first ":" (it may
+# hold an "@"), the password to the first "@" after that.
+_PASSWORD_THEN_REST = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^:/]*:[^@]*@(?P<rest>.*)$", re.S)
+
 _ENV_NAMES = {
     "mux_token_id": "MUX_TOKEN_ID",
     "mux_token_secret": "MUX_TOKEN_SECRET",
@@ -20,6 +31,19 @@ _ENV_NAMES = {
     "database_url": "DATABASE_URL",
     "mux_webhook_secret": "MUX_WEBHOOK_SECRET",
 }
+
+
+def has_unencoded_at(url: str) -> bool:
+    """True when `url` carries a password and another `@` somewhere after it.
+
+    SQLAlchemy ends the password at its first `@`, so `postgresql://u:S3cr3t@x@host/db` means
+    password `S3cr3t` on host `x@host`: the rest of the password would be shown as a host (by
+    `mask_url` and by the driver's errors) and sent to DNS. Whatever follows the password
+    (host, port, database, query) is checked, because where the password really ends cannot be
+    known once it holds a raw `@`.
+    """
+    found = _PASSWORD_THEN_REST.match(url.strip())
+    return found is not None and "@" in found.group("rest")
 
 
 class Settings(BaseSettings):
@@ -65,6 +89,8 @@ class Settings(BaseSettings):
             return DEFAULT_DATABASE_URL
         if isinstance(value, str) and "://" not in value:
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///vidpipe.db")
+        if isinstance(value, str) and has_unencoded_at(value):
+            raise ValueError(UNENCODED_AT)
         return value.strip() if isinstance(value, str) else value
 
     # -- accessors that enforce what a command needs -------------------------------------

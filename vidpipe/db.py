@@ -5,7 +5,8 @@ schema (foreign keys, NOT NULL columns with defaults, text bodies) is read and w
 `init_db` creates only what is missing and alters nothing that exists.
 
 What vidpipe keeps from view: engines never put bound parameters (signed upload URLs, tokens)
-in their error messages (`hide_parameters`); `mask_url` hides passwords.
+in their error messages (`hide_parameters`); `mask_url` hides passwords; a DATABASE_URL whose
+password holds a raw `@` is refused before anything parses a piece of it as a host.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine
 
+from vidpipe.config import UNENCODED_AT, has_unencoded_at
 from vidpipe.errors import ConfigError, VidpipeError
 
 
@@ -98,9 +100,17 @@ PG_CONNECT_TIMEOUT = 10
 _SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "key")
 
 
+# What `mask_url` shows for a URL whose password holds a raw `@` (see `has_unencoded_at`).
+_HIDDEN_WHOLE = "<DATABASE_URL hidden: its password has an unencoded @>"
+
+
 def mask_url(url: str | URL) -> str:
     """The URL with its password hidden (in the userinfo and in query parameters such as
-    `?password=`); a URL SQLAlchemy cannot parse is hidden whole."""
+    `?password=`); a URL SQLAlchemy cannot parse, or whose password holds a raw `@` (so that
+    a piece of it would show as the host), is hidden whole."""
+    raw = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    if has_unencoded_at(raw):
+        return _HIDDEN_WHOLE
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
     except (ArgumentError, ValueError):
@@ -125,6 +135,8 @@ def make_engine(url: str) -> Engine:
     Its errors never show bound parameters (see the module docstring).
     """
     url = normalize_url(url)
+    if has_unencoded_at(url):
+        raise ConfigError(f"DATABASE_URL {UNENCODED_AT}")
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
