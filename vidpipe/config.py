@@ -1,7 +1,12 @@
-"""Settings: one typed object read from the environment and `.env` (the environment wins)."""
+"""Settings: one typed object read from the environment and `.env` (the environment wins).
+
+Because the Mux token goes wherever `MUX_BASE_URL` points, plain `http://` is accepted only for
+a loopback host (127.0.0.0/8, ::1, localhost).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -32,6 +37,9 @@ _ENV_NAMES = {
     "mux_webhook_secret": "MUX_WEBHOOK_SECRET",
 }
 
+_LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
+_LOOPBACK_V6 = ipaddress.ip_address("::1")
+
 
 def has_unencoded_at(url: str) -> bool:
     """True when `url` carries a password and another `@` somewhere after it.
@@ -44,6 +52,20 @@ def has_unencoded_at(url: str) -> bool:
     """
     found = _PASSWORD_THEN_REST.match(url.strip())
     return found is not None and "@" in found.group("rest")
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, an address in 127.0.0.0/8, or ::1 (written as a URL's hostname gives it)."""
+    host = host.strip().lower().removeprefix("[").removesuffix("]")
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return address in _LOOPBACK_V4
+    return address == _LOOPBACK_V6
 
 
 class Settings(BaseSettings):
@@ -73,14 +95,27 @@ class Settings(BaseSettings):
             return DEFAULT_BASE_URL
         if not isinstance(value, str):
             raise ValueError("must be a URL")
-        parts = urlsplit(value.strip())
+        value = value.strip()
+        # A backslash or a control character is read differently by different URL parsers:
+        # the host checked here must be the host the HTTP client connects to.
+        if "\\" in value or any(ch.isspace() or ord(ch) < 0x20 for ch in value):
+            raise ValueError("must be a plain URL such as https://api.mux.com")
+        parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s) URL such as https://api.mux.com")
+        if "@" in parts.netloc:
+            raise ValueError("must not carry a user name or password")
         try:
             parts.port  # noqa: B018 - raises on a malformed port
         except ValueError:
             raise ValueError("has a malformed port") from None
-        return value.strip().rstrip("/")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            # The token travels in every request's Authorization header.
+            raise ValueError(
+                "may use plain http:// only for a loopback host (localhost, 127.0.0.0/8, ::1); "
+                "use https://"
+            )
+        return value.rstrip("/")
 
     @field_validator("database_url", mode="before")
     @classmethod
