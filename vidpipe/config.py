@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from functools import cached_property
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -152,13 +151,6 @@ class Settings(BaseSettings):
         if not self.mux_webhook_secret:
             raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
         return self.mux_webhook_secret.get_secret_value()
-
-    @cached_property
-    def database_url_safe(self) -> str:
-        """DATABASE_URL with any password masked, for messages."""
-        from vidpipe.db import mask_url
-
-        return mask_url(self.database_url.get_secret_value())
 
 
 def load_settings(**overrides: object) -> Settings:
