@@ -3,6 +3,7 @@ naming the variable and never a secret's value."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,15 +18,12 @@ SECRET = "tok-secret-do-not-print"
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty working directory and no vidpipe setting in the environment (settings added
+    later included: every MUX_*, VIDPIPE_* and DATABASE_URL variable is removed)."""
     monkeypatch.chdir(tmp_path)
-    for name in (
-        "MUX_TOKEN_ID",
-        "MUX_TOKEN_SECRET",
-        "MUX_BASE_URL",
-        "DATABASE_URL",
-        "MUX_WEBHOOK_SECRET",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.upper().startswith(("MUX_", "VIDPIPE_", "DATABASE_URL")):
+            monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from vidpipe.db import make_engine
 from vidpipe.errors import LockHeld, UsageError
-from vidpipe.locks import _fallback_lock_path, advisory_key, run_lock, sqlite_file
+from vidpipe.locks import advisory_key, lock_file, run_lock, sqlite_file
 
 # Holds the lock, says so, then sleeps until killed.
 HOLDER = """
@@ -38,7 +38,7 @@ with run_lock(make_engine(sys.argv[1])):
 TRY_ONCE = """
 import sys, time
 from vidpipe.db import make_engine
-from vidpipe.errors import LockHeld
+from vidpipe.errors import LockHeld, UsageError
 from vidpipe.locks import run_lock
 engine = make_engine(sys.argv[1])
 start = time.monotonic()
@@ -130,11 +130,20 @@ def test_sqlite_file_and_memory_detection(tmp_path: Path) -> None:
 
 
 def test_fallback_lock_path_ignores_password() -> None:
-    one = _fallback_lock_path(make_url("mysql://app:secret1@db.example/prod"), "sync")
-    two = _fallback_lock_path(make_url("mysql://app:secret2@db.example/prod"), "sync")
-    other = _fallback_lock_path(make_url("mysql://app:secret1@db.example/staging"), "sync")
-    assert one == two != other
+    one = lock_file(make_url("mysql://app:secret1@db.example/prod"), "sync")
+    two = lock_file(make_url("mysql://app:secret2@db.example/prod"), "sync")
+    other = lock_file(make_url("mysql://app:secret1@db.example/staging"), "sync")
+    assert one is not None and one == two != other
     assert "secret" not in str(one)
+
+
+def test_lock_file_names_no_file_where_the_lock_is_not_a_file(tmp_path: Path) -> None:
+    assert lock_file(make_url("postgresql+psycopg://u:pw@h/db")) is None
+    assert lock_file(make_url("sqlite://")) is None
+    db = tmp_path / "platform.db"
+    assert (
+        lock_file(make_url(f"sqlite:///{db}"), "sync") == tmp_path / "platform.db.vidpipe-sync.lock"
+    )
 
 
 # -- SQLite ---------------------------------------------------------------------------------
@@ -157,8 +166,10 @@ def test_sqlite_second_process_is_refused_then_admitted(sqlite_url: str) -> None
 
 
 def test_sqlite_lock_file_sits_next_to_the_database(sqlite_url: str, tmp_path: Path) -> None:
-    with run_lock(make_engine(sqlite_url)):
+    engine = make_engine(sqlite_url)
+    with run_lock(engine):
         assert (tmp_path / "platform.db.vidpipe-sync.lock").exists()
+        assert lock_file(engine.url) == tmp_path / "platform.db.vidpipe-sync.lock"
 
 
 def test_sqlite_second_acquire_in_same_process_is_refused(sqlite_url: str) -> None:
@@ -167,7 +178,7 @@ def test_sqlite_second_acquire_in_same_process_is_refused(sqlite_url: str) -> No
         with pytest.raises(LockHeld) as info:
             with run_lock(make_engine(sqlite_url)):
                 pass
-    assert not isinstance(info.value, UsageError)  # exit 1 at the CLI, not bad usage
+    assert not isinstance(info.value, UsageError)  # a failed run (exit 1), not bad usage
     with run_lock(engine):  # released by the first block, not broken by the refusal
         pass
 

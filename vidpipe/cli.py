@@ -94,13 +94,14 @@ def _ui(json_mode: bool = False) -> UI:
 def _vidpipe(ctx: typer.Context, ui: UI | None = None) -> Vidpipe:
     """The facade, with this invocation's settings (read once, checked here)."""
     from vidpipe.api import Vidpipe
-    from vidpipe.config import load_settings
+    from vidpipe.config import dotenv_warning, load_settings
 
     invocation = ctx.find_object(Invocation) or Invocation()
-    overrides = dict(invocation.settings)
-    if not invocation.read_dotenv:
-        overrides["_env_file"] = None
-    return Vidpipe(load_settings(**overrides), notify=ui.message if ui else None)
+    settings = load_settings(read_dotenv=invocation.read_dotenv, **invocation.settings)
+    note = dotenv_warning(settings)
+    if note:
+        (ui or _ui()).warn(note)
+    return Vidpipe(settings, notify=ui.message if ui else None)
 
 
 def _chunk_size(text: str) -> int:

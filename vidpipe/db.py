@@ -3,13 +3,21 @@
 The platform owns `lesson` and `world`: vidpipe maps only the columns it uses, so a richer real
 schema (foreign keys, NOT NULL columns with defaults, text bodies) is read and written safely.
 `init_db` creates only what is missing and alters nothing that exists.
+
+What vidpipe keeps from view: engines never put bound parameters (signed upload URLs, tokens)
+in their error messages (`hide_parameters`); `mask_url` hides passwords; a DATABASE_URL whose
+password holds a raw `@` is refused before anything parses a piece of it as a host. A SQLite
+database file that vidpipe's engine creates is created readable by its owner only (0600; SQLite
+gives its journal and WAL files the same mode); an existing file is never chmod'ed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Engine, String, event, inspect
@@ -17,6 +25,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine
 
+from vidpipe.config import UNENCODED_AT, has_unencoded_at
 from vidpipe.errors import ConfigError, VidpipeError
 
 
@@ -95,9 +104,17 @@ PG_CONNECT_TIMEOUT = 10
 _SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "sslpassword", "secret", "token", "key")
 
 
+# What `mask_url` shows for a URL whose password holds a raw `@` (see `has_unencoded_at`).
+_HIDDEN_WHOLE = "<DATABASE_URL hidden: its password has an unencoded @>"
+
+
 def mask_url(url: str | URL) -> str:
     """The URL with its password hidden (in the userinfo and in query parameters such as
-    `?password=`); a URL SQLAlchemy cannot parse is hidden whole."""
+    `?password=`); a URL SQLAlchemy cannot parse, or whose password holds a raw `@` (so that
+    a piece of it would show as the host), is hidden whole."""
+    raw = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    if has_unencoded_at(raw):
+        return _HIDDEN_WHOLE
     try:
         parsed = url if isinstance(url, URL) else make_url(url)
     except (ArgumentError, ValueError):
@@ -117,13 +134,21 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for DATABASE_URL; a malformed URL or unknown driver is a ConfigError."""
+    """An engine for DATABASE_URL; a malformed URL or unknown driver is a ConfigError.
+
+    Its errors never show bound parameters, and on SQLite it creates a missing database file
+    with mode 0600 (see the module docstring).
+    """
     url = normalize_url(url)
+    if has_unencoded_at(url):
+        raise ConfigError(f"DATABASE_URL {UNENCODED_AT}")
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         raise ConfigError("DATABASE_URL is not a valid SQLAlchemy URL") from None
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a failing statement's message would otherwise carry its parameters,
+    # such as a signed upload URL, into logs and tracebacks.
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
     elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
@@ -137,8 +162,61 @@ def make_engine(url: str) -> Engine:
             f"DATABASE_URL names a database driver vidpipe cannot load ({parsed.drivername})"
         ) from None
     if parsed.get_backend_name() == "sqlite":
+
+        def _before_connect(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+            # Runs before every DBAPI connect; only the first one can find the file missing.
+            _create_private_sqlite_file(parsed)
+
+        event.listen(engine, "do_connect", _before_connect)
         event.listen(engine, "connect", _sqlite_on_connect)
     return engine
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The absolute path of a SQLite URL's database file; None for an in-memory database."""
+    database = url.database or ""
+    if database.startswith("file:"):
+        # URI filename (`sqlite:///file:app.db?mode=rwc&uri=true`): strip scheme and query.
+        database = database[len("file:") :].split("?", 1)[0]
+        if "mode=memory" in (url.database or ""):
+            return None
+    if url.query.get("mode") == "memory":
+        return None
+    if database in ("", ":memory:"):
+        return None
+    return Path(os.path.abspath(database))
+
+
+def _create_private_sqlite_file(url: URL) -> bool:
+    """Create the SQLite database file of `url`, empty and with mode 0600, if it is missing.
+
+    SQLite would create it with 0644 (under the usual umask), readable by every local account.
+    An empty file is an empty database to SQLite. O_EXCL makes this a no-op for a file that
+    exists (the platform's, or one another process just created): an existing file is never
+    touched. URLs that must not create a file (`mode=ro`, `mode=rw`) and URI filenames this
+    cannot map to a path are left to SQLite. Returns whether it created the file.
+    """
+    mode = url.query.get("mode")
+    if mode not in (None, "rwc"):
+        return False
+    database = url.database or ""
+    if database.startswith("file:"):
+        rest = database[len("file:") :].split("?", 1)[0]
+        if "%" in rest or (rest.startswith("//") and not rest.startswith("///")):
+            return False  # percent-escapes or a URI authority: not a plain path
+    path = sqlite_file(url)
+    if path is None:
+        return False
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        # It exists, or its folder does not or is not writable: SQLite reports the latter.
+        return False
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have taken the owner's bits; the file is ours
+    finally:
+        os.close(fd)
+    return True
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -21,12 +21,14 @@ SIGKILLed run never leaves a lock behind:
   race it; a process-local `threading.Lock` per lock name is enough.
 - Any other backend: a file lock in the system temp directory, keyed by a hash of the URL
   without its password. That serialises runs on this machine only.
+
+Lock files are created with mode 0600: another account that could open one could take the
+lock itself and hold every run off. `lock_file` names the file a run lock uses.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -38,7 +40,13 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from vidpipe.db import sqlite_file
 from vidpipe.errors import LockHeld, VidpipeError
+
+__all__ = ["LOCK_FILE_MODE", "advisory_key", "lock_file", "run_lock", "sqlite_file"]
+
+LOCK_FILE_MODE = 0o600
+"""Permissions of the lock files vidpipe creates: its owner only."""
 
 _HELD_MESSAGE = "another vidpipe sync holds the lock ({how}); try again later"
 
@@ -67,20 +75,28 @@ def run_lock(engine: Engine, name: str = "sync") -> Iterator[None]:
     server if this process dies first.
     """
     backend = engine.url.get_backend_name()
+    path = lock_file(engine.url, name)
     if backend == "postgresql":
         with _pg_advisory_lock(engine, name):
             yield
-    elif backend == "sqlite":
-        db_file = sqlite_file(engine.url)
-        if db_file is None:
-            with _memory_lock(name):
-                yield
-        else:
-            with _file_lock(Path(f"{db_file}.vidpipe-{name}.lock")):
-                yield
-    else:
-        with _file_lock(_fallback_lock_path(engine.url, name)):
+    elif path is None:
+        with _memory_lock(name):
             yield
+    else:
+        with _file_lock(path):
+            yield
+
+
+def lock_file(url: URL, name: str = "sync") -> Path | None:
+    """The file the run lock `name` takes for a database URL; None where it takes no file
+    (PostgreSQL's advisory lock, an in-memory SQLite database)."""
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return None
+    if backend == "sqlite":
+        db_file = sqlite_file(url)
+        return None if db_file is None else Path(f"{db_file}.vidpipe-{name}.lock")
+    return _fallback_lock_path(url, name)
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
@@ -153,21 +169,6 @@ def _one_line(exc: SQLAlchemyError) -> str:
 # -- file locks -------------------------------------------------------------------------------
 
 
-def sqlite_file(url: URL) -> Path | None:
-    """The absolute path of a SQLite URL's database file; None for an in-memory database."""
-    database = url.database or ""
-    if database.startswith("file:"):
-        # URI filename (`sqlite:///file:app.db?mode=rwc&uri=true`): strip scheme and query.
-        database = database[len("file:") :].split("?", 1)[0]
-        if "mode=memory" in (url.database or ""):
-            return None
-    if url.query.get("mode") == "memory":
-        return None
-    if database in ("", ":memory:"):
-        return None
-    return Path(os.path.abspath(database))
-
-
 def _fallback_lock_path(url: URL, name: str) -> Path:
     # The password is masked, so it is in no hash input and a rotated password keeps the path.
     ident = url.render_as_string(hide_password=True)
@@ -180,7 +181,7 @@ def _file_lock(path: Path) -> Iterator[None]:
     # timeout=0: one attempt, no queueing. fallback_to_soft=False: a "soft" lock is a marker
     # file that a crashed holder would leave behind, which is exactly what must not happen;
     # on a filesystem without flock, fail loudly instead.
-    lock = FileLock(path, timeout=0, fallback_to_soft=False)
+    lock = FileLock(path, timeout=0, fallback_to_soft=False, mode=LOCK_FILE_MODE)
     try:
         lock.acquire()
     except Timeout:
