@@ -15,6 +15,7 @@ command-line option.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from vidpipe.delete import DeletePlan, DeleteResult
+    from vidpipe.importer import ImportReport, Observer
     from vidpipe.mux import MuxGateway
-    from vidpipe.pipeline import UploadOutcome
+    from vidpipe.pipeline import UploadOptions, UploadOutcome
     from vidpipe.reconcile import Report
     from vidpipe.status import StatusReport
     from vidpipe.webhooks import EventOutcome
@@ -152,22 +154,61 @@ class Vidpipe:
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_progress: Progress | None = None,
     ) -> UploadOutcome:
-        """Upload a video file to a lesson or course: resumable (calling again with the same
-        file continues the same Mux upload), waits for the asset unless `wait` is false, and
-        records the asset and playback IDs on the row."""
-        from vidpipe.pipeline import Pipeline, UploadOptions
-        from vidpipe.transfer import DEFAULT_CHUNK_SIZE
+        """Upload a video to a lesson or course: `source` is a file (resumable: calling again
+        with the same file continues the same Mux upload) or an `http(s)://` URL that Mux
+        fetches itself. Waits for the asset unless `wait` is false, and records the asset and
+        playback IDs on the row."""
+        from vidpipe.pipeline import Pipeline
 
         target = self._target(lesson, course)
-        if timeout < 0:
-            raise UsageError("the wait timeout must not be negative")
-        options = UploadOptions(
-            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, replace=replace, wait=wait, timeout=timeout
+        options = self._upload_options(
+            chunk_size=chunk_size, replace=replace, wait=wait, timeout=timeout
         )
         engine, gateway = self._mux_and_db()
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
-        prepared = pipeline.prepare(Path(source), target, options)
+        prepared = pipeline.prepare(source, target, options)
         return pipeline.upload(prepared, options, on_progress=on_progress)
+
+    def import_manifest(
+        self,
+        manifest: str | Path,
+        *,
+        jobs: int = 4,
+        replace: bool = False,
+        wait: bool = True,
+        dry_run: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        chunk_size: int | None = None,
+        observer: Observer | None = None,
+        **upload_options: Any,
+    ) -> ImportReport:
+        """Upload every item of a manifest (CSV or JSON Lines: `source` and `lesson` or
+        `course`), `jobs` at a time. Every line is checked first: a bad one raises
+        `ManifestError` (a `UsageError` naming each bad line) and nothing is changed.
+        Re-running the same manifest skips the items done and resumes those in flight;
+        several processes may run it at once. `upload_options` are the per-upload settings
+        `upload` takes, passed to every item. The report's `ok` is False when an item failed.
+        """
+        from vidpipe import importer
+        from vidpipe import manifest as manifests
+        from vidpipe.pipeline import Pipeline
+
+        if not 1 <= jobs <= importer.MAX_JOBS:
+            raise UsageError(f"the number of parallel jobs must be 1..{importer.MAX_JOBS}")
+        options = self._upload_options(
+            chunk_size=chunk_size, replace=replace, wait=wait, timeout=timeout, **upload_options
+        )
+        path = Path(manifest)
+        items = manifests.load(path, self.engine, replace=replace)
+        if dry_run:
+            return importer.plan(path, items)
+        engine, gateway = self._mux_and_db()
+        # Other processes may share the environment's budget: 429s are waited out.
+        patience = max(gateway.retry.rate_limit_patience, importer.RATE_LIMIT_PATIENCE)
+        gateway.retry = replace_fields(gateway.retry, rate_limit_patience=patience)
+        pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
+        runner = importer.Importer(engine, gateway, pipeline, options, jobs=jobs, observer=observer)
+        return runner.run(path, items)
 
     def status(self, *, lesson: int | None = None, course: int | None = None) -> StatusReport:
         """The database and Mux side by side (every target with a video or an unfinished
@@ -272,6 +313,28 @@ class Vidpipe:
                 gateway.close()
 
     # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _upload_options(
+        *,
+        chunk_size: int | None,
+        replace: bool,
+        wait: bool,
+        timeout: float,
+        **settings: Any,
+    ) -> UploadOptions:
+        """The options of one upload, shared by `upload` and every item of `import_manifest`
+        (the one place per-upload settings are checked and turned into options)."""
+        from vidpipe.pipeline import UploadOptions
+        from vidpipe.transfer import DEFAULT_CHUNK_SIZE
+
+        if settings:
+            raise UsageError(f"unknown upload option(s): {', '.join(sorted(settings))}")
+        if timeout < 0:
+            raise UsageError("the wait timeout must not be negative")
+        return UploadOptions(
+            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, replace=replace, wait=wait, timeout=timeout
+        )
 
     def _has_credentials(self) -> bool:
         return bool(self.settings.mux_token_id and self.settings.mux_token_secret)

@@ -122,8 +122,13 @@ def _duration(text: str, option: str) -> float:
 @app.command()
 def upload(
     ctx: typer.Context,
-    file: Annotated[
-        Path, typer.Argument(help="The video file to upload.", metavar="FILE", show_default=False)
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The video file to upload, or an http(s):// URL for Mux to fetch.",
+            metavar="FILE|URL",
+            show_default=False,
+        ),
     ],
     lesson: LessonOpt = None,
     course: CourseOpt = None,
@@ -142,13 +147,17 @@ def upload(
     ] = "30m",
     json_out: JsonOpt = False,
 ) -> None:
-    """Upload FILE to Mux for a lesson or course; resumable: re-run the same command to continue."""
+    """Upload FILE (or have Mux fetch URL) for a lesson or course; resumable: re-run the same
+    command to continue."""
+    from vidpipe.media import display_source, is_url
+
     ui = _ui(json_out)
     size = _chunk_size(chunk_size)
     wait_for = _duration(timeout, "--timeout")
-    with _vidpipe(ctx, ui) as vp, ui.progress(f"{file.name} -> {_label(lesson, course)}") as bar:
+    shown = display_source(source) if is_url(source) else Path(source).name
+    with _vidpipe(ctx, ui) as vp, ui.progress(f"{shown} -> {_label(lesson, course)}") as bar:
         outcome = vp.upload(
-            file,
+            source,
             lesson=lesson,
             course=course,
             chunk_size=size,
@@ -170,10 +179,69 @@ def upload(
         if outcome.old_asset_deleted:
             ui.line(f"replaced asset {outcome.replaced_asset_id} deleted from Mux")
     else:
+        what = f"upload {outcome.upload_id} transferred" if outcome.upload_id else "ingest started"
+        if outcome.asset_id and not outcome.upload_id:
+            what += f" (asset {outcome.asset_id})"
         ui.line(
-            f"{target}: upload {outcome.upload_id} transferred; not waiting for the asset "
-            "(`vidpipe sync` or a webhook records it)"
+            f"{target}: {what}; not waiting for the asset (`vidpipe sync` or a webhook records it)"
         )
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with a header (or JSON Lines): source, and lesson or course.",
+            metavar="MANIFEST",
+            show_default=False,
+        ),
+    ],
+    jobs: Annotated[
+        int, typer.Option("--jobs", help="Transfers at a time (1..16).", min=1, max=16)
+    ] = 4,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Replace videos the rows record from outside the manifest."),
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Stop after the transfers; sync records them later.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check the manifest and show the plan; change nothing."),
+    ] = False,
+    chunk_size: Annotated[
+        str,
+        typer.Option(help="Bytes per PUT: bytes or units (256KiB, 8MiB); a multiple of 256 KiB."),
+    ] = "32MiB",
+    timeout: Annotated[
+        str, typer.Option(help="How long to wait for each asset to be ready (e.g. 30m, 90s).")
+    ] = "30m",
+    json_out: JsonOpt = False,
+) -> None:
+    """Upload every video a manifest names; re-run the same command to resume. Exit 1 when
+    an item failed, 2 when a line is bad (nothing is changed then)."""
+    from vidpipe.render import import_progress, render_import
+
+    ui = _ui(json_out)
+    size = _chunk_size(chunk_size)
+    wait_for = _duration(timeout, "--timeout")
+    with _vidpipe(ctx, ui) as vp, import_progress(ui) as observer:
+        report = vp.import_manifest(
+            manifest,
+            jobs=jobs,
+            replace=replace,
+            wait=not no_wait,
+            dry_run=dry_run,
+            timeout=wait_for,
+            chunk_size=size,
+            observer=observer,
+        )
+    render_import(ui, report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def _label(lesson: int | None, course: int | None) -> str:
@@ -483,6 +551,7 @@ def run(argv: list[str], *, invocation: Invocation | None = None) -> int:
 def _hint(exc: Exception) -> str:
     """The core's message, plus what to type next where an option is the way forward."""
     from vidpipe.errors import TargetHasVideo, WaitTimeout
+    from vidpipe.manifest import ManifestError
     from vidpipe.targets import TargetChoiceError
     from vidpipe.webhooks import MissingSignature, StaleSignature
 
@@ -493,6 +562,8 @@ def _hint(exc: Exception) -> str:
         }.get(exc.problem, f"{exc}: --lesson / --course take a positive integer id")
     if isinstance(exc, TargetHasVideo):
         return f"{exc}; pass --replace to replace it"
+    if isinstance(exc, ManifestError) and exc.has_video:
+        return f"{exc}\n(pass --replace to replace the videos those rows record)"
     if isinstance(exc, WaitTimeout):
         return f"{exc}; re-run the same command to keep waiting"
     if isinstance(exc, StaleSignature):

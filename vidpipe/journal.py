@@ -17,7 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
@@ -26,9 +26,10 @@ from vidpipe.targets import Kind, Target
 
 
 class State(StrEnum):
-    """Where an upload stands. The first four are unfinished; the last three are final."""
+    """Where an upload stands. The first five are unfinished; the last three are final."""
 
     CREATED = "created"  # journaled, no Mux upload yet
+    CREATING = "creating"  # a create request was (maybe) sent; its answer is not journaled
     UPLOADING = "uploading"  # Mux upload created, bytes moving
     TRANSFERRED = "transferred"  # every byte confirmed, no asset known yet
     ASSET_CREATED = "asset_created"  # Mux made the asset, not recorded yet
@@ -38,8 +39,10 @@ class State(StrEnum):
 
 
 UNFINISHED: frozenset[State] = frozenset(
-    {State.CREATED, State.UPLOADING, State.TRANSFERRED, State.ASSET_CREATED}
+    {State.CREATED, State.CREATING, State.UPLOADING, State.TRANSFERRED, State.ASSET_CREATED}
 )
+
+URL_SCHEMES = ("http://", "https://")
 _UNFINISHED_VALUES = sorted(s.value for s in UNFINISHED)
 
 _T = UploadJournal.__table__  # type: ignore[attr-defined]
@@ -52,6 +55,12 @@ def target_of(entry: UploadJournal) -> Target:
 
 def is_unfinished(entry: UploadJournal) -> bool:
     return entry.state in _UNFINISHED_VALUES
+
+
+def is_url_source(entry: UploadJournal) -> bool:
+    """The entry ingests from a URL (Mux fetches it): `file_path` holds the URL, and there
+    is no direct upload and no byte count."""
+    return entry.file_path.startswith(URL_SCHEMES)
 
 
 def _entries(conn: Connection, stmt: Any) -> list[UploadJournal]:
@@ -218,3 +227,53 @@ def was_replaced(conn: Connection, target: Target, asset_id: str) -> bool:
         .where(_T.c.state == State.DONE.value)
     )
     return conn.execute(stmt.limit(1)).first() is not None
+
+
+def last_id(engine: Engine) -> int:
+    """The highest entry ID so far (0 for none): entries above it are newer than this call."""
+    with transaction(engine) as conn:
+        found = conn.execute(select(func.max(_T.c.id))).scalar()
+    return int(found or 0)
+
+
+def done_with(conn: Connection, target: Target, asset_id: str) -> list[UploadJournal]:
+    """The `done` entries that recorded `asset_id` on `target`, newest first."""
+    stmt = (
+        select(_T)
+        .where(_T.c.target_kind == target.kind.value)
+        .where(_T.c.target_id == target.id)
+        .where(_T.c.asset_id == asset_id)
+        .where(_T.c.state == State.DONE.value)
+        .order_by(_T.c.id.desc())
+    )
+    return _entries(conn, stmt)
+
+
+def newest_for(conn: Connection, target: Target, after_id: int = 0) -> list[UploadJournal]:
+    """A target's entries with an ID above `after_id`, newest first."""
+    stmt = (
+        select(_T)
+        .where(_T.c.target_kind == target.kind.value)
+        .where(_T.c.target_id == target.id)
+        .where(_T.c.id > after_id)
+        .order_by(_T.c.id.desc())
+    )
+    return _entries(conn, stmt)
+
+
+def known_mux_ids(engine: Engine, target: Target) -> tuple[set[str], set[str]]:
+    """Every Mux upload ID and asset ID any entry of `target` has journaled: what a lookup
+    for a create whose answer was lost must not mistake for the one it looks for."""
+    stmt = (
+        select(_T.c.upload_id, _T.c.asset_id, _T.c.replace_asset_id)
+        .where(_T.c.target_kind == target.kind.value)
+        .where(_T.c.target_id == target.id)
+    )
+    uploads: set[str] = set()
+    assets: set[str] = set()
+    with transaction(engine) as conn:
+        for upload_id, asset_id, replaced in conn.execute(stmt):
+            if upload_id:
+                uploads.add(upload_id)
+            assets.update(a for a in (asset_id, replaced) if a)
+    return uploads, assets

@@ -1,10 +1,13 @@
-"""Is this file a video? Decided from the container's signature bytes, never by decoding."""
+"""Is this source fit to upload? A file: a video, decided from the container's signature bytes,
+never by decoding. A URL: `http(s)://` and well formed (Mux fetches it)."""
 
 from __future__ import annotations
 
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from vidpipe.errors import UsageError
 
@@ -76,3 +79,45 @@ def check_video_file(path: Path) -> VideoFile:
             "FLV, ASF, MXF or Ogg signature)"
         )
     return VideoFile(path.resolve(), st.st_size, st.st_mtime_ns, container)
+
+
+URL_SCHEMES = ("http", "https")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(text: str) -> bool:
+    """Whether a source names a URL (any `scheme://`) rather than a file path."""
+    return _SCHEME.match(text) is not None
+
+
+def check_url(text: str) -> str:
+    """Validate a video URL for Mux to fetch: `http(s)://host/...` (syntax only: whether it
+    can be fetched is Mux's to find out). Raise UsageError with one line if it is not."""
+    shown = display_source(text)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"{shown}: not a valid URL") from None
+    if parts.scheme.lower() not in URL_SCHEMES:
+        raise UsageError(f"{shown}: neither a file nor an http(s):// URL")
+    if not parts.hostname:
+        raise UsageError(f"{shown}: the URL names no host")
+    if port == 0:
+        raise UsageError(f"{shown}: the URL's port is not valid")
+    if any(c.isspace() or ord(c) < 32 for c in text):
+        raise UsageError(f"{shown}: a URL must not contain spaces or control characters")
+    return text
+
+
+def display_source(text: str) -> str:
+    """A source as messages show it: a URL loses its user:password, query and fragment,
+    which often carry a credential (an S3 presigned URL's signature)."""
+    if not is_url(text):
+        return text
+    head = text.split("#", 1)[0]
+    base, sep, _ = head.partition("?")
+    scheme, _, rest = base.partition("://")
+    authority, slash, path = rest.partition("/")
+    authority = authority.rsplit("@", 1)[-1]
+    return f"{scheme}://{authority}{slash}{path}" + ("?…" if sep else "")

@@ -131,7 +131,13 @@ class Upload:
 
 
 class Pacer:
-    """Spaces requests so a run stays under a sustained rate (requests per second)."""
+    """Spaces requests so a run stays under a sustained rate (requests per second).
+
+    Thread-safe: every thread of a process that shares one gateway draws on one pacer, so
+    parallel workers together stay under the rate. `hold_until` pushes the next slot back
+    when the server says the budget is spent (`X-RateLimit-Remaining: 0`), which is how
+    other clients of the same environment (another process, the cron sync) are accounted for.
+    """
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
@@ -140,14 +146,17 @@ class Pacer:
         self._clock = clock
 
     def wait(self, sleep: Callable[[float], None]) -> None:
-        if not self.interval:
-            return
         with self._lock:
             now = self._clock()
             at = max(now, self._next)
             self._next = at + self.interval
         if at > now:
             sleep(at - now)
+
+    def hold_until(self, at: float) -> None:
+        """No request before the monotonic time `at`."""
+        with self._lock:
+            self._next = max(self._next, at)
 
 
 @dataclass
@@ -159,6 +168,10 @@ class RetryPolicy:
     maximum: float = 20.0
     jitter: float = 1.0
     sleep: Callable[[float], None] = time.sleep
+    rate_limit_patience: float = 0.0
+    """Seconds a call keeps retrying 429s beyond `attempts` (0: 429s count as attempts).
+    A batch sets it: when several processes share the environment's budget, a 429 is a
+    reason to wait, never to fail an item."""
 
 
 @dataclass
@@ -171,6 +184,7 @@ class Stats:
 
 
 _RETRYABLE = (MuxRateLimited, MuxServerError, MuxNetworkError)
+RESET_CAP = 60.0  # at most this long a `X-RateLimit-Reset` holds requests back
 
 
 class MuxGateway:
@@ -205,6 +219,7 @@ class MuxGateway:
         self._timeout = timeout
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
+        self._stats_lock = threading.Lock()
         self._pacers = {
             "POST": Pacer(post_rate if pace else 0),
             "OTHER": Pacer(other_rate if pace else 0),
@@ -247,6 +262,17 @@ class MuxGateway:
         data = self._call("POST", "create upload", self._uploads.create_direct_upload, request)
         return Upload.from_json(data["data"])
 
+    def list_uploads(self, page: int = 1) -> list[Upload]:
+        """One page (Mux's maximum size) of direct uploads; an empty page ends the list."""
+        data = self._call(
+            "GET",
+            "list uploads",
+            self._uploads.list_direct_uploads,
+            limit=LIST_LIMIT,
+            page=page,
+        )
+        return [Upload.from_json(item) for item in data.get("data") or []]
+
     def get_upload(self, upload_id: str) -> Upload:
         data = self._call("GET", "get upload", self._uploads.get_direct_upload, upload_id)
         return Upload.from_json(data["data"])
@@ -259,6 +285,41 @@ class MuxGateway:
     def get_asset(self, asset_id: str) -> Asset:
         data = self._call("GET", "get asset", self._assets.get_asset, asset_id)
         return Asset.from_json(data["data"])
+
+    def create_asset_from_url(self, url: str, passthrough: str, *, test: bool = False) -> Asset:
+        """Have Mux ingest the video at `url` (it fetches it itself); returns the new asset,
+        `preparing`.
+
+        Never repeated after an answer that may have been lost (a timeout, a dropped
+        connection, a 5xx): Mux has no idempotency key, and a second request would make a
+        second asset. Only a 429 (Mux did nothing) is retried; the caller looks for the asset
+        among the newest ones before it asks again (see `list_assets_page`).
+        """
+        request = mux_python.CreateAssetRequest(
+            inputs=[mux_python.InputSettings(url=url, local_vars_configuration=self._cfg)],
+            playback_policies=[mux_python.PlaybackPolicy.PUBLIC],
+            passthrough=passthrough,
+            test=test or None,
+            local_vars_configuration=self._cfg,
+        )
+        data = self._call(
+            "POST", "create asset", self._assets.create_asset, request, retry_lost=False
+        )
+        return Asset.from_json(data["data"])
+
+    def list_assets_page(self, cursor: str | None = None) -> tuple[list[Asset], str | None]:
+        """One page of assets (Mux's maximum size, 100) and the cursor of the next (or None).
+
+        One call learns the state of up to 100 assets: a batch polls these pages instead of
+        asking for its assets one by one.
+        """
+        kwargs: dict[str, Any] = {"limit": LIST_LIMIT}
+        if cursor:
+            kwargs["cursor"] = cursor
+        data = self._call("GET", "list assets", self._assets.list_assets, **kwargs)
+        page = [Asset.from_json(item) for item in data.get("data") or []]
+        next_cursor = data.get("next_cursor") if page else None
+        return page, next_cursor or None
 
     def find_asset(self, asset_id: str) -> Asset | None:
         """The asset, or None on a definite 404. Anything else short of an answer raises."""
@@ -294,7 +355,17 @@ class MuxGateway:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _call(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self,
+        verb: str,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry_lost: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Call Mux under the pacer and the retry policy. `retry_lost=False`: retry only
+        429s (Mux did nothing), never a failure whose request may have been carried out."""
         policy = self.retry
 
         def wait(state: RetryCallState) -> float:
@@ -307,12 +378,21 @@ class MuxGateway:
             )(state)
 
         def before_sleep(state: RetryCallState) -> None:
-            self.stats.retries += 1
+            with self._stats_lock:
+                self.stats.retries += 1
+
+        attempts = stop_after_attempt(max(1, policy.attempts))
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, MuxRateLimited) and policy.rate_limit_patience > 0:
+                return (state.seconds_since_start or 0.0) >= policy.rate_limit_patience
+            return attempts(state)
 
         retrying = Retrying(
-            stop=stop_after_attempt(max(1, policy.attempts)),
+            stop=stop,
             wait=wait,
-            retry=retry_if_exception_type(_RETRYABLE),
+            retry=retry_if_exception_type(_RETRYABLE if retry_lost else (MuxRateLimited,)),
             sleep=policy.sleep,
             before_sleep=before_sleep,
             reraise=True,
@@ -320,15 +400,19 @@ class MuxGateway:
         return retrying(self._once, verb, what, fn, *args, **kwargs)
 
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self.retry.sleep)
-        self.stats.calls += 1
+        pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
+        pacer.wait(self.retry.sleep)
+        with self._stats_lock:
+            self.stats.calls += 1
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
             try:
                 raw = resp.data
+                self._note_budget(pacer, resp.headers)
             finally:
                 resp.release_conn()
         except mux_exc.ApiException as exc:
+            self._note_budget(pacer, exc.headers)
             raise self._map(exc, what) from None
         except urllib3.exceptions.HTTPError as exc:
             raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
@@ -340,6 +424,28 @@ class MuxGateway:
             return json.loads(raw)
         except ValueError:
             raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
+    def _note_budget(self, pacer: Pacer, headers: Any) -> None:
+        """`X-RateLimit-Remaining: 0` holds this kind of request back until
+        `X-RateLimit-Reset` (Unix seconds): the budget is the environment's, shared with
+        every other client, so the server's count beats this process's own pacing."""
+        if not headers:
+            return
+        try:
+            remaining = headers.get("X-RateLimit-Remaining")
+            reset = headers.get("X-RateLimit-Reset")
+        except AttributeError:
+            return
+        if remaining is None or reset is None:
+            return
+        try:
+            if int(remaining) > 0:
+                return
+            wait = min(max(float(reset) - time.time(), 0.0), RESET_CAP)
+        except ValueError:
+            return
+        if wait > 0:
+            pacer.hold_until(time.monotonic() + wait)
 
     def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
         status = int(exc.status or 0)
@@ -353,7 +459,8 @@ class MuxGateway:
         if status == 404:
             return MuxNotFound(f"Mux has no such resource ({what}){suffix}", status=status)
         if status == 429:
-            self.stats.rate_limited += 1
+            with self._stats_lock:
+                self.stats.rate_limited += 1
             err = MuxRateLimited(
                 f"Mux kept rate-limiting vidpipe (429) to {what}; try again later", status=status
             )

@@ -4,13 +4,26 @@ validate -> create the direct upload -> transfer -> wait for the asset -> confir
 -> record asset + playback ID on the row (one transaction, with the journal) -> delete the
 replaced asset. Each step is written to the journal (`vidpipe_upload`) before it is taken, so
 re-running the same command resumes the same Mux upload from the offset the server holds.
+
+A URL source skips the direct upload and the transfer: Mux is asked to fetch the URL
+(`POST /video/v1/assets`), and the rest is the same.
+
+Mux has no idempotency key. Before a create request the entry goes to `creating`; an entry
+found in that state (the process died, or the answer was lost on the way) first looks for
+what Mux may have made (`_find_lost_upload`, `_find_lost_asset`) before it asks again.
+
+`upload` runs the whole flow for one target. A batch uses the pieces: `claim` (the lock that
+keeps one target to one uploader), `send` (create + transfer, under the claim), its own
+waiting, and `complete` (record + delete the replaced asset).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -20,8 +33,11 @@ from vidpipe import journal
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import (
     LockHeld,
+    MuxBadRequest,
     MuxError,
+    MuxNetworkError,
     MuxNotFound,
+    MuxServerError,
     TargetHasVideo,
     TargetNotFound,
     UploadFailed,
@@ -30,7 +46,7 @@ from vidpipe.errors import (
 )
 from vidpipe.journal import State
 from vidpipe.locks import run_lock
-from vidpipe.media import VideoFile, check_video_file
+from vidpipe.media import VideoFile, check_url, check_video_file, display_source, is_url
 from vidpipe.mux import Asset, MuxGateway, Upload
 from vidpipe.records import read_row, rows_naming, set_video
 from vidpipe.targets import Target
@@ -40,6 +56,13 @@ FAILED_UPLOAD_STATES = ("errored", "cancelled", "timed_out")
 POLL_START = 1.0
 POLL_CAP = 10.0
 DEFAULT_WAIT_TIMEOUT = 30 * 60.0
+LOOKUP_PAGES = 10
+"""List pages (100 each) searched for what a create whose answer was lost may have made."""
+LOOKUP_MARGIN = 600
+"""Seconds before the journaled create that an asset found by that search may date from
+(clock skew between this machine and Mux)."""
+CREATE_ATTEMPTS = 3
+"""URL ingests asked for at most this often in one run when the answers keep getting lost."""
 
 Progress = Callable[[int, int], None]
 Notify = Callable[[str], None]
@@ -58,7 +81,7 @@ class UploadOptions:
 class UploadOutcome:
     target: Target
     journal_id: int
-    upload_id: str
+    upload_id: str | None  # None for a URL source (no direct upload)
     state: str  # "ready" when recorded; "transferred" when not waiting
     file_size: int
     resumed: bool = False
@@ -89,11 +112,34 @@ class UploadOutcome:
 
 @dataclass
 class Prepared:
-    """What validation found; nothing has been changed yet."""
+    """What validation found; nothing has been changed yet. Exactly one of `video` (a file)
+    and `url` (Mux fetches it) is set."""
 
-    video: VideoFile
+    video: VideoFile | None
     target: Target
     current_asset_id: str | None
+    url: str | None = None
+
+    @property
+    def source(self) -> str:
+        """What the journal keeps as the source: the file's absolute path, or the URL."""
+        if self.url is not None:
+            return self.url
+        assert self.video is not None
+        return str(self.video.path)
+
+    @property
+    def size(self) -> int:
+        """Bytes to transfer (0 for a URL)."""
+        return self.video.size if self.video is not None else 0
+
+    @property
+    def shown(self) -> str:
+        """The source as messages show it (a file's name; a URL without its query)."""
+        if self.url is not None:
+            return display_source(self.url)
+        assert self.video is not None
+        return self.video.path.name
 
 
 class Pipeline:
@@ -118,16 +164,22 @@ class Pipeline:
 
     # -- validation ---------------------------------------------------------------------
 
-    def prepare(self, path: Path, target: Target, options: UploadOptions) -> Prepared:
-        """Every check that can fail on bad input, before anything changes (UsageError)."""
-        video = check_video_file(path)
+    def prepare(self, source: Path | str, target: Target, options: UploadOptions) -> Prepared:
+        """Every check that can fail on bad input, before anything changes (UsageError).
+        `source` is a file path, or an `http(s)://` URL for Mux to fetch."""
+        video: VideoFile | None = None
+        url: str | None = None
+        if isinstance(source, str) and is_url(source):
+            url = check_url(source)
+        else:
+            video = check_video_file(Path(source))
         with transaction(self.engine) as conn:
             row = read_row(conn, target)
         if row is None:
             raise TargetNotFound(target)
         if row.asset_id and not options.replace:
             raise TargetHasVideo(target, row.asset_id)
-        return Prepared(video, target, row.asset_id)
+        return Prepared(video, target, row.asset_id, url=url)
 
     # -- the flow -----------------------------------------------------------------------
 
@@ -137,29 +189,50 @@ class Pipeline:
         options: UploadOptions,
         on_progress: Progress | None = None,
     ) -> UploadOutcome:
-        target = prepared.target
+        """The whole flow for one target, under its claim."""
+        with self.claim(prepared.target):
+            entry, outcome = self.send(prepared, options, on_progress)
+            if not options.wait:
+                return outcome
+            if entry.state != State.DONE:
+                self.notify(f"waiting for Mux to make the asset for {prepared.target} ready")
+            asset = self.wait_for_asset(entry, deadline=self.clock() + options.timeout)
+            return self.complete(entry, asset, outcome)
+
+    @contextmanager
+    def claim(self, target: Target) -> Iterator[None]:
+        """Hold the target for the body, or raise `LockHeld` at once: one uploader per target,
+        across threads, processes and (on PostgreSQL) machines. A lock the OS or the database
+        server drops when its holder dies, so a killed run never leaves it behind."""
+        stack = ExitStack()
         try:
-            lock = run_lock(self.engine, f"upload-{target.kind.value}-{target.id}")
-            with lock:
-                return self._upload_locked(prepared, options, on_progress)
+            stack.enter_context(run_lock(self.engine, f"upload-{target.kind.value}-{target.id}"))
         except LockHeld:
             raise LockHeld(
                 f"another vidpipe upload to {target} is running; wait for it to finish"
             ) from None
+        with stack:
+            yield
 
-    def _upload_locked(
-        self, prepared: Prepared, options: UploadOptions, on_progress: Progress | None
-    ) -> UploadOutcome:
+    def send(
+        self, prepared: Prepared, options: UploadOptions, on_progress: Progress | None = None
+    ) -> tuple[UploadJournal, UploadOutcome]:
+        """Create the upload and move the bytes (a URL: have Mux ingest it), journaled, under
+        the caller's `claim`. The outcome's state is `transferred`."""
+        if prepared.url is not None:
+            return self._send_url(prepared, options)
+        assert prepared.video is not None
         entry, resumed = self._journal_entry(prepared, options)
         resumed_from = 0
         result: TransferResult | None = None
 
         for _fresh_start in range(2):
+            fresh = False
             if entry.upload_id is None:
-                self._create_upload(entry, prepared, options)
+                fresh = not self._create_upload(entry, prepared, options)
             if entry.state == State.UPLOADING:
                 assert entry.upload_id is not None and entry.upload_url is not None
-                status = self.mux.get_upload(entry.upload_id) if resumed else None
+                status = self.mux.get_upload(entry.upload_id) if resumed and not fresh else None
                 if status is not None and status.status in FAILED_UPLOAD_STATES:
                     entry = self._start_over(entry, prepared, options, status)
                     resumed = False
@@ -168,7 +241,9 @@ class Pipeline:
                     self._mark_transferred(entry, status)
                 else:
                     try:
-                        result = self._transfer(entry, prepared, options, on_progress, resumed)
+                        result = self._transfer(
+                            entry, prepared, options, on_progress, resumed and not fresh
+                        )
                     except UploadUrlExpired:
                         assert entry.upload_id is not None
                         status = self.mux.get_upload(entry.upload_id)
@@ -195,21 +270,18 @@ class Pipeline:
             target=prepared.target,
             journal_id=entry.id or 0,
             upload_id=entry.upload_id,
-            state=entry.state,
-            file_size=prepared.video.size,
+            state="transferred",
+            file_size=prepared.size,
             resumed=resumed,
             resumed_from=resumed_from,
             asset_id=entry.asset_id,
             replaced_asset_id=entry.replace_asset_id,
             transfer=result,
         )
-        if not options.wait:
-            outcome.state = "transferred"
-            return outcome
+        return entry, outcome
 
-        if entry.state != State.DONE:
-            self.notify(f"waiting for Mux to make the asset for {prepared.target} ready")
-        asset = self.wait_for_asset(entry, deadline=self.clock() + options.timeout)
+    def complete(self, entry: UploadJournal, asset: Asset, outcome: UploadOutcome) -> UploadOutcome:
+        """The asset is ready: record it on the row and delete the asset it replaces."""
         playback_id = self.record(entry, asset)
         outcome.state = "ready"
         outcome.asset_id = asset.id
@@ -217,6 +289,24 @@ class Pipeline:
         if entry.replace_asset_id and entry.replace_asset_id != asset.id:
             outcome.old_asset_deleted = self._delete_replaced(entry.replace_asset_id, outcome)
         return outcome
+
+    def _send_url(
+        self, prepared: Prepared, options: UploadOptions
+    ) -> tuple[UploadJournal, UploadOutcome]:
+        entry, resumed = self._journal_entry(prepared, options)
+        if entry.asset_id is None:
+            self._create_asset(entry, prepared)
+        outcome = UploadOutcome(
+            target=prepared.target,
+            journal_id=entry.id or 0,
+            upload_id=None,
+            state="transferred",
+            file_size=0,
+            resumed=resumed,
+            asset_id=entry.asset_id,
+            replaced_asset_id=entry.replace_asset_id,
+        )
+        return entry, outcome
 
     # -- steps --------------------------------------------------------------------------
 
@@ -229,31 +319,33 @@ class Pipeline:
         cancelled), so one target never has two live uploads from vidpipe.
         """
         video, target = prepared.video, prepared.target
+        mtime_ns = video.mtime_ns if video is not None else 0
         resume: UploadJournal | None = None
         for entry in journal.unfinished_for(self.engine, target):
             same = (
-                entry.file_path == str(video.path)
-                and entry.file_size == video.size
-                and entry.file_mtime_ns == video.mtime_ns
+                entry.file_path == prepared.source
+                and entry.file_size == prepared.size
+                and entry.file_mtime_ns == mtime_ns
             )
             if resume is None and same:
                 resume = entry
             else:
-                self._abandon(entry, "superseded by an upload of another file")
+                self._abandon(entry, "superseded by an upload of another source")
         if resume is not None:
-            self.notify(
-                f"resuming the unfinished upload of {video.path.name} to {target} "
-                f"(Mux upload {resume.upload_id or 'not yet created'})"
-            )
+            if resume.upload_id or resume.asset_id:
+                what = f"Mux upload {resume.upload_id}" if resume.upload_id else "Mux ingest"
+            else:
+                what = "not yet created"
+            self.notify(f"resuming the unfinished upload of {prepared.shown} to {target} ({what})")
             if resume.chunk_size != options.chunk_size:
                 journal.update(self.engine, resume, chunk_size=options.chunk_size)
             return resume, True
         entry = journal.create(
             self.engine,
             target,
-            file_path=str(video.path),
-            file_size=video.size,
-            file_mtime_ns=video.mtime_ns,
+            file_path=prepared.source,
+            file_size=prepared.size,
+            file_mtime_ns=mtime_ns,
             chunk_size=options.chunk_size,
             replace_asset_id=prepared.current_asset_id,
         )
@@ -271,7 +363,24 @@ class Pipeline:
 
     def _create_upload(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
-    ) -> None:
+    ) -> bool:
+        """Give the entry a Mux direct upload. Returns True when it adopted one that an
+        earlier create made (its answer lost), False when it created a new one."""
+        if entry.state == State.CREATING:
+            found = self._find_lost_upload(entry)
+            if found is not None:
+                self.notify(f"found Mux upload {found.id}, made before the answer was lost")
+                journal.update(
+                    self.engine,
+                    entry,
+                    upload_id=found.id,
+                    upload_url=found.url,
+                    state=State.UPLOADING,
+                    confirmed_bytes=0,
+                )
+                return True
+        # Journaled before the request: a restart knows a create may be in flight.
+        journal.update(self.engine, entry, state=State.CREATING)
         upload = self.mux.create_upload(prepared.target.passthrough, timeout=options.upload_timeout)
         if not upload.url:
             raise UploadFailed(f"Mux created upload {upload.id} without an upload URL")
@@ -283,6 +392,91 @@ class Pipeline:
             state=State.UPLOADING,
             confirmed_bytes=0,
         )
+        return False
+
+    def _create_asset(self, entry: UploadJournal, prepared: Prepared) -> None:
+        """Have Mux ingest the entry's URL; the asset ID goes to the journal. An answer that
+        was lost (now, or in a run that died) is looked for before asking again."""
+        assert prepared.url is not None
+        if entry.state == State.CREATING:
+            found = self._find_lost_asset(entry)
+            if found is not None:
+                self.notify(f"found asset {found.id}, made before the answer was lost")
+                journal.update(self.engine, entry, state=State.ASSET_CREATED, asset_id=found.id)
+                return
+        lost: MuxError | None = None
+        for _attempt in range(CREATE_ATTEMPTS):
+            journal.update(self.engine, entry, state=State.CREATING)
+            try:
+                asset = self.mux.create_asset_from_url(prepared.url, prepared.target.passthrough)
+            except MuxBadRequest as exc:
+                reason = f"Mux refused to ingest {prepared.shown}: {exc}"
+                journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
+                raise UploadFailed(f"{reason}; {prepared.target} is unchanged") from None
+            except (MuxNetworkError, MuxServerError) as exc:
+                lost = exc
+                found = self._find_lost_asset(entry)
+                if found is None:
+                    continue
+                asset = found
+            journal.update(self.engine, entry, state=State.ASSET_CREATED, asset_id=asset.id)
+            return
+        assert lost is not None
+        journal.update(self.engine, entry, last_error=str(lost))
+        raise lost
+
+    def _lookup_since(self, entry: UploadJournal) -> float:
+        stamp = entry.updated_at
+        if stamp.tzinfo is None:  # SQLite hands back naive UTC
+            stamp = stamp.replace(tzinfo=UTC)
+        return stamp.timestamp() - LOOKUP_MARGIN
+
+    def _find_lost_upload(self, entry: UploadJournal) -> Upload | None:
+        """A waiting direct upload for this target that no journal entry knows: the one an
+        earlier create made before its answer was lost."""
+        target = journal.target_of(entry)
+        known_uploads, _ = journal.known_mux_ids(self.engine, target)
+        for page in range(1, LOOKUP_PAGES + 1):
+            uploads = self.mux.list_uploads(page)
+            for upload in uploads:
+                if (
+                    upload.passthrough == target.passthrough
+                    and upload.status == "waiting"
+                    and upload.url
+                    and upload.id not in known_uploads
+                ):
+                    return upload
+            if not uploads:
+                break
+        return None
+
+    def _find_lost_asset(self, entry: UploadJournal) -> Asset | None:
+        """An asset ingested for this target (by URL) since the entry's create was journaled
+        that no journal entry or row knows: the one a lost answer would have named."""
+        target = journal.target_of(entry)
+        _, known_assets = journal.known_mux_ids(self.engine, target)
+        with transaction(self.engine) as conn:
+            row = read_row(conn, target)
+        if row is not None and row.asset_id:
+            known_assets.add(row.asset_id)
+        since = self._lookup_since(entry)
+        found: list[Asset] = []
+        cursor: str | None = None
+        for _page in range(LOOKUP_PAGES):
+            assets, cursor = self.mux.list_assets_page(cursor)
+            found += [
+                a
+                for a in assets
+                if a.passthrough == target.passthrough
+                and a.upload_id is None
+                and a.id not in known_assets
+                and (a.created_at is None or a.created_at >= since)
+            ]
+            if cursor is None:
+                break
+        if not found:
+            return None
+        return max(found, key=lambda a: a.created_at or 0)
 
     def _start_over(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions, status: Upload
@@ -316,6 +510,7 @@ class Pipeline:
             if offset != entry.confirmed_bytes:
                 journal.update(self.engine, entry, confirmed_bytes=offset)
 
+        assert prepared.video is not None
         try:
             return transfer(
                 self.http,
@@ -381,6 +576,11 @@ class Pipeline:
                 )
             self.sleep(delay)
             delay = min(delay * 1.6, POLL_CAP)
+
+    def fail(self, entry: UploadJournal, reason: str) -> UploadFailed:
+        """Journal the entry as failed (Mux said no); the error to raise or report."""
+        journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
+        return UploadFailed(f"{reason}; {journal.target_of(entry)} is unchanged")
 
     def record(self, entry: UploadJournal, asset: Asset) -> str:
         """Record the ready asset on the row and close the journal entry: one transaction."""

@@ -3,7 +3,15 @@ one JSON document with --json."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from vidpipe.delete import DeleteResult
+from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
+from vidpipe.manifest import Item
 from vidpipe.reconcile import Report
 from vidpipe.status import StatusReport
 from vidpipe.ui import UI
@@ -110,3 +118,203 @@ def render_delete(ui: UI, result: DeleteResult) -> None:
         ui.line(f"asset {result.asset_id} was already gone from Mux; cleared {where}")
     else:
         ui.line(f"deleted asset {result.asset_id} from Mux; cleared {where}")
+
+
+# -- import -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def import_progress(ui: UI) -> Iterator[Observer]:
+    """How an import shows its progress: on a terminal, an overall bar (items done/total,
+    bytes, rate, ETA) and a line per active transfer (stderr); otherwise plain lines on
+    stderr (each item's start and end, and the totals every 10 s); nothing with --json
+    off a terminal."""
+    if ui.err.is_terminal:
+        observer: _ImportObserver = _RichImport(ui)
+    elif ui.json_mode:
+        observer = _ImportObserver(ui)
+    else:
+        observer = _PlainImport(ui)
+    try:
+        yield observer
+    finally:
+        observer.close()
+
+
+def render_import(ui: UI, report: ImportReport) -> None:
+    if ui.json_mode:
+        ui.json(report.as_json())
+        return
+    for result in report.items:
+        for warning in result.warnings:
+            ui.warn(f"line {result.line}: {warning}")
+    columns = ["Line", "Target", "Source", "State", "Asset", "Playback", "Error"]
+    rows: list[tuple[Any, ...]] = [
+        (r.line, str(r.target), r.source, r.state.value, r.asset_id, r.playback_id, r.error)
+        for r in report.items
+    ]
+    if not any(r.error for r in report.items):
+        columns, rows = columns[:-1], [row[:-1] for row in rows]
+    ui.table("vidpipe import (dry run)" if report.dry_run else "vidpipe import", columns, rows)
+    parts = [f"{report.count(s)} {s.value}" for s in ItemState if report.count(s)]
+    summary = f"import: {len(report.items)} item{'s' if len(report.items) != 1 else ''}: "
+    summary += ", ".join(parts)
+    if not report.dry_run:
+        summary += f" in {report.seconds:.1f} s ({report.api_calls} API calls"
+        summary += f", {report.rate_limited} rate-limited)" if report.rate_limited else ")"
+    ui.line(summary)
+
+
+class _ImportObserver(Observer):
+    """Tracks the totals; shows nothing (--json off a terminal)."""
+
+    def __init__(self, ui: UI) -> None:
+        self.ui = ui
+        self.lock = threading.Lock()
+        self.total_items = 0
+        self.ended = 0
+        self.total_bytes = 0
+        self.bytes_by_line: dict[int, int] = {}
+
+    @property
+    def bytes_done(self) -> int:
+        return sum(self.bytes_by_line.values())
+
+    def planned(self, items: list[Item]) -> None:
+        with self.lock:
+            self.total_items = len(items)
+            self.total_bytes = sum(i.size for i in items)
+
+    def progress(self, item: Item, done: int, total: int) -> None:
+        with self.lock:
+            self.bytes_by_line[item.line] = done
+
+    def finished(self, result: ItemResult) -> None:
+        with self.lock:
+            if result.state != ItemState.SKIPPED:
+                self.ended += 1
+            if result.size and result.state != ItemState.FAILED:
+                self.bytes_by_line[result.line] = result.size
+
+    def close(self) -> None:
+        pass
+
+
+class _PlainImport(_ImportObserver):
+    """Plain lines on stderr: not a terminal (cron, pipes)."""
+
+    EVERY = 10.0
+
+    def __init__(self, ui: UI) -> None:
+        super().__init__(ui)
+        self.started_at = time.monotonic()
+        self.last = self.started_at
+
+    def started(self, item: Item) -> None:
+        size = f" ({_size(item.size)})" if item.size else ""
+        self.ui.message(f"line {item.line}: {item.target}: {item.shown}{size}: started")
+
+    def progress(self, item: Item, done: int, total: int) -> None:
+        super().progress(item, done, total)
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last < self.EVERY:
+                return
+            self.last = now
+        self.ui.message(self._totals(now))
+
+    def held(self, item: Item) -> None:
+        self.ui.message(f"line {item.line}: {item.target}: another process holds it; waiting")
+
+    def waiting(self, item: Item) -> None:
+        self.ui.message(f"line {item.line}: {item.target}: waiting for Mux to make it ready")
+
+    def finished(self, result: ItemResult) -> None:
+        super().finished(result)
+        text = f"line {result.line}: {result.target}: {result.state.value}"
+        if result.error:
+            text += f": {result.error}"
+        self.ui.message(text)
+
+    def _totals(self, now: float) -> str:
+        elapsed = max(now - self.started_at, 1e-6)
+        done = self.bytes_done
+        return (
+            f"import: {self.ended}/{self.total_items} items, {_size(done)} of "
+            f"{_size(self.total_bytes)} ({_size(done / elapsed)}/s)"
+        )
+
+
+class _RichImport(_ImportObserver):
+    """A live rich display on stderr: the overall bar, then one line per active transfer."""
+
+    def __init__(self, ui: UI) -> None:
+        super().__init__(ui)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=ui.err,
+            transient=False,
+        )
+        self.overall = self.bar.add_task("import", total=None)
+        self.tasks: dict[int, Any] = {}
+        self.bar.start()
+
+    def _describe(self) -> str:
+        return f"[bold]{self.ended}/{self.total_items} items"
+
+    def planned(self, items: list[Item]) -> None:
+        super().planned(items)
+        self.bar.update(self.overall, total=self.total_bytes or None, description=self._describe())
+
+    def started(self, item: Item) -> None:
+        label = f"  {item.target}: {item.shown}" + ("" if item.size else " (Mux fetches it)")
+        with self.lock:
+            self.tasks[item.line] = self.bar.add_task(label, total=item.size or None)
+
+    def progress(self, item: Item, done: int, total: int) -> None:
+        super().progress(item, done, total)
+        with self.lock:
+            task = self.tasks.get(item.line)
+        if task is not None:
+            self.bar.update(task, completed=done)
+        self.bar.update(self.overall, completed=self.bytes_done)
+
+    def _drop(self, line: int) -> None:
+        with self.lock:
+            task = self.tasks.pop(line, None)
+        if task is not None:
+            self.bar.remove_task(task)
+
+    def waiting(self, item: Item) -> None:
+        self._drop(item.line)
+
+    def finished(self, result: ItemResult) -> None:
+        super().finished(result)
+        self._drop(result.line)
+        if result.state == ItemState.FAILED:
+            self.bar.console.print(f"line {result.line}: {result.target}: failed: {result.error}")
+        self.bar.update(self.overall, completed=self.bytes_done, description=self._describe())
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
