@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 
 from vidpipe import journal
 from vidpipe.db import UploadJournal, transaction
-from vidpipe.errors import LockHeld, MuxError, MuxNotFound, VidpipeError
+from vidpipe.errors import LockHeld, MuxError, MuxNotFound, TargetHasVideo, VidpipeError
 from vidpipe.journal import State
 from vidpipe.manifest import Item
 from vidpipe.mux import Asset, MuxGateway
@@ -264,9 +264,17 @@ class Importer:
                 if settled is not None:
                     self._finish(settled)
                     return
-                self.observer.started(item)
                 source = item.url if item.url is not None else item.key
-                prepared = pipeline.prepare(source, item.target, self.options)
+                try:
+                    prepared = pipeline.prepare(source, item.target, self.options)
+                except TargetHasVideo:
+                    # Recorded between the check and here, by another process?
+                    settled = self._settled(item)
+                    if settled is None:
+                        raise
+                    self._finish(settled)
+                    return
+                self.observer.started(item)
 
                 def progress(done: int, total: int) -> None:
                     self.observer.progress(item, done, total)
@@ -495,9 +503,7 @@ class _Waiter(threading.Thread):
                 raise _Settled
             if not upload.asset_id:
                 return None
-            journal.update(
-                self.importer.engine, entry, state=State.ASSET_CREATED, asset_id=upload.asset_id
-            )
+            self._asset_created(entry, upload.asset_id)
         assert entry.asset_id is not None
         try:
             return self.mux.get_asset(entry.asset_id)
@@ -513,9 +519,7 @@ class _Waiter(threading.Thread):
         entry = waiting.entry
         pipeline = self.importer.pipeline
         if entry.asset_id is None:
-            journal.update(
-                self.importer.engine, entry, state=State.ASSET_CREATED, asset_id=asset.id
-            )
+            self._asset_created(entry, asset.id)
         if asset.status == "errored":
             reason = f"Mux could not process the video (asset {asset.id} errored"
             reason += f": {asset.error})" if asset.error else ")"
@@ -535,7 +539,7 @@ class _Waiter(threading.Thread):
             item.line,
             item.shown,
             item.target,
-            ItemState.DONE,
+            ItemState.SKIPPED if outcome.recorded_elsewhere else ItemState.DONE,
             size=item.size,
             asset_id=outcome.asset_id,
             playback_id=outcome.playback_id,
@@ -543,6 +547,13 @@ class _Waiter(threading.Thread):
         )
         self._end(waiting, result)
         return True
+
+    def _asset_created(self, entry: UploadJournal, asset_id: str) -> None:
+        # Compare-and-set: another process may have recorded it meanwhile (`done` stays).
+        assert entry.id is not None
+        with transaction(self.importer.engine) as conn:
+            journal.mark_asset_created(conn, entry.id, asset_id)
+        entry.asset_id = asset_id
 
     def _end(self, waiting: _Waiting, result: ItemResult) -> None:
         with self._cond:

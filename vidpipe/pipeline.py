@@ -90,6 +90,7 @@ class UploadOutcome:
     playback_id: str | None = None
     replaced_asset_id: str | None = None
     old_asset_deleted: bool | None = None
+    recorded_elsewhere: bool = False  # another run (or a webhook) recorded it first
     warnings: list[str] = field(default_factory=list)
     transfer: TransferResult | None = None
 
@@ -282,7 +283,8 @@ class Pipeline:
 
     def complete(self, entry: UploadJournal, asset: Asset, outcome: UploadOutcome) -> UploadOutcome:
         """The asset is ready: record it on the row and delete the asset it replaces."""
-        playback_id = self.record(entry, asset)
+        playback_id, recorded_here = self.record(entry, asset)
+        outcome.recorded_elsewhere = not recorded_here
         outcome.state = "ready"
         outcome.asset_id = asset.id
         outcome.playback_id = playback_id
@@ -538,10 +540,10 @@ class Pipeline:
 
     def wait_for_asset(self, entry: UploadJournal, *, deadline: float) -> Asset:
         """Poll the upload until it has an asset, then the asset until ready (or failed)."""
-        assert entry.upload_id is not None
+        assert entry.upload_id is not None or entry.asset_id is not None
         delay = POLL_START
         while True:
-            if entry.asset_id is None:
+            if entry.asset_id is None and entry.upload_id is not None:
                 upload = self.mux.get_upload(entry.upload_id)
                 if upload.status in FAILED_UPLOAD_STATES:
                     reason = f"Mux says upload {upload.id} {upload.status}"
@@ -582,8 +584,10 @@ class Pipeline:
         journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
         return UploadFailed(f"{reason}; {journal.target_of(entry)} is unchanged")
 
-    def record(self, entry: UploadJournal, asset: Asset) -> str:
-        """Record the ready asset on the row and close the journal entry: one transaction."""
+    def record(self, entry: UploadJournal, asset: Asset) -> tuple[str, bool]:
+        """Record the ready asset on the row and close the journal entry: one transaction.
+        Returns the playback ID, and whether this call closed the entry (False: another run
+        or a webhook recorded the same asset first)."""
         target = journal.target_of(entry)
         playback_id = asset.public_playback_id
         if playback_id is None:
@@ -608,9 +612,11 @@ class Pipeline:
             ):
                 raise VidpipeError(f"{target} changed during the upload; not overwriting it")
             assert entry.id is not None
-            journal.finish(conn, entry.id, asset.id, playback_id, file_size=entry.file_size)
+            recorded_here = journal.finish(
+                conn, entry.id, asset.id, playback_id, file_size=entry.file_size
+            )
         entry.state, entry.asset_id, entry.playback_id = State.DONE, asset.id, playback_id
-        return playback_id
+        return playback_id, recorded_here
 
     def _delete_replaced(self, old_asset_id: str, outcome: UploadOutcome) -> bool:
         with transaction(self.engine) as conn:
