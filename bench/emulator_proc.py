@@ -36,9 +36,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--assets", type=int, default=5000)
     parser.add_argument("--rate-limit", action="store_true")
+    parser.add_argument("--ready-after", type=float, default=0.0)
+    parser.add_argument("--no-checksum", action="store_true")
     args = parser.parse_args()
 
-    emulator = Emulator(ready_after=0, rate_limit=args.rate_limit)
+    emulator = Emulator(
+        ready_after=args.ready_after, rate_limit=args.rate_limit, checksum=not args.no_checksum
+    )
     seeded = emulator.seed_assets(
         args.assets, passthrough_fn=lambda i: json.dumps({"lesson_id": i + 1})
     )
