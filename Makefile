@@ -31,7 +31,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
-	cd bench && ../$(BIN)/python importer.py
+	$(BIN)/python bench/importer.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
