@@ -508,3 +508,26 @@ def test_an_item_another_process_holds_is_waited_for_not_failed(
     assert proc.returncode == 0, err
     assert json.loads(out)["items"][0]["state"] == "done"
     assert_lands_exact(env, emulator, 1, clip)
+
+
+def test_the_library_imports_a_manifest_and_names_bad_lines_without_option_names(
+    env: Platform, emulator: Emulator, tmp_path: Path
+) -> None:
+    import vidpipe
+
+    clips = make_clips(tmp_path, 2, QUANTUM)
+    manifest = write_manifest(
+        tmp_path, ["source,lesson", *(f"{c.name},{i}" for i, c in enumerate(clips, 1))]
+    )
+    with vidpipe.Vidpipe.from_env() as vp:
+        report = vp.import_manifest(manifest, jobs=2)
+        assert isinstance(report, vidpipe.ImportReport) and report.ok
+        assert [i["state"] for i in report.as_json()["items"]] == ["done", "done"]  # type: ignore[index]
+        env.set_lesson(3, "elsewhere", "elsewhere-playback")
+        bad = write_manifest(tmp_path, ["source,lesson", f"{clips[0].name},3"], name="bad.csv")
+        with pytest.raises(vidpipe.ManifestError) as caught:
+            vp.import_manifest(bad)
+    assert caught.value.problems == [
+        (2, "lesson 3 already has a video (asset elsewhere) from outside this manifest")
+    ]
+    assert "--" not in str(caught.value)

@@ -32,6 +32,8 @@ _EXPORTS = {
     "DeletePlan": "vidpipe.delete",
     "DeleteResult": "vidpipe.delete",
     "EventOutcome": "vidpipe.webhooks",
+    "ImportReport": "vidpipe.importer",
+    "ManifestError": "vidpipe.manifest",
 }
 
 __all__ = [
@@ -39,8 +41,10 @@ __all__ = [
     "DeletePlan",
     "DeleteResult",
     "EventOutcome",
+    "ImportReport",
     "Kind",
     "LockHeld",
+    "ManifestError",
     "MuxError",
     "Report",
     "Settings",
@@ -74,6 +78,8 @@ if TYPE_CHECKING:
         VidpipeError,
         WaitTimeout,
     )
+    from vidpipe.importer import ImportReport
+    from vidpipe.manifest import ManifestError
     from vidpipe.pipeline import UploadOutcome
     from vidpipe.reconcile import Report
     from vidpipe.status import StatusReport

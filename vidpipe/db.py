@@ -98,6 +98,7 @@ PLATFORM_TABLES = ("lesson", "world")
 
 # Seconds to wait for a PostgreSQL server to answer (unless the URL says `connect_timeout`).
 PG_CONNECT_TIMEOUT = 10
+PG_MAX_OVERFLOW = 40
 
 
 # Query parameters that carry a secret (libpq takes `?password=` as well as `user:pw@`).
@@ -155,6 +156,10 @@ def make_engine(url: str) -> Engine:
         # libpq waits for the OS TCP timeout (minutes) on an unanswering host; cron needs a
         # prompt one-line failure instead.
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
+    if parsed.get_backend_name() == "postgresql":
+        # An import holds one connection per worker for its advisory lock while the workers
+        # and the poller open short transactions beside them (up to 16 workers).
+        kwargs["max_overflow"] = PG_MAX_OVERFLOW
     try:
         engine = create_engine(parsed, **kwargs)
     except (NoSuchModuleError, ArgumentError, ImportError):
