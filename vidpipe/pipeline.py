@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import Engine
 
 from vidpipe import journal
+from vidpipe.assets import AssetSettings, asset_meta
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import (
     LockHeld,
@@ -52,6 +53,8 @@ class UploadOptions:
     wait: bool = True
     timeout: float = DEFAULT_WAIT_TIMEOUT
     upload_timeout: int = 3600 * 24  # Mux keeps the upload URL open this long (resume window)
+    asset: AssetSettings = field(default_factory=AssetSettings)
+    """What the new asset is created with; its playback policy decides the ID recorded."""
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Prepared:
     video: VideoFile
     target: Target
     current_asset_id: str | None
+    title: str | None = None
 
 
 class Pipeline:
@@ -127,7 +131,7 @@ class Pipeline:
             raise TargetNotFound(target)
         if row.asset_id and not options.replace:
             raise TargetHasVideo(target, row.asset_id)
-        return Prepared(video, target, row.asset_id)
+        return Prepared(video, target, row.asset_id, row.title)
 
     # -- the flow -----------------------------------------------------------------------
 
@@ -210,7 +214,7 @@ class Pipeline:
         if entry.state != State.DONE:
             self.notify(f"waiting for Mux to make the asset for {prepared.target} ready")
         asset = self.wait_for_asset(entry, deadline=self.clock() + options.timeout)
-        playback_id = self.record(entry, asset)
+        playback_id = self.record(entry, asset, options.asset.playback_policy)
         outcome.state = "ready"
         outcome.asset_id = asset.id
         outcome.playback_id = playback_id
@@ -272,7 +276,13 @@ class Pipeline:
     def _create_upload(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
     ) -> None:
-        upload = self.mux.create_upload(prepared.target.passthrough, timeout=options.upload_timeout)
+        target = prepared.target
+        upload = self.mux.create_upload(
+            target.passthrough,
+            settings=options.asset,
+            meta=asset_meta(prepared.title, target.external_id),
+            timeout=options.upload_timeout,
+        )
         if not upload.url:
             raise UploadFailed(f"Mux created upload {upload.id} without an upload URL")
         journal.update(
@@ -382,12 +392,16 @@ class Pipeline:
             self.sleep(delay)
             delay = min(delay * 1.6, POLL_CAP)
 
-    def record(self, entry: UploadJournal, asset: Asset) -> str:
-        """Record the ready asset on the row and close the journal entry: one transaction."""
+    def record(self, entry: UploadJournal, asset: Asset, policy: str = "public") -> str:
+        """Record the ready asset on the row and close the journal entry: one transaction.
+
+        The playback ID recorded is the asset's of `policy` (the upload's); an asset that has
+        none of that policy (an upload resumed under other settings) gets its other one
+        recorded, which `verify` then reports as a policy mismatch."""
         target = journal.target_of(entry)
-        playback_id = asset.public_playback_id
+        playback_id = asset.playback_id_for(policy, fallback=True)
         if playback_id is None:
-            raise UploadFailed(f"asset {asset.id} has no public playback ID; {target} is unchanged")
+            raise UploadFailed(f"asset {asset.id} has no playback ID; {target} is unchanged")
         with transaction(self.engine) as conn:
             row = read_row(conn, target, for_update=True)
             if row is None:

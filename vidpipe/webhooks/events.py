@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from vidpipe import journal
+from vidpipe.assets import Policies
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import ConfigError, UsageError, VidpipeError, WebhookRejected
 from vidpipe.mux import Asset, MuxGateway
@@ -112,6 +113,7 @@ def apply_payload(
     verify: bool,
     gateway: MuxGateway | None = None,
     now: float | None = None,
+    policies: Policies | None = None,
 ) -> EventOutcome:
     """Verify (when `verify`), parse and handle one raw event body.
 
@@ -126,7 +128,7 @@ def apply_payload(
         if not signature:
             raise MissingSignature("no signature given")
         verify_signature(secret, signature, body, now=now)
-    return handle_event(engine, parse_event(body), gateway=gateway)
+    return handle_event(engine, parse_event(body), gateway=gateway, policies=policies)
 
 
 # -- events ------------------------------------------------------------------------------
@@ -137,11 +139,15 @@ def handle_event(
     event: dict[str, Any],
     *,
     gateway: MuxGateway | None = None,
+    policies: Policies | None = None,
 ) -> EventOutcome:
     """Apply one parsed Mux event to the database through the writers; return what it did.
 
     With a `gateway`, a `video.asset.ready` is confirmed with Mux first (a 404 or a status
-    other than ready records nothing); without one the signed event is trusted. Raises
+    other than ready records nothing); without one the signed event is trusted. The playback
+    ID recorded is the asset's of its row's configured policy (`policies`; public for both
+    kinds when None), or its other one when it has none of that policy (which `verify`
+    reports as a policy mismatch). Raises
     `MalformedEvent` for a body that is not a Mux event, `VidpipeError` (database) or
     `MuxError` (confirmation) when it could not finish: nothing is half-written, and the
     sender should retry later.
@@ -158,7 +164,7 @@ def handle_event(
         return EventOutcome(event_type, event_id, kind, detail, **kw)
 
     if event_type == "video.asset.ready":
-        return _asset_ready(engine, _data(event), outcome, gateway)
+        return _asset_ready(engine, _data(event), outcome, gateway, policies or Policies())
     if event_type in _ASSET_GONE:
         return _asset_gone(engine, event_type, _data(event), outcome)
     if event_type == "video.upload.asset_created":
@@ -184,6 +190,7 @@ def _asset_ready(
     data: dict[str, Any],
     outcome: _Make,
     gateway: MuxGateway | None,
+    policies: Policies,
 ) -> EventOutcome:
     try:
         asset = Asset.from_json(data)
@@ -212,11 +219,11 @@ def _asset_ready(
         return outcome(
             Outcome.IGNORED, f"asset {asset.id}: passthrough is not vidpipe's", asset_id=asset.id
         )
-    playback_id = asset.public_playback_id
+    playback_id = asset.playback_id_for(policies.of(target.kind), fallback=True)
     if playback_id is None:
         return outcome(
             Outcome.IGNORED,
-            f"asset {asset.id} has no public playback ID; {target} is unchanged",
+            f"asset {asset.id} has no playback ID; {target} is unchanged",
             targets=[target],
             asset_id=asset.id,
         )
