@@ -48,7 +48,7 @@ def seed_lesson(env: Platform, emulator: Emulator, policy: str, lesson: int = 1)
 
 
 def token_of(url: str) -> str:
-    base, _, query = url.partition("?token=")
+    _, _, query = url.partition("?token=")
     assert query, url
     return query
 

@@ -250,7 +250,7 @@ def test_a_signed_row_under_a_public_policy_gets_a_public_id_and_loses_the_signe
 
     code, fixed = run_json(cli, "sync", "--fix-policy")
 
-    assert code == 0
+    assert code == 0 and fixed["drift"][0]["kind"] == "policy_mismatch"
     (public_id,) = policies_of(emulator, aid)
     assert policies_of(emulator, aid) == {public_id: "public"}
     row = env.lesson(2)

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from vidpipe import journal
+from vidpipe.assets import Policies
 from vidpipe.db import (
     Lesson,
     UploadJournal,
@@ -34,7 +35,6 @@ from vidpipe.db import (
     make_engine,
 )
 from vidpipe.errors import MuxServerError, UsageError, VidpipeError, WebhookRejected
-from vidpipe.assets import Policies
 from vidpipe.mux import Asset
 from vidpipe.targets import Kind, Target
 from vidpipe.webhooks import (
