@@ -12,6 +12,7 @@ import pytest
 from conftest import Platform, Result
 from sqlmodel import Session
 
+from vidpipe import Vidpipe
 from vidpipe.assets import Policies
 from vidpipe.db import World
 from vidpipe.emulator import Emulator
@@ -277,3 +278,46 @@ def test_a_failed_playback_id_creation_fails_the_sync_and_changes_no_row(
     assert policies_of(emulator, aid) == {public_id: "public"}
     row = env.lesson(1)
     assert row is not None and row.mux_playback_id == public_id
+
+
+def test_a_row_changed_after_planning_is_left_alone_and_its_old_ids_kept(
+    signed_lessons: Platform, emulator: Emulator
+) -> None:
+    env = signed_lessons
+    seeded = emulator.seed_asset(L1.passthrough, playback_policies=["public"])
+    aid, public_id = seeded["id"], seeded["playback_ids"][0]["id"]
+    env.set_lesson(1, aid, public_id)
+    newer = emulator.seed_asset(L1.passthrough, playback_policies=["signed"])
+
+    def upload_lands() -> None:  # a concurrent upload records its asset on the row
+        env.set_lesson(1, newer["id"], newer["playback_ids"][0]["id"])
+
+    with Vidpipe.from_env() as vp:
+        report = vp.sync(fix_policy=True, before_apply=upload_lands)
+
+    (item,) = [d for d in report.drift if d.kind is DriftKind.POLICY]
+    assert item.action is not None
+    assert item.action.startswith("skipped: the row changed since the snapshot")
+    row = env.lesson(1)
+    assert row is not None and row.mux_asset_id == newer["id"]
+    assert public_id in policies_of(emulator, aid)  # not deleted: the fix stopped
+
+
+def test_a_public_id_a_row_starts_naming_after_planning_is_kept(
+    signed_lessons: Platform, emulator: Emulator
+) -> None:
+    env = signed_lessons
+    seeded = emulator.seed_asset(L1.passthrough, playback_policies=["signed", "public"])
+    aid = seeded["id"]
+    signed_id, public_id = (p["id"] for p in seeded["playback_ids"])
+    env.set_lesson(1, aid, signed_id)
+
+    def another_row_takes_it() -> None:
+        env.set_lesson(2, aid, public_id)
+
+    with Vidpipe.from_env() as vp:
+        report = vp.sync(fix_policy=True, before_apply=another_row_takes_it)
+
+    (item,) = [d for d in report.drift if d.kind is DriftKind.POLICY]
+    assert item.action == f"fixed policy: kept {public_id} (lesson 2 names it)"
+    assert policies_of(emulator, aid) == {signed_id: "signed", public_id: "public"}
