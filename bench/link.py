@@ -8,7 +8,8 @@
 process) stands between it and the clients: a one-way delay, a bandwidth cap and a bounded
 queue per direction. Each upload gets a fresh direct upload (POST /video/v1/uploads through
 the shaper, so its URL points at the shaper). Per round, in rotating order:
-- curl: `curl -T FILE URL`, one PUT of the whole file, timed from spawn to exit;
+- curl: `curl -T FILE URL`, one PUT of the whole file, timed from spawn to exit (curl asks
+  `Expect: 100-continue` first, so it pays one round trip more than the bare link);
 - adaptive: `transfer()` with the default adaptive request sizes, in this process, timed
   from opening a fresh httpx client (so its TCP connection is new, as curl's) to return;
 - fixed 32 MiB: the same with `chunk_size=32 MiB`, what vidpipe used before.
@@ -288,7 +289,7 @@ def notes(r: Result) -> list[str]:
         f"it measured an overhead of {(r.overhead or 0) * 1000:.0f} ms per request (round "
         f"trip {2 * p.delay_ms:g} ms, the rest is queued bytes draining) and "
         f"{(r.rate or 0) / 1e6:.1f} MB/s (link {p.mbit / 8:g} MB/s); fixed 32 MiB made "
-        f"{r.requests['fixed'][-1]} requests",
+        f"{r.requests['fixed'][-1]} request(s)",
     ]
 
 
