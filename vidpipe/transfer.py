@@ -35,34 +35,21 @@ from typing import Any, BinaryIO, Protocol
 import httpx
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
-from vidpipe.errors import TransferError, UsageError
+from vidpipe.errors import TransferError
+from vidpipe.units import AUTO_CHUNK, CHUNK_QUANTUM
 
 __all__ = [
     "AUTO_CHUNK",
     "CHUNK_QUANTUM",
-    "DEFAULT_CHUNK_SIZE",
     "READ_SIZE",
     "ChunkSizer",
     "RetryPolicy",
     "TransferResult",
     "UploadUrlExpired",
-    "parse_chunk_size",
     "query_offset",
     "transfer",
 ]
 
-CHUNK_QUANTUM = 256 * 1024
-"""GCS requires every chunk but the last to be a multiple of this."""
-
-AUTO_CHUNK = 0
-"""`chunk_size` value meaning "adaptive": a fresh `ChunkSizer` picks each request's size (as
-`chunk_size=None` does). An int, so it can be stored wherever a chunk size is (the journal)
-and a command line can map the text "auto" to it."""
-
-DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
-"""A fixed size for callers that want one (UpChunk uses about this much). `transfer` itself
-defaults to `AUTO_CHUNK`: on a long link every fixed-size chunk boundary idles one round
-trip, about 7 % of the time at 32 MiB on 50 ms and 400 Mbit/s."""
 
 READ_SIZE = 1024 * 1024
 """Bytes read from disk and handed to httpx at a time: memory use is bounded by this."""
@@ -298,48 +285,6 @@ class TransferResult:
     retries: int
     response_json: Any | None
     start_offset: int = 0  # where this run started: the caller's offset or the server's
-
-
-_SIZE_RE = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kib": 1024,
-    "m": 1024**2,
-    "mib": 1024**2,
-    "g": 1024**3,
-    "gib": 1024**3,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-}
-
-
-def parse_chunk_size(text: str) -> int:
-    """Parse a chunk size such as "256KiB", "8MiB", "1GiB", "8M" or "262144" into bytes.
-
-    Binary units (KiB/MiB/GiB, or K/M/G) are powers of 1024. Decimal units (KB/MB/GB) are
-    powers of 1000 and accepted, but such sizes are almost never a multiple of 256 KiB and
-    are then rejected like any other. Raises `UsageError` on garbage, zero, or a size that
-    is not a multiple of 256 KiB.
-    """
-    match = _SIZE_RE.fullmatch(text)
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
-        raise UsageError(
-            f"invalid chunk size {text!r}: expected a number of bytes or a size like 8MiB"
-        )
-    size = int(match.group(1)) * _UNITS[unit]
-    if size <= 0:
-        raise UsageError(f"invalid chunk size {text!r}: must be positive")
-    if size % CHUNK_QUANTUM:
-        hint = " (decimal units such as MB are powers of 1000; use MiB)" if "b" in unit else ""
-        raise UsageError(
-            f"invalid chunk size {text!r} = {size:,} bytes: must be a multiple of "
-            f"256 KiB (262,144 bytes){hint}"
-        )
-    return size
 
 
 def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
