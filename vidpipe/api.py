@@ -22,6 +22,7 @@ from vidpipe.assets import AssetSettings
 from vidpipe.config import Settings, load_settings
 from vidpipe.errors import UsageError
 from vidpipe.targets import Target, choose
+from vidpipe.units import AUTO_CHUNK
 
 if TYPE_CHECKING:
     import httpx
@@ -159,14 +160,15 @@ class Vidpipe:
     ) -> UploadOutcome:
         """Upload a video file to a lesson or course: resumable (calling again with the same
         file continues the same Mux upload), waits for the asset unless `wait` is false, and
-        records the asset and its playback ID of the upload's policy on the row.
+        records the asset and its playback ID of the upload's policy on the row. `chunk_size`
+        None (or 0) sizes each request adaptively; otherwise a multiple of 256 KiB is used as
+        given.
 
         The asset is created with the configured asset settings, each overridden by a keyword
         of `AssetSettings.override` (`playback_policy`, `video_quality`, `max_resolution`,
         `captions`, `static_renditions`, `normalize_audio`, `test`), or with `settings` as
         given (from `asset_settings`)."""
         from vidpipe.pipeline import Pipeline, UploadOptions
-        from vidpipe.transfer import DEFAULT_CHUNK_SIZE
 
         target = self._target(lesson, course)
         if timeout < 0:
@@ -176,7 +178,7 @@ class Vidpipe:
         elif asset_options:
             settings = settings.override(**asset_options)
         options = UploadOptions(
-            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE,
+            chunk_size=chunk_size or AUTO_CHUNK,
             replace=replace,
             wait=wait,
             timeout=timeout,
