@@ -82,7 +82,7 @@ class Asset:
         created = data.get("created_at")
         try:
             created_at = int(created) if created is not None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # garbage, or an infinite float
             created_at = None
         return cls(
             id=str(data["id"]),

@@ -20,7 +20,13 @@ from sqlalchemy.engine import Connection
 
 from vidpipe import journal
 from vidpipe.db import UploadJournal, transaction
-from vidpipe.errors import ConfigError, UsageError, VidpipeError, WebhookRejected
+from vidpipe.errors import (
+    ConfigError,
+    UsageError,
+    VidpipeError,
+    WebhookRejected,
+    escape_controls,
+)
 from vidpipe.mux import Asset, MuxGateway
 from vidpipe.records import (
     clear_asset_everywhere,
@@ -32,6 +38,7 @@ from vidpipe.records import (
 from vidpipe.targets import Target, from_passthrough
 from vidpipe.webhooks.signature import MissingSignature, verify_signature
 
+_MAX_ID = 255  # Mux's IDs are a few dozen characters
 _CAS_ATTEMPTS = 3  # a row that changes under us this often means "let Mux retry later"
 
 
@@ -75,8 +82,9 @@ class EventOutcome:
         }
 
     def log_line(self) -> str:
-        """One line for a log: type, id, outcome, detail."""
-        return (
+        """One line for a log: type, id, outcome, detail (control characters escaped: the
+        fields come from the event)."""
+        return escape_controls(
             f"{self.event_type} id={self.event_id or '-'} "
             f"outcome={self.outcome.value}: {self.detail}"
         )
@@ -93,14 +101,21 @@ _UPLOAD_FAILED = ("video.upload.errored", "video.upload.cancelled")
 
 
 def parse_event(body: bytes) -> dict[str, Any]:
-    """The JSON object in `body`, or `MalformedEvent`."""
+    """The JSON object in `body`, or `MalformedEvent` (also for nesting too deep to parse and
+    for NaN/Infinity, which are not JSON)."""
     try:
-        event = json.loads(body)
+        event = json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError):
         raise MalformedEvent("webhook body is not valid JSON") from None
+    except RecursionError:
+        raise MalformedEvent("webhook body is nested too deeply") from None
     if not isinstance(event, dict):
         raise MalformedEvent("webhook body is not a JSON object")
     return event
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def apply_payload(
@@ -172,6 +187,8 @@ def _data(event: dict[str, Any]) -> dict[str, Any]:
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
         raise MalformedEvent(f"{event.get('type')} event has no data.id")
+    if len(data["id"]) > _MAX_ID:
+        raise MalformedEvent(f"{event.get('type')} event's data.id is too long to be Mux's")
     return data
 
 
@@ -187,7 +204,7 @@ def _asset_ready(
 ) -> EventOutcome:
     try:
         asset = Asset.from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise MalformedEvent("video.asset.ready event data is not an asset") from None
     if from_passthrough(asset.passthrough) is None:
         return outcome(
