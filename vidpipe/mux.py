@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mux_python
@@ -106,7 +106,7 @@ class Upload:
 
     id: str
     status: str
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # a bearer credential: never shown
     asset_id: str | None = None
     error: str | None = None
     passthrough: str | None = None

@@ -4,6 +4,9 @@ validate -> create the direct upload -> transfer -> wait for the asset -> confir
 -> record asset + playback ID on the row (one transaction, with the journal) -> delete the
 replaced asset. Each step is written to the journal (`vidpipe_upload`) before it is taken, so
 re-running the same command resumes the same Mux upload from the offset the server holds.
+
+The upload URL is a bearer credential: it lives in memory only. A resumed upload asks Mux for
+it again (Mux returns it while the upload waits for bytes).
 """
 
 from __future__ import annotations
@@ -155,20 +158,30 @@ class Pipeline:
         result: TransferResult | None = None
 
         for _fresh_start in range(2):
+            url: str | None = None
             if entry.upload_id is None:
-                self._create_upload(entry, prepared, options)
+                url = self._create_upload(entry, prepared, options)
             if entry.state == State.UPLOADING:
-                assert entry.upload_id is not None and entry.upload_url is not None
-                status = self.mux.get_upload(entry.upload_id) if resumed else None
+                assert entry.upload_id is not None
+                status = None
+                if url is None:  # resumed: Mux says where the upload stands, and its URL
+                    status = self.mux.get_upload(entry.upload_id)
+                    url = status.url
                 if status is not None and status.status in FAILED_UPLOAD_STATES:
                     entry = self._start_over(entry, prepared, options, status)
                     resumed = False
                     continue
                 if status is not None and status.status == "asset_created":
                     self._mark_transferred(entry, status)
+                elif url is None:
+                    assert status is not None
+                    raise UploadFailed(
+                        f"Mux upload {status.id} is {status.status} and gives no upload URL; "
+                        "try again later"
+                    )
                 else:
                     try:
-                        result = self._transfer(entry, prepared, options, on_progress, resumed)
+                        result = self._transfer(entry, url, prepared, options, on_progress, resumed)
                     except UploadUrlExpired:
                         assert entry.upload_id is not None
                         status = self.mux.get_upload(entry.upload_id)
@@ -271,18 +284,15 @@ class Pipeline:
 
     def _create_upload(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
-    ) -> None:
+    ) -> str:
+        """Create the Mux upload, journal its ID (not its URL) and return its URL."""
         upload = self.mux.create_upload(prepared.target.passthrough, timeout=options.upload_timeout)
         if not upload.url:
             raise UploadFailed(f"Mux created upload {upload.id} without an upload URL")
         journal.update(
-            self.engine,
-            entry,
-            upload_id=upload.id,
-            upload_url=upload.url,
-            state=State.UPLOADING,
-            confirmed_bytes=0,
+            self.engine, entry, upload_id=upload.id, state=State.UPLOADING, confirmed_bytes=0
         )
+        return upload.url
 
     def _start_over(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions, status: Upload
@@ -305,13 +315,12 @@ class Pipeline:
     def _transfer(
         self,
         entry: UploadJournal,
+        url: str,
         prepared: Prepared,
         options: UploadOptions,
         on_progress: Progress | None,
         resumed: bool,
     ) -> TransferResult:
-        assert entry.upload_url is not None
-
         def confirmed(offset: int) -> None:
             if offset != entry.confirmed_bytes:
                 journal.update(self.engine, entry, confirmed_bytes=offset)
@@ -319,7 +328,7 @@ class Pipeline:
         try:
             return transfer(
                 self.http,
-                entry.upload_url,
+                url,
                 prepared.video.path,
                 chunk_size=options.chunk_size,
                 start_offset=None if resumed else 0,
