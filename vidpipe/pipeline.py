@@ -36,7 +36,7 @@ from vidpipe.locks import run_lock
 from vidpipe.media import VideoFile, check_video_file
 from vidpipe.mux import Asset, MuxGateway, Upload
 from vidpipe.records import read_row, rows_naming, set_video
-from vidpipe.targets import Target
+from vidpipe.targets import Target, from_passthrough
 from vidpipe.transfer import DEFAULT_CHUNK_SIZE, TransferResult, UploadUrlExpired, transfer
 
 FAILED_UPLOAD_STATES = ("errored", "cancelled", "timed_out")
@@ -370,6 +370,7 @@ class Pipeline:
             if entry.asset_id is not None:
                 try:
                     asset = self.mux.get_asset(entry.asset_id)
+                    self._check_belongs(entry, asset)
                 except MuxNotFound:
                     reason = f"asset {entry.asset_id} was deleted on Mux before it was ready"
                     journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
@@ -391,8 +392,29 @@ class Pipeline:
             self.sleep(delay)
             delay = min(delay * 1.6, POLL_CAP)
 
+    def _check_belongs(self, entry: UploadJournal, asset: Asset) -> None:
+        """Refuse an asset this entry's upload did not make for its target: the journal's
+        asset ID may come from a webhook, and a signed event is not proof. Mux's asset must
+        name the entry's upload and carry its target's passthrough; otherwise the entry
+        fails (forgetting that asset ID, which may be another row's) and nothing is recorded.
+        """
+        target = journal.target_of(entry)
+        if asset.upload_id != entry.upload_id:
+            reason = (
+                f"asset {asset.id} was not made by upload {entry.upload_id} "
+                f"(Mux says upload {asset.upload_id or 'none'})"
+            )
+        elif from_passthrough(asset.passthrough) != target:
+            reason = f"asset {asset.id}'s passthrough does not name {target}"
+        else:
+            return
+        journal.update(self.engine, entry, state=State.FAILED, asset_id=None, last_error=reason)
+        raise UploadFailed(f"{reason}; not recording it, {target} is unchanged")
+
     def record(self, entry: UploadJournal, asset: Asset) -> str:
-        """Record the ready asset on the row and close the journal entry: one transaction."""
+        """Record the ready asset on the row and close the journal entry: one transaction.
+        The asset must be the one the entry's upload made for its target (`UploadFailed`)."""
+        self._check_belongs(entry, asset)
         target = journal.target_of(entry)
         playback_id = asset.public_playback_id
         if playback_id is None:
