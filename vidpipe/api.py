@@ -139,10 +139,15 @@ class Vidpipe:
     # -- commands ----------------------------------------------------------------------------
 
     def init_db(self) -> list[str]:
-        """Create the missing tables; return their names. Changes nothing that exists."""
+        """Create the missing tables; return their names. Changes nothing that exists, but
+        for clearing the upload URLs (bearer credentials) an older vidpipe kept in its journal."""
+        from vidpipe import journal
         from vidpipe.db import init_db
 
-        return init_db(self._database(require_tables=False))
+        engine = self._database(require_tables=False)
+        created = init_db(engine)
+        journal.forget_upload_urls(engine)
+        return created
 
     def upload(
         self,

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mux_python
@@ -97,7 +97,7 @@ class Asset:
         created = data.get("created_at")
         try:
             created_at = int(created) if created is not None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # garbage, or an infinite float
             created_at = None
         return cls(
             id=str(data["id"]),
@@ -121,7 +121,7 @@ class Upload:
 
     id: str
     status: str
-    url: str | None = None
+    url: str | None = field(default=None, repr=False)  # a bearer credential: never shown
     asset_id: str | None = None
     error: str | None = None
     passthrough: str | None = None

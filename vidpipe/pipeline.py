@@ -4,6 +4,9 @@ validate -> create the direct upload -> transfer -> wait for the asset -> confir
 -> record asset + playback ID on the row (one transaction, with the journal) -> delete the
 replaced asset. Each step is written to the journal (`vidpipe_upload`) before it is taken, so
 re-running the same command resumes the same Mux upload from the offset the server holds.
+
+The upload URL is a bearer credential: it lives in memory only. A resumed upload asks Mux for
+it again (Mux returns it while the upload waits for bytes).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from vidpipe.locks import run_lock
 from vidpipe.media import VideoFile, check_video_file
 from vidpipe.mux import Asset, MuxGateway, Upload
 from vidpipe.records import read_row, rows_naming, set_video
-from vidpipe.targets import Target
+from vidpipe.targets import Target, from_passthrough
 from vidpipe.transfer import TransferResult, UploadUrlExpired, transfer
 from vidpipe.units import AUTO_CHUNK
 
@@ -160,20 +163,30 @@ class Pipeline:
         result: TransferResult | None = None
 
         for _fresh_start in range(2):
+            url: str | None = None
             if entry.upload_id is None:
-                self._create_upload(entry, prepared, options)
+                url = self._create_upload(entry, prepared, options)
             if entry.state == State.UPLOADING:
-                assert entry.upload_id is not None and entry.upload_url is not None
-                status = self.mux.get_upload(entry.upload_id) if resumed else None
+                assert entry.upload_id is not None
+                status = None
+                if url is None:  # resumed: Mux says where the upload stands, and its URL
+                    status = self.mux.get_upload(entry.upload_id)
+                    url = status.url
                 if status is not None and status.status in FAILED_UPLOAD_STATES:
                     entry = self._start_over(entry, prepared, options, status)
                     resumed = False
                     continue
                 if status is not None and status.status == "asset_created":
                     self._mark_transferred(entry, status)
+                elif url is None:
+                    assert status is not None
+                    raise UploadFailed(
+                        f"Mux upload {status.id} is {status.status} and gives no upload URL; "
+                        "try again later"
+                    )
                 else:
                     try:
-                        result = self._transfer(entry, prepared, options, on_progress, resumed)
+                        result = self._transfer(entry, url, prepared, options, on_progress, resumed)
                     except UploadUrlExpired:
                         assert entry.upload_id is not None
                         status = self.mux.get_upload(entry.upload_id)
@@ -276,7 +289,8 @@ class Pipeline:
 
     def _create_upload(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
-    ) -> None:
+    ) -> str:
+        """Create the Mux upload, journal its ID (not its URL) and return its URL."""
         target = prepared.target
         upload = self.mux.create_upload(
             target.passthrough,
@@ -287,13 +301,9 @@ class Pipeline:
         if not upload.url:
             raise UploadFailed(f"Mux created upload {upload.id} without an upload URL")
         journal.update(
-            self.engine,
-            entry,
-            upload_id=upload.id,
-            upload_url=upload.url,
-            state=State.UPLOADING,
-            confirmed_bytes=0,
+            self.engine, entry, upload_id=upload.id, state=State.UPLOADING, confirmed_bytes=0
         )
+        return upload.url
 
     def _start_over(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions, status: Upload
@@ -316,13 +326,12 @@ class Pipeline:
     def _transfer(
         self,
         entry: UploadJournal,
+        url: str,
         prepared: Prepared,
         options: UploadOptions,
         on_progress: Progress | None,
         resumed: bool,
     ) -> TransferResult:
-        assert entry.upload_url is not None
-
         def confirmed(offset: int) -> None:
             if offset != entry.confirmed_bytes:
                 journal.update(self.engine, entry, confirmed_bytes=offset)
@@ -330,7 +339,7 @@ class Pipeline:
         try:
             return transfer(
                 self.http,
-                entry.upload_url,
+                url,
                 prepared.video.path,
                 chunk_size=options.chunk_size,
                 start_offset=None if resumed else 0,
@@ -372,6 +381,7 @@ class Pipeline:
             if entry.asset_id is not None:
                 try:
                     asset = self.mux.get_asset(entry.asset_id)
+                    self._check_belongs(entry, asset)
                 except MuxNotFound:
                     reason = f"asset {entry.asset_id} was deleted on Mux before it was ready"
                     journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
@@ -393,12 +403,33 @@ class Pipeline:
             self.sleep(delay)
             delay = min(delay * 1.6, POLL_CAP)
 
+    def _check_belongs(self, entry: UploadJournal, asset: Asset) -> None:
+        """Refuse an asset this entry's upload did not make for its target: the journal's
+        asset ID may come from a webhook, and a signed event is not proof. Mux's asset must
+        name the entry's upload and carry its target's passthrough; otherwise the entry
+        fails (forgetting that asset ID, which may be another row's) and nothing is recorded.
+        """
+        target = journal.target_of(entry)
+        if asset.upload_id != entry.upload_id:
+            reason = (
+                f"asset {asset.id} was not made by upload {entry.upload_id} "
+                f"(Mux says upload {asset.upload_id or 'none'})"
+            )
+        elif from_passthrough(asset.passthrough) != target:
+            reason = f"asset {asset.id}'s passthrough does not name {target}"
+        else:
+            return
+        journal.update(self.engine, entry, state=State.FAILED, asset_id=None, last_error=reason)
+        raise UploadFailed(f"{reason}; not recording it, {target} is unchanged")
+
     def record(self, entry: UploadJournal, asset: Asset, policy: str = "public") -> str:
         """Record the ready asset on the row and close the journal entry: one transaction.
 
+        The asset must be the one the entry's upload made for its target (`UploadFailed`).
         The playback ID recorded is the asset's of `policy` (the upload's); an asset that has
         none of that policy (an upload resumed under other settings) gets its other one
         recorded, which `verify` then reports as a policy mismatch."""
+        self._check_belongs(entry, asset)
         target = journal.target_of(entry)
         playback_id = asset.playback_id_for(policy, fallback=True)
         if playback_id is None:

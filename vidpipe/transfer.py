@@ -294,12 +294,15 @@ def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
     upload is already complete. One attempt, no retries: any failure raises
     `TransferError` (`UploadUrlExpired` for 404/410).
     """
+    # `from None` throughout: httpx's exceptions carry the request, URL and all.
     try:
         answer = _interpret(_put_query(client, url, total), total, sent_to=None)
-    except httpx.TransportError as exc:
-        raise TransferError(f"could not query the upload offset: {_describe(exc)}") from exc
+    except httpx.InvalidURL:
+        raise TransferError("the upload URL is not a valid URL") from None
+    except httpx.RequestError as exc:
+        raise TransferError(f"could not query the upload offset: {_describe(exc)}") from None
     except _Retryable as exc:
-        raise TransferError(f"could not query the upload offset: {exc.reason}") from exc
+        raise TransferError(f"could not query the upload offset: {exc.reason}") from None
     return None if answer.complete else answer.held
 
 
@@ -451,9 +454,11 @@ def _json_or_none(response: httpx.Response) -> Any | None:
         return None
 
 
-def _describe(exc: httpx.TransportError) -> str:
+def _describe(exc: httpx.RequestError) -> str:
     # The exception's text is left out on purpose: some carry the request URL.
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        what = "not an http(s) URL"
+    elif isinstance(exc, httpx.TimeoutException):
         what = "timed out"
     elif isinstance(exc, httpx.ConnectError):
         what = "could not connect"
@@ -523,7 +528,11 @@ class _Session:
                     answer = self._query()
                 else:
                     answer = self._send_chunk(offset)
-            except (httpx.TransportError, _Retryable) as exc:
+            except httpx.InvalidURL:
+                raise TransferError("the upload URL is not a valid URL") from None
+            except httpx.UnsupportedProtocol as exc:
+                raise TransferError(f"cannot upload: {_describe(exc)}") from None
+            except (httpx.RequestError, _Retryable) as exc:
                 self._report_confirmed()
                 reason = exc.reason if isinstance(exc, _Retryable) else _describe(exc)
                 retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
@@ -535,7 +544,7 @@ class _Session:
                     raise TransferError(
                         f"upload interrupted: {reason} at {self.known:,} of {total:,} bytes "
                         f"after {failures} attempts; re-run the same command to resume"
-                    ) from exc
+                    ) from None  # httpx's exception carries the URL: not even in a traceback
                 self.retries += 1
                 self.sleep(self._delay(failures, retry_after))
                 offset = None
@@ -578,7 +587,7 @@ class _Session:
         try:
             response = self.client.put(self.url, content=self._body(start, end), headers=headers)
             answer = _interpret(response, self.total, sent_to=end)
-        except (httpx.TransportError, _Retryable):
+        except (httpx.RequestError, _Retryable):
             self.sizes.request_failed()
             raise
         if not answer.complete and answer.held <= start:
