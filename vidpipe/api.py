@@ -19,9 +19,11 @@ from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from vidpipe.assets import AssetSettings
 from vidpipe.config import Settings, load_settings
 from vidpipe.errors import UsageError
-from vidpipe.targets import Target, choose
+from vidpipe.targets import Kind, Target, choose
+from vidpipe.units import AUTO_CHUNK
 
 if TYPE_CHECKING:
     import httpx
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from vidpipe.importer import ImportReport, Observer
     from vidpipe.mux import MuxGateway
     from vidpipe.pipeline import UploadOptions, UploadOutcome
+    from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
     from vidpipe.status import StatusReport
     from vidpipe.webhooks import EventOutcome
@@ -40,6 +43,7 @@ Notify = Callable[[str], None]
 
 DEFAULT_WAIT_TIMEOUT = 30 * 60.0
 DEFAULT_ORPHAN_MIN_AGE = 24 * 3600.0
+DEFAULT_URL_EXPIRY = 6 * 3600.0
 
 
 def _quiet(_message: str) -> None:
@@ -137,10 +141,15 @@ class Vidpipe:
     # -- commands ----------------------------------------------------------------------------
 
     def init_db(self) -> list[str]:
-        """Create the missing tables; return their names. Changes nothing that exists."""
+        """Create the missing tables; return their names. Changes nothing that exists, but
+        for clearing the upload URLs (bearer credentials) an older vidpipe kept in its journal."""
+        from vidpipe import journal
         from vidpipe.db import init_db
 
-        return init_db(self._database(require_tables=False))
+        engine = self._database(require_tables=False)
+        created = init_db(engine)
+        journal.forget_upload_urls(engine)
+        return created
 
     def upload(
         self,
@@ -153,16 +162,30 @@ class Vidpipe:
         wait: bool = True,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_progress: Progress | None = None,
+        settings: AssetSettings | None = None,
+        **asset_options: Any,
     ) -> UploadOutcome:
         """Upload a video to a lesson or course: `source` is a file (resumable: calling again
         with the same file continues the same Mux upload) or an `http(s)://` URL that Mux
         fetches itself. Waits for the asset unless `wait` is false, and records the asset and
-        playback IDs on the row."""
+        its playback ID of the upload's policy on the row. `chunk_size` None (or 0) sizes each
+        request adaptively; otherwise a multiple of 256 KiB is used as given.
+
+        The asset is created with the configured asset settings, each overridden by a keyword
+        of `AssetSettings.override` (`playback_policy`, `video_quality`, `max_resolution`,
+        `captions`, `static_renditions`, `normalize_audio`, `test`), or with `settings` as
+        given (from `asset_settings`)."""
         from vidpipe.pipeline import Pipeline
 
         target = self._target(lesson, course)
         options = self._upload_options(
-            chunk_size=chunk_size, replace=replace, wait=wait, timeout=timeout
+            target.kind,
+            chunk_size=chunk_size,
+            replace=replace,
+            wait=wait,
+            timeout=timeout,
+            settings=settings,
+            **asset_options,
         )
         engine, gateway = self._mux_and_db()
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
@@ -180,14 +203,17 @@ class Vidpipe:
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         chunk_size: int | None = None,
         observer: Observer | None = None,
-        **upload_options: Any,
+        settings: AssetSettings | None = None,
+        **asset_options: Any,
     ) -> ImportReport:
         """Upload every item of a manifest (CSV or JSON Lines: `source` and `lesson` or
         `course`), `jobs` at a time. Every line is checked first: a bad one raises
         `ManifestError` (a `UsageError` naming each bad line) and nothing is changed.
         Re-running the same manifest skips the items done and resumes those in flight;
-        several processes may run it at once. `upload_options` are the per-upload settings
-        `upload` takes, passed to every item. The report's `ok` is False when an item failed.
+        several processes may run it at once. Every item's asset is created as `upload`
+        would create it: the configured settings of its kind (lesson or course), overridden
+        by `asset_options` (or `settings` as given). The report's `ok` is False when an item
+        failed.
         """
         from vidpipe import importer
         from vidpipe import manifest as manifests
@@ -195,9 +221,18 @@ class Vidpipe:
 
         if not 1 <= jobs <= importer.MAX_JOBS:
             raise UsageError(f"the number of parallel jobs must be 1..{importer.MAX_JOBS}")
-        options = self._upload_options(
-            chunk_size=chunk_size, replace=replace, wait=wait, timeout=timeout, **upload_options
-        )
+        options = {
+            kind: self._upload_options(
+                kind,
+                chunk_size=chunk_size,
+                replace=replace,
+                wait=wait,
+                timeout=timeout,
+                settings=settings,
+                **asset_options,
+            )
+            for kind in Kind
+        }
         path = Path(manifest)
         items = manifests.load(path, self.engine, replace=replace)
         if dry_run:
@@ -209,6 +244,28 @@ class Vidpipe:
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         runner = importer.Importer(engine, gateway, pipeline, options, jobs=jobs, observer=observer)
         return runner.run(path, items)
+
+    def asset_settings(self, kind: str = "lesson", **overrides: Any) -> AssetSettings:
+        """The settings a new asset of `kind` (`lesson` or `course`) is created with: the
+        configured ones, each overridden by a keyword of `AssetSettings.override` (checked:
+        `InvalidAssetSetting`, a `UsageError`, names the setting and the allowed values)."""
+        return self.settings.asset_settings(str(kind)).override(**overrides)
+
+    def url(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        expires: float = DEFAULT_URL_EXPIRY,
+    ) -> PlaybackUrls:
+        """The row's stream and thumbnail URLs; signed (a token valid for `expires` seconds)
+        when Mux reports the recorded playback ID as signed."""
+        from vidpipe.playback import playback_urls
+
+        target = self._target(lesson, course)
+        if not expires > 0:
+            raise UsageError("the token lifetime must be positive")
+        return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
 
     def status(self, *, lesson: int | None = None, course: int | None = None) -> StatusReport:
         """The database and Mux side by side (every target with a video or an unfinished
@@ -223,7 +280,8 @@ class Vidpipe:
         from vidpipe import reconcile
 
         target = self._target(lesson, course, required=False)
-        return reconcile.verify(*self._mux_and_db(), target)
+        policies = self.settings.playback_policies()
+        return reconcile.verify(*self._mux_and_db(), target, policies=policies)
 
     def sync(
         self,
@@ -232,10 +290,12 @@ class Vidpipe:
         prune_orphans: bool = False,
         orphan_min_age: float = DEFAULT_ORPHAN_MIN_AGE,
         max_deletes: int = 10,
+        fix_policy: bool = False,
         before_apply: Callable[[], None] | None = None,
     ) -> Report:
-        """Make the database agree with Mux (one sync at a time). `before_apply` is called
-        after planning, before the first write (a hook for tests)."""
+        """Make the database agree with Mux (one sync at a time). Policy drift is reported,
+        and repaired only with `fix_policy`. `before_apply` is called after planning, before
+        the first write (a hook for tests)."""
         from vidpipe import reconcile
 
         if orphan_min_age < 0:
@@ -247,6 +307,8 @@ class Vidpipe:
             prune_orphans=prune_orphans,
             orphan_min_age=orphan_min_age,
             max_deletes=max_deletes,
+            fix_policy=fix_policy,
+            policies=self.settings.playback_policies(),
         )
         return reconcile.sync(*self._mux_and_db(), options, before_apply=before_apply)
 
@@ -296,7 +358,13 @@ class Vidpipe:
         engine = self.engine
         gateway = self.gateway if self._has_credentials() else None
         return apply_payload(
-            engine, body, secret=secret, signature=signature, verify=verify, gateway=gateway
+            engine,
+            body,
+            secret=secret,
+            signature=signature,
+            verify=verify,
+            gateway=gateway,
+            policies=self.settings.playback_policies(),
         )
 
     def serve_webhooks(self, *, host: str, port: int, log: Notify) -> None:
@@ -307,33 +375,48 @@ class Vidpipe:
         engine = self.engine
         gateway = webhook_gateway(self.settings)
         try:
-            serve(engine, secret, host=host, port=port, gateway=gateway, log=log)
+            serve(
+                engine,
+                secret,
+                host=host,
+                port=port,
+                gateway=gateway,
+                log=log,
+                policies=self.settings.playback_policies(),
+            )
         finally:
             if gateway is not None:
                 gateway.close()
 
     # -- helpers -----------------------------------------------------------------------------
 
-    @staticmethod
     def _upload_options(
+        self,
+        kind: Kind,
         *,
         chunk_size: int | None,
         replace: bool,
         wait: bool,
         timeout: float,
-        **settings: Any,
+        settings: AssetSettings | None = None,
+        **asset_options: Any,
     ) -> UploadOptions:
-        """The options of one upload, shared by `upload` and every item of `import_manifest`
-        (the one place per-upload settings are checked and turned into options)."""
+        """The options of one upload to a row of `kind`, shared by `upload` and every item of
+        `import_manifest` (the one place per-upload settings are checked and resolved)."""
         from vidpipe.pipeline import UploadOptions
-        from vidpipe.transfer import DEFAULT_CHUNK_SIZE
 
-        if settings:
-            raise UsageError(f"unknown upload option(s): {', '.join(sorted(settings))}")
         if timeout < 0:
             raise UsageError("the wait timeout must not be negative")
+        if settings is None:
+            settings = self.asset_settings(kind, **asset_options)
+        elif asset_options:
+            settings = settings.override(**asset_options)
         return UploadOptions(
-            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, replace=replace, wait=wait, timeout=timeout
+            chunk_size=chunk_size or AUTO_CHUNK,
+            replace=replace,
+            wait=wait,
+            timeout=timeout,
+            asset=settings,
         )
 
     def _has_credentials(self) -> bool:

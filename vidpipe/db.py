@@ -69,7 +69,7 @@ class UploadJournal(SQLModel, table=True):
     chunk_size: int = Field(sa_column=Column(BigInteger, nullable=False))
     state: str = Field(default="created", index=True)
     upload_id: str | None = Field(default=None, index=True)
-    upload_url: str | None = None
+    upload_url: str | None = None  # never written: kept for older databases (see journal)
     confirmed_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     asset_id: str | None = Field(default=None, index=True)
     playback_id: str | None = None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -43,7 +43,7 @@ from vidpipe.manifest import Item
 from vidpipe.mux import Asset, MuxGateway
 from vidpipe.pipeline import FAILED_UPLOAD_STATES, Pipeline, UploadOptions, UploadOutcome
 from vidpipe.records import read_row
-from vidpipe.targets import Target
+from vidpipe.targets import Kind, Target
 
 MAX_JOBS = 16
 HELD_RETRY = 2.0
@@ -186,7 +186,7 @@ class Importer:
         engine: Engine,
         gateway: MuxGateway,
         pipeline: Pipeline,
-        options: UploadOptions,
+        options: Mapping[Kind, UploadOptions],
         *,
         jobs: int,
         observer: Observer | None = None,
@@ -196,6 +196,9 @@ class Importer:
         self.mux = gateway
         self.pipeline = pipeline
         self.options = options
+        """The options of each kind of row's uploads (asset settings differ by kind)."""
+        first = next(iter(options.values()))
+        self.wait, self.timeout = first.wait, first.timeout
         self.jobs = jobs
         self.observer = observer or Observer()
         self.clock = clock
@@ -218,7 +221,7 @@ class Importer:
             else:
                 todo.append(item)
         self.observer.planned(todo)
-        if self.options.wait:
+        if self.wait:
             self._waiter = _Waiter(self)
             self._waiter.start()
         self._queue.fill(todo)
@@ -258,6 +261,7 @@ class Importer:
 
     def _one(self, item: Item) -> None:
         pipeline = self.pipeline
+        options = self.options[item.target.kind]
         try:
             with pipeline.claim(item.target):
                 settled = self._settled(item)
@@ -266,7 +270,7 @@ class Importer:
                     return
                 source = item.url if item.url is not None else item.key
                 try:
-                    prepared = pipeline.prepare(source, item.target, self.options)
+                    prepared = pipeline.prepare(source, item.target, options)
                 except TargetHasVideo:
                     # Recorded between the check and here, by another process?
                     settled = self._settled(item)
@@ -279,7 +283,7 @@ class Importer:
                 def progress(done: int, total: int) -> None:
                     self.observer.progress(item, done, total)
 
-                entry, outcome = pipeline.send(prepared, self.options, progress)
+                entry, outcome = pipeline.send(prepared, options, progress)
         except LockHeld:
             self.observer.held(item)
             self._queue.put_back(item, HELD_RETRY)
@@ -303,7 +307,7 @@ class Importer:
             )
             return
         self.observer.waiting(item)
-        self._waiter.add(item, entry, outcome, self.clock() + self.options.timeout)
+        self._waiter.add(item, entry, outcome, options, self.clock() + self.timeout)
 
     def _settled(self, item: Item) -> ItemResult | None:
         """Under the claim: is the item finished already (by an earlier run or another
@@ -381,6 +385,7 @@ class _Waiting:
     item: Item
     entry: UploadJournal
     outcome: UploadOutcome
+    options: UploadOptions
     deadline: float
     misses: int = 0
 
@@ -399,10 +404,15 @@ class _Waiter(threading.Thread):
         self._delay = POLL_START
 
     def add(
-        self, item: Item, entry: UploadJournal, outcome: UploadOutcome, deadline: float
+        self,
+        item: Item,
+        entry: UploadJournal,
+        outcome: UploadOutcome,
+        options: UploadOptions,
+        deadline: float,
     ) -> None:
         with self._cond:
-            self._waiting.append(_Waiting(item, entry, outcome, deadline))
+            self._waiting.append(_Waiting(item, entry, outcome, options, deadline))
             self._delay = POLL_START
             self._cond.notify_all()
 
@@ -523,15 +533,24 @@ class _Waiter(threading.Thread):
         if asset.status == "errored":
             reason = f"Mux could not process the video (asset {asset.id} errored"
             reason += f": {asset.error})" if asset.error else ")"
-            self._end(
-                waiting, self.importer._failed(waiting.item, str(pipeline.fail(entry, reason)))
-            )
+            try:
+                with pipeline.claim(waiting.item.target):  # as for recording, below
+                    error = pipeline.fail(entry, reason)
+            except LockHeld:
+                return False
+            self._end(waiting, self.importer._failed(waiting.item, str(error)))
             return True
         if asset.status != "ready":
             return False
         item = waiting.item
         try:
-            outcome = pipeline.complete(entry, asset, waiting.outcome)
+            # Recording takes the claim too: an item is checked and sent under it, so another
+            # process that holds it now never sees it unrecorded and then finds its entry
+            # closed (it would start a second upload).
+            with pipeline.claim(item.target):
+                outcome = pipeline.complete(entry, asset, waiting.outcome, waiting.options)
+        except LockHeld:
+            return False  # someone is on this item right now: next round
         except VidpipeError as exc:
             self._end(waiting, self.importer._failed(item, str(exc)))
             return True

@@ -10,6 +10,11 @@ Two kinds of function:
 - connection-level (`finish`, `close_if`, `fail_for_asset`, `fail_matching`, ...): they run in
   the caller's transaction, beside the row writers of `records`, so that "row recorded" and
   "upload done" commit together. Every one of them is a compare-and-set on the entry's state.
+
+The journal never keeps a direct-upload URL: it is a bearer credential (anyone holding it can
+finish the upload with other bytes), and Mux gives it again while the upload waits. The
+`upload_url` column stays for databases made by older versions, always NULL: every write
+here clears what such a version left (`forget_upload_urls`).
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ def all_unfinished(engine: Engine, target: Target | None = None) -> list[UploadJ
 
 def create(engine: Engine, target: Target, **fields: Any) -> UploadJournal:
     """Insert a new entry for `target` (state `created` unless given) and return it."""
+    _refuse_url(fields)
     values = {"target_kind": target.kind.value, "target_id": target.id, **fields}
     values.setdefault("state", State.CREATED.value)
     values.setdefault("confirmed_bytes", 0)
@@ -99,6 +105,7 @@ def create(engine: Engine, target: Target, **fields: Any) -> UploadJournal:
     values.setdefault("created_at", now)
     values.setdefault("updated_at", now)
     with transaction(engine) as conn:
+        _forget_urls(conn)
         key = conn.execute(_T.insert().values(**values)).inserted_primary_key
         assert key is not None
         new_id = key[0]
@@ -108,9 +115,11 @@ def create(engine: Engine, target: Target, **fields: Any) -> UploadJournal:
 
 def update(engine: Engine, entry: UploadJournal, **fields: Any) -> UploadJournal:
     """Write `fields` to the entry (one transaction) and mirror them on the object."""
+    _refuse_url(fields)
     values = {k: (v.value if isinstance(v, State) else v) for k, v in fields.items()}
     values["updated_at"] = utcnow()
     with transaction(engine) as conn:
+        _forget_urls(conn)
         conn.execute(update_stmt(entry.id).values(**values))
     for key, value in values.items():
         setattr(entry, key, value)
@@ -119,6 +128,23 @@ def update(engine: Engine, entry: UploadJournal, **fields: Any) -> UploadJournal
 
 def update_stmt(journal_id: int | None) -> Any:
     return sql_update(_T).where(_T.c.id == journal_id)
+
+
+def forget_upload_urls(engine: Engine) -> int:
+    """Clear every upload URL an older vidpipe stored (one statement); return how many."""
+    with transaction(engine) as conn:
+        return _forget_urls(conn)
+
+
+def _forget_urls(conn: Connection) -> int:
+    # Matches nothing once cleared: a cheap statement on every engine-level write.
+    stmt = sql_update(_T).where(_T.c.upload_url.is_not(None)).values(upload_url=None)
+    return int(conn.execute(stmt).rowcount or 0)
+
+
+def _refuse_url(fields: dict[str, Any]) -> None:
+    if fields.get("upload_url") is not None:
+        raise ValueError("the journal does not keep upload URLs (bearer credentials)")
 
 
 # -- connection-level: inside the caller's transaction ---------------------------------------

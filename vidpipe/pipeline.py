@@ -5,6 +5,9 @@ validate -> create the direct upload -> transfer -> wait for the asset -> confir
 replaced asset. Each step is written to the journal (`vidpipe_upload`) before it is taken, so
 re-running the same command resumes the same Mux upload from the offset the server holds.
 
+The upload URL is a bearer credential: it lives in memory only. A resumed upload asks Mux for
+it again (Mux returns it while the upload waits for bytes).
+
 A URL source skips the direct upload and the transfer: Mux is asked to fetch the URL
 (`POST /video/v1/assets`), and the rest is the same.
 
@@ -30,6 +33,7 @@ import httpx
 from sqlalchemy import Engine
 
 from vidpipe import journal
+from vidpipe.assets import AssetSettings, asset_meta
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import (
     LockHeld,
@@ -49,8 +53,9 @@ from vidpipe.locks import run_lock
 from vidpipe.media import VideoFile, check_url, check_video_file, display_source, is_url
 from vidpipe.mux import Asset, MuxGateway, Upload
 from vidpipe.records import read_row, rows_naming, set_video
-from vidpipe.targets import Target
-from vidpipe.transfer import DEFAULT_CHUNK_SIZE, TransferResult, UploadUrlExpired, transfer
+from vidpipe.targets import Target, from_passthrough
+from vidpipe.transfer import TransferResult, UploadUrlExpired, transfer
+from vidpipe.units import AUTO_CHUNK
 
 FAILED_UPLOAD_STATES = ("errored", "cancelled", "timed_out")
 POLL_START = 1.0
@@ -70,11 +75,13 @@ Notify = Callable[[str], None]
 
 @dataclass
 class UploadOptions:
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int = AUTO_CHUNK  # bytes per request; AUTO_CHUNK sizes each request itself
     replace: bool = False
     wait: bool = True
     timeout: float = DEFAULT_WAIT_TIMEOUT
     upload_timeout: int = 3600 * 24  # Mux keeps the upload URL open this long (resume window)
+    asset: AssetSettings = field(default_factory=AssetSettings)
+    """What the new asset is created with; its playback policy decides the ID recorded."""
 
 
 @dataclass
@@ -119,6 +126,7 @@ class Prepared:
     video: VideoFile | None
     target: Target
     current_asset_id: str | None
+    title: str | None = None
     url: str | None = None
 
     @property
@@ -180,7 +188,7 @@ class Pipeline:
             raise TargetNotFound(target)
         if row.asset_id and not options.replace:
             raise TargetHasVideo(target, row.asset_id)
-        return Prepared(video, target, row.asset_id, url=url)
+        return Prepared(video, target, row.asset_id, row.title, url=url)
 
     # -- the flow -----------------------------------------------------------------------
 
@@ -198,7 +206,7 @@ class Pipeline:
             if entry.state != State.DONE:
                 self.notify(f"waiting for Mux to make the asset for {prepared.target} ready")
             asset = self.wait_for_asset(entry, deadline=self.clock() + options.timeout)
-            return self.complete(entry, asset, outcome)
+            return self.complete(entry, asset, outcome, options)
 
     @contextmanager
     def claim(self, target: Target) -> Iterator[None]:
@@ -228,23 +236,31 @@ class Pipeline:
         result: TransferResult | None = None
 
         for _fresh_start in range(2):
-            fresh = False
+            url: str | None = None
             if entry.upload_id is None:
-                fresh = not self._create_upload(entry, prepared, options)
+                url = self._create_upload(entry, prepared, options)
+                assert url is not None
             if entry.state == State.UPLOADING:
-                assert entry.upload_id is not None and entry.upload_url is not None
-                status = self.mux.get_upload(entry.upload_id) if resumed and not fresh else None
+                assert entry.upload_id is not None
+                status = None
+                if url is None:  # resumed: Mux says where the upload stands, and its URL
+                    status = self.mux.get_upload(entry.upload_id)
+                    url = status.url
                 if status is not None and status.status in FAILED_UPLOAD_STATES:
                     entry = self._start_over(entry, prepared, options, status)
                     resumed = False
                     continue
                 if status is not None and status.status == "asset_created":
                     self._mark_transferred(entry, status)
+                elif url is None:
+                    assert status is not None
+                    raise UploadFailed(
+                        f"Mux upload {status.id} is {status.status} and gives no upload URL; "
+                        "try again later"
+                    )
                 else:
                     try:
-                        result = self._transfer(
-                            entry, prepared, options, on_progress, resumed and not fresh
-                        )
+                        result = self._transfer(entry, url, prepared, options, on_progress, resumed)
                     except UploadUrlExpired:
                         assert entry.upload_id is not None
                         status = self.mux.get_upload(entry.upload_id)
@@ -281,9 +297,11 @@ class Pipeline:
         )
         return entry, outcome
 
-    def complete(self, entry: UploadJournal, asset: Asset, outcome: UploadOutcome) -> UploadOutcome:
+    def complete(
+        self, entry: UploadJournal, asset: Asset, outcome: UploadOutcome, options: UploadOptions
+    ) -> UploadOutcome:
         """The asset is ready: record it on the row and delete the asset it replaces."""
-        playback_id, recorded_here = self.record(entry, asset)
+        playback_id, recorded_here = self.record(entry, asset, options.asset.playback_policy)
         outcome.recorded_elsewhere = not recorded_here
         outcome.state = "ready"
         outcome.asset_id = asset.id
@@ -297,7 +315,7 @@ class Pipeline:
     ) -> tuple[UploadJournal, UploadOutcome]:
         entry, resumed = self._journal_entry(prepared, options)
         if entry.asset_id is None:
-            self._create_asset(entry, prepared)
+            self._create_asset(entry, prepared, options)
         outcome = UploadOutcome(
             target=prepared.target,
             journal_id=entry.id or 0,
@@ -365,38 +383,37 @@ class Pipeline:
 
     def _create_upload(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
-    ) -> bool:
-        """Give the entry a Mux direct upload. Returns True when it adopted one that an
-        earlier create made (its answer lost), False when it created a new one."""
+    ) -> str:
+        """Create the Mux upload, journal its ID (not its URL) and return its URL. An entry
+        whose earlier create may have been carried out (its answer lost) adopts the waiting
+        upload that create made, if Mux has one, instead of making another."""
+        target = prepared.target
         if entry.state == State.CREATING:
             found = self._find_lost_upload(entry)
-            if found is not None:
+            if found is not None and found.url:
                 self.notify(f"found Mux upload {found.id}, made before the answer was lost")
                 journal.update(
-                    self.engine,
-                    entry,
-                    upload_id=found.id,
-                    upload_url=found.url,
-                    state=State.UPLOADING,
-                    confirmed_bytes=0,
+                    self.engine, entry, upload_id=found.id, state=State.UPLOADING, confirmed_bytes=0
                 )
-                return True
+                return found.url
         # Journaled before the request: a restart knows a create may be in flight.
         journal.update(self.engine, entry, state=State.CREATING)
-        upload = self.mux.create_upload(prepared.target.passthrough, timeout=options.upload_timeout)
+        upload = self.mux.create_upload(
+            target.passthrough,
+            settings=options.asset,
+            meta=asset_meta(prepared.title, target.external_id),
+            timeout=options.upload_timeout,
+        )
         if not upload.url:
             raise UploadFailed(f"Mux created upload {upload.id} without an upload URL")
         journal.update(
-            self.engine,
-            entry,
-            upload_id=upload.id,
-            upload_url=upload.url,
-            state=State.UPLOADING,
-            confirmed_bytes=0,
+            self.engine, entry, upload_id=upload.id, state=State.UPLOADING, confirmed_bytes=0
         )
-        return False
+        return upload.url
 
-    def _create_asset(self, entry: UploadJournal, prepared: Prepared) -> None:
+    def _create_asset(
+        self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
+    ) -> None:
         """Have Mux ingest the entry's URL; the asset ID goes to the journal. An answer that
         was lost (now, or in a run that died) is looked for before asking again."""
         assert prepared.url is not None
@@ -410,7 +427,12 @@ class Pipeline:
         for _attempt in range(CREATE_ATTEMPTS):
             journal.update(self.engine, entry, state=State.CREATING)
             try:
-                asset = self.mux.create_asset_from_url(prepared.url, prepared.target.passthrough)
+                asset = self.mux.create_asset_from_url(
+                    prepared.url,
+                    prepared.target.passthrough,
+                    settings=options.asset,
+                    meta=asset_meta(prepared.title, prepared.target.external_id),
+                )
             except MuxBadRequest as exc:
                 reason = f"Mux refused to ingest {prepared.shown}: {exc}"
                 journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
@@ -501,13 +523,12 @@ class Pipeline:
     def _transfer(
         self,
         entry: UploadJournal,
+        url: str,
         prepared: Prepared,
         options: UploadOptions,
         on_progress: Progress | None,
         resumed: bool,
     ) -> TransferResult:
-        assert entry.upload_url is not None
-
         def confirmed(offset: int) -> None:
             if offset != entry.confirmed_bytes:
                 journal.update(self.engine, entry, confirmed_bytes=offset)
@@ -516,7 +537,7 @@ class Pipeline:
         try:
             return transfer(
                 self.http,
-                entry.upload_url,
+                url,
                 prepared.video.path,
                 chunk_size=options.chunk_size,
                 start_offset=None if resumed else 0,
@@ -558,6 +579,7 @@ class Pipeline:
             if entry.asset_id is not None:
                 try:
                     asset = self.mux.get_asset(entry.asset_id)
+                    self._check_belongs(entry, asset)
                 except MuxNotFound:
                     reason = f"asset {entry.asset_id} was deleted on Mux before it was ready"
                     journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
@@ -584,14 +606,41 @@ class Pipeline:
         journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
         return UploadFailed(f"{reason}; {journal.target_of(entry)} is unchanged")
 
-    def record(self, entry: UploadJournal, asset: Asset) -> tuple[str, bool]:
+    def _check_belongs(self, entry: UploadJournal, asset: Asset) -> None:
+        """Refuse an asset this entry's upload did not make for its target: the journal's
+        asset ID may come from a webhook, and a signed event is not proof. Mux's asset must
+        name the entry's upload and carry its target's passthrough; otherwise the entry
+        fails (forgetting that asset ID, which may be another row's) and nothing is recorded.
+        """
+        target = journal.target_of(entry)
+        if asset.upload_id != entry.upload_id:
+            reason = (
+                f"asset {asset.id} was not made by upload {entry.upload_id} "
+                f"(Mux says upload {asset.upload_id or 'none'})"
+            )
+        elif from_passthrough(asset.passthrough) != target:
+            reason = f"asset {asset.id}'s passthrough does not name {target}"
+        else:
+            return
+        journal.update(self.engine, entry, state=State.FAILED, asset_id=None, last_error=reason)
+        raise UploadFailed(f"{reason}; not recording it, {target} is unchanged")
+
+    def record(
+        self, entry: UploadJournal, asset: Asset, policy: str = "public"
+    ) -> tuple[str, bool]:
         """Record the ready asset on the row and close the journal entry: one transaction.
         Returns the playback ID, and whether this call closed the entry (False: another run
-        or a webhook recorded the same asset first)."""
+        or a webhook recorded the same asset first).
+
+        The asset must be the one the entry's upload made for its target (`UploadFailed`).
+        The playback ID recorded is the asset's of `policy` (the upload's); an asset that has
+        none of that policy (an upload resumed under other settings) gets its other one
+        recorded, which `verify` then reports as a policy mismatch."""
+        self._check_belongs(entry, asset)
         target = journal.target_of(entry)
-        playback_id = asset.public_playback_id
+        playback_id = asset.playback_id_for(policy, fallback=True)
         if playback_id is None:
-            raise UploadFailed(f"asset {asset.id} has no public playback ID; {target} is unchanged")
+            raise UploadFailed(f"asset {asset.id} has no playback ID; {target} is unchanged")
         with transaction(self.engine) as conn:
             row = read_row(conn, target, for_update=True)
             if row is None:

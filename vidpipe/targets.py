@@ -37,6 +37,10 @@ COLUMNS: dict[Kind, Columns] = {
     ),
 }
 
+MAX_ID = 2**63 - 1
+"""The largest row ID vidpipe handles: SQL's BIGINT. Larger numbers name no row, and SQLite's
+driver cannot even bind them (OverflowError)."""
+
 _PASSTHROUGH_KEY = {Kind.LESSON: "lesson_id", Kind.COURSE: "course_id"}
 _KEY_KIND = {v: k for k, v in _PASSTHROUGH_KEY.items()}
 
@@ -55,6 +59,11 @@ class Target:
         """The passthrough vidpipe sets on its uploads, e.g. `{"lesson_id": 42}`."""
         return json.dumps({_PASSTHROUGH_KEY[self.kind]: self.id})
 
+    @property
+    def external_id(self) -> str:
+        """The `meta.external_id` of its assets, e.g. `lesson:42` (shown in Mux's dashboard)."""
+        return f"{self.kind.value}:{self.id}"
+
     def as_json(self) -> dict[str, object]:
         return {"kind": self.kind.value, "id": self.id}
 
@@ -64,7 +73,7 @@ class Target:
 
 def from_passthrough(text: str | None) -> Target | None:
     """The target a passthrough names, or None when the passthrough is not vidpipe's."""
-    if not text:
+    if not text or not isinstance(text, str):  # an event's passthrough may be anything
         return None
     try:
         data = json.loads(text)
@@ -74,7 +83,9 @@ def from_passthrough(text: str | None) -> Target | None:
         return None
     ((key, value),) = data.items()
     kind = _KEY_KIND.get(key)
-    if kind is None or not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if kind is None or not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not 1 <= value <= MAX_ID:
         return None
     return Target(kind, value)
 
@@ -99,6 +110,8 @@ def choose(lesson: int | None, course: int | None, *, required: bool = True) -> 
         return None
     kind, value = (Kind.LESSON, lesson) if lesson is not None else (Kind.COURSE, course)
     assert value is not None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TargetChoiceError("id", f"a {kind.value} id must be a positive integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise TargetChoiceError(
+            "id", f"a {kind.value} id must be a positive integer of at most {MAX_ID}"
+        )
     return Target(kind, value)

@@ -19,8 +19,15 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from vidpipe import journal
+from vidpipe.assets import Policies
 from vidpipe.db import UploadJournal, transaction
-from vidpipe.errors import ConfigError, UsageError, VidpipeError, WebhookRejected
+from vidpipe.errors import (
+    ConfigError,
+    UsageError,
+    VidpipeError,
+    WebhookRejected,
+    escape_controls,
+)
 from vidpipe.mux import Asset, MuxGateway
 from vidpipe.records import (
     clear_asset_everywhere,
@@ -32,6 +39,7 @@ from vidpipe.records import (
 from vidpipe.targets import Target, from_passthrough
 from vidpipe.webhooks.signature import MissingSignature, verify_signature
 
+_MAX_ID = 255  # Mux's IDs are a few dozen characters
 _CAS_ATTEMPTS = 3  # a row that changes under us this often means "let Mux retry later"
 
 
@@ -75,8 +83,9 @@ class EventOutcome:
         }
 
     def log_line(self) -> str:
-        """One line for a log: type, id, outcome, detail."""
-        return (
+        """One line for a log: type, id, outcome, detail (control characters escaped: the
+        fields come from the event)."""
+        return escape_controls(
             f"{self.event_type} id={self.event_id or '-'} "
             f"outcome={self.outcome.value}: {self.detail}"
         )
@@ -93,14 +102,21 @@ _UPLOAD_FAILED = ("video.upload.errored", "video.upload.cancelled")
 
 
 def parse_event(body: bytes) -> dict[str, Any]:
-    """The JSON object in `body`, or `MalformedEvent`."""
+    """The JSON object in `body`, or `MalformedEvent` (also for nesting too deep to parse and
+    for NaN/Infinity, which are not JSON)."""
     try:
-        event = json.loads(body)
+        event = json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError):
         raise MalformedEvent("webhook body is not valid JSON") from None
+    except RecursionError:
+        raise MalformedEvent("webhook body is nested too deeply") from None
     if not isinstance(event, dict):
         raise MalformedEvent("webhook body is not a JSON object")
     return event
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def apply_payload(
@@ -112,6 +128,7 @@ def apply_payload(
     verify: bool,
     gateway: MuxGateway | None = None,
     now: float | None = None,
+    policies: Policies | None = None,
 ) -> EventOutcome:
     """Verify (when `verify`), parse and handle one raw event body.
 
@@ -126,7 +143,7 @@ def apply_payload(
         if not signature:
             raise MissingSignature("no signature given")
         verify_signature(secret, signature, body, now=now)
-    return handle_event(engine, parse_event(body), gateway=gateway)
+    return handle_event(engine, parse_event(body), gateway=gateway, policies=policies)
 
 
 # -- events ------------------------------------------------------------------------------
@@ -137,11 +154,18 @@ def handle_event(
     event: dict[str, Any],
     *,
     gateway: MuxGateway | None = None,
+    policies: Policies | None = None,
 ) -> EventOutcome:
     """Apply one parsed Mux event to the database through the writers; return what it did.
 
-    With a `gateway`, a `video.asset.ready` is confirmed with Mux first (a 404 or a status
-    other than ready records nothing); without one the signed event is trusted. Raises
+    With a `gateway`, every event that changes rows is confirmed with Mux first: a
+    `video.asset.ready` records nothing on a 404 or a status other than ready; a
+    `video.asset.deleted` or `errored` clears nothing unless Mux answers 404 or `errored`;
+    a `video.upload.asset_created` is taken only if the asset names this upload and its
+    target. Without one the signed event is trusted. The playback ID recorded is the
+    asset's of its row's configured policy (`policies`; public for both kinds when None),
+    or its other one when it has none of that policy (which `verify` reports as a policy
+    mismatch). Raises
     `MalformedEvent` for a body that is not a Mux event, `VidpipeError` (database) or
     `MuxError` (confirmation) when it could not finish: nothing is half-written, and the
     sender should retry later.
@@ -158,11 +182,11 @@ def handle_event(
         return EventOutcome(event_type, event_id, kind, detail, **kw)
 
     if event_type == "video.asset.ready":
-        return _asset_ready(engine, _data(event), outcome, gateway)
+        return _asset_ready(engine, _data(event), outcome, gateway, policies or Policies())
     if event_type in _ASSET_GONE:
-        return _asset_gone(engine, event_type, _data(event), outcome)
+        return _asset_gone(engine, event_type, _data(event), outcome, gateway)
     if event_type == "video.upload.asset_created":
-        return _upload_asset_created(engine, _data(event), outcome)
+        return _upload_asset_created(engine, _data(event), outcome, gateway)
     if event_type in _UPLOAD_FAILED:
         return _upload_failed(engine, event_type, _data(event), outcome)
     return outcome(Outcome.IGNORED, f"vidpipe does not act on {event_type} events")
@@ -172,6 +196,8 @@ def _data(event: dict[str, Any]) -> dict[str, Any]:
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
         raise MalformedEvent(f"{event.get('type')} event has no data.id")
+    if len(data["id"]) > _MAX_ID:
+        raise MalformedEvent(f"{event.get('type')} event's data.id is too long to be Mux's")
     return data
 
 
@@ -184,10 +210,11 @@ def _asset_ready(
     data: dict[str, Any],
     outcome: _Make,
     gateway: MuxGateway | None,
+    policies: Policies,
 ) -> EventOutcome:
     try:
         asset = Asset.from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise MalformedEvent("video.asset.ready event data is not an asset") from None
     if from_passthrough(asset.passthrough) is None:
         return outcome(
@@ -212,11 +239,11 @@ def _asset_ready(
         return outcome(
             Outcome.IGNORED, f"asset {asset.id}: passthrough is not vidpipe's", asset_id=asset.id
         )
-    playback_id = asset.public_playback_id
+    playback_id = asset.playback_id_for(policies.of(target.kind), fallback=True)
     if playback_id is None:
         return outcome(
             Outcome.IGNORED,
-            f"asset {asset.id} has no public playback ID; {target} is unchanged",
+            f"asset {asset.id} has no playback ID; {target} is unchanged",
             targets=[target],
             asset_id=asset.id,
         )
@@ -341,16 +368,33 @@ def _asset_gone(
     event_type: str,
     data: dict[str, Any],
     outcome: _Make,
+    gateway: MuxGateway | None,
 ) -> EventOutcome:
     asset_id: str = data["id"]
     upload_id = data.get("upload_id") if isinstance(data.get("upload_id"), str) else None
-    if event_type == "video.asset.deleted":
+    if gateway is not None:
+        # Destructive: only Mux's own answer (404, or errored) clears rows. The network call
+        # stays outside any transaction; MuxError propagates (retry later).
+        live = gateway.find_asset(asset_id)
+        if live is not None and live.status != "errored":
+            return outcome(
+                Outcome.STALE,
+                f"Mux says asset {asset_id} is {live.status}; not clearing anything",
+                asset_id=asset_id,
+            )
+        deleted, error = live is None, (live.error if live is not None else None)
+        # The event's upload ID is the sender's word: only Mux's may fail an upload by it.
+        upload_id = live.upload_id if live is not None else None
+    else:
+        deleted, error = event_type == "video.asset.deleted", None
+        if not deleted:
+            try:
+                error = Asset.from_json(data).error
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+                error = None
+    if deleted:
         reason = f"asset {asset_id} was deleted on Mux"
     else:
-        try:
-            error = Asset.from_json(data).error
-        except (KeyError, TypeError, ValueError, AttributeError):
-            error = None
         reason = f"Mux could not process the video (asset {asset_id} errored"
         reason += f": {error})" if error else ")"
     with transaction(engine) as conn:
@@ -374,19 +418,31 @@ def _asset_gone(
     return outcome(Outcome.DUPLICATE, f"{reason}; no row or upload names it", asset_id=asset_id)
 
 
-def _upload_asset_created(engine: Engine, data: dict[str, Any], outcome: _Make) -> EventOutcome:
+def _upload_asset_created(
+    engine: Engine, data: dict[str, Any], outcome: _Make, gateway: MuxGateway | None
+) -> EventOutcome:
     upload_id: str = data["id"]
     asset_id = data.get("asset_id")
     if not isinstance(asset_id, str) or not asset_id:
         raise MalformedEvent("video.upload.asset_created event has no data.asset_id")
     with transaction(engine) as conn:
-        entry = journal.latest_for_upload(conn, upload_id)
-        if entry is None:
+        known = journal.latest_for_upload(conn, upload_id)
+    if known is None:
+        return outcome(
+            Outcome.IGNORED, f"upload {upload_id} is not in vidpipe's journal", asset_id=asset_id
+        )
+    if gateway is not None:
+        # Outside any transaction; MuxError propagates (retry later).
+        refusal = _not_the_uploads_asset(
+            gateway.find_asset(asset_id), asset_id, upload_id, journal.target_of(known)
+        )
+        if refusal:
             return outcome(
-                Outcome.IGNORED,
-                f"upload {upload_id} is not in vidpipe's journal",
-                asset_id=asset_id,
+                Outcome.STALE, refusal, targets=[journal.target_of(known)], asset_id=asset_id
             )
+    with transaction(engine) as conn:
+        entry = journal.latest_for_upload(conn, upload_id)
+        assert entry is not None  # journal entries are never deleted
         target = journal.target_of(entry)
         kw: dict[str, Any] = {"targets": [target], "asset_id": asset_id}
         if not journal.is_unfinished(entry):
@@ -401,6 +457,22 @@ def _upload_asset_created(engine: Engine, data: dict[str, Any], outcome: _Make) 
     return outcome(
         Outcome.JOURNAL_UPDATED, f"upload {upload_id} for {target} created asset {asset_id}", **kw
     )
+
+
+def _not_the_uploads_asset(
+    asset: Asset | None, asset_id: str, upload_id: str, target: Target
+) -> str | None:
+    """Why Mux's `asset` is not the one `upload_id` made for `target`, or None when it is."""
+    if asset is None:
+        return f"Mux has no asset {asset_id}; upload {upload_id} is unchanged"
+    if asset.upload_id != upload_id:
+        return (
+            f"asset {asset_id} was not made by upload {upload_id} "
+            f"(Mux says upload {asset.upload_id or 'none'}); not taking it"
+        )
+    if from_passthrough(asset.passthrough) != target:
+        return f"asset {asset_id}'s passthrough does not name {target}; not taking it"
+    return None
 
 
 def _upload_failed(

@@ -6,28 +6,43 @@ Each POST is size-capped and read under a timeout, its signature checked on the 
 SQLAlchemy. Answers: 2xx for anything handled, duplicate or not vidpipe's business (so Mux
 stops retrying); 400/401 for bodies and signatures that will never be accepted; 413 for a
 body over the cap; 5xx when the database or Mux failed, so Mux retries later. One log line
-per request; never the secret or the signature.
+per request, control characters escaped (a client cannot forge a line); never the secret or
+the signature.
+
+Against hostile clients the process holds on its own (see `_GuardedH11Protocol`): a request's
+line and headers must arrive within `HEADER_TIMEOUT` seconds of the connection opening (or
+of the previous response), the header block is capped at `MAX_HEADER_BYTES` however it
+arrives, at most `MAX_CONNECTIONS` connections stay open (the oldest idle one is closed to
+make room), and only requests in progress (headers received, not yet answered) count against
+`MAX_IN_PROGRESS`: idle and half-open connections hold no slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http
+import resource
 import signal
 import socket
 import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
+import h11
 import uvicorn
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected
+from vidpipe.assets import Policies
+from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected, escape_controls
 from vidpipe.mux import MuxGateway, RetryPolicy
 from vidpipe.webhooks.events import EventOutcome, handle_event, parse_event
 from vidpipe.webhooks.signature import BadSignature, verify_signature
@@ -39,6 +54,18 @@ BODY_TIMEOUT = 10.0
 HANDLER_TIMEOUT = 30.0
 """Seconds to handle an event before answering 503 (Mux itself gives up after 5 s and retries;
 the handler thread may still finish, which is harmless: the writers are idempotent)."""
+HEADER_TIMEOUT = 10.0
+"""Seconds from a connection's opening (or its previous response) to a complete request line
+and headers; then the connection is closed. Mux sends its whole request at once."""
+MAX_HEADER_BYTES = 16 * 1024
+"""Cap on a request's line plus headers (a Mux delivery's are well under 2 KiB): 431 beyond."""
+MAX_IN_PROGRESS = 200
+"""Requests being handled at once (headers received, not yet answered); 503 beyond."""
+MAX_LOG_LINE = 1000
+"""Characters of one log line at most (an event's fields are the sender's to choose)."""
+MAX_CONNECTIONS = 1000
+"""Open connections at most (fewer when the file-descriptor limit is low); beyond, the
+oldest connection waiting for a request is closed to make room."""
 
 Log = Callable[[str], None]
 
@@ -83,11 +110,15 @@ def create_app(
     log: Log | None = None,
     body_timeout: float = BODY_TIMEOUT,
     handler_timeout: float = HANDLER_TIMEOUT,
+    policies: Policies | None = None,
+    max_in_progress: int = MAX_IN_PROGRESS,
 ) -> Starlette:
     """The webhook app: POST `/` and `/webhooks/mux` take events; GET `/` is a health check.
+    A ready asset is recorded with its playback ID of its row's policy (`policies`).
 
     `engine` may be a factory, called once on first use (and so is `gateway_factory`): the
-    engine and the Mux client are shared by every request.
+    engine and the Mux client are shared by every request. More than `max_in_progress`
+    requests at once are answered 503 (Mux retries later).
     """
     if not secret:
         raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
@@ -104,10 +135,10 @@ def create_app(
 
     def handle(event: dict[str, Any]) -> EventOutcome:
         eng, gateway = resources()
-        return handle_event(eng, event, gateway=gateway)
+        return handle_event(eng, event, gateway=gateway, policies=policies)
 
     def answer(status: int, line: str, payload: dict[str, Any]) -> JSONResponse:
-        emit(f"webhook {status} {line}")
+        emit(_log_text(f"webhook {status} {line}"))
         return JSONResponse(payload, status_code=status)
 
     def refuse(status: int, reason: str) -> JSONResponse:
@@ -158,13 +189,59 @@ def create_app(
     async def health(_request: Request) -> Response:
         return JSONResponse({"ok": True, "service": "vidpipe webhooks"})
 
+    def busy() -> None:
+        emit(f"webhook 503 rejected: more than {max_in_progress} requests in progress")
+
     return Starlette(
         routes=[
             Route("/", health, methods=["GET"]),
             Route("/", receive, methods=["POST"]),
             Route("/webhooks/mux", receive, methods=["POST"]),
-        ]
+        ],
+        middleware=[Middleware(_InProgressLimit, limit=max_in_progress, on_refuse=busy)],
     )
+
+
+class _InProgressLimit:
+    """Answers 503 when `limit` requests are already in progress.
+
+    It counts requests the application is handling (uvicorn calls it once a request's line
+    and headers are complete) until their answer is sent. Connections that are idle, half
+    open or still sending headers are never counted: uvicorn's own `limit_concurrency`
+    counts open connections, so a few hundred idle sockets would take every slot.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, on_refuse: Callable[[], None]) -> None:
+        self.app = app
+        self.limit = limit
+        self.on_refuse = on_refuse
+        self.active = 0  # one event loop: no lock needed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            self.on_refuse()
+            refusal = JSONResponse(
+                {"ok": False, "error": "too many requests in progress; retry later"},
+                status_code=503,
+                headers={"Retry-After": "5", "Connection": "close"},
+            )
+            await refusal(scope, receive, send)
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+
+
+def _log_text(line: str) -> str:
+    """Any field of a log line may come from the request: control characters are escaped
+    (no forged lines), and a line is cut at `MAX_LOG_LINE` characters."""
+    line = escape_controls(line)
+    return line if len(line) <= MAX_LOG_LINE else line[: MAX_LOG_LINE - 1] + "…"
 
 
 async def _read_capped(request: Request, max_body: int) -> bytes:
@@ -205,22 +282,184 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+class _GuardedConnection(h11.Connection):
+    """h11's connection, with the header cap applied to every request.
+
+    h11 checks `max_incomplete_event_size` only while an event is incomplete: a header block
+    that arrives whole in one read (asyncio reads up to 256 KiB at a time) was parsed and
+    passed on whatever its size. Here a complete request's line and headers are measured too.
+    `error_status` keeps the status h11 suggests for the last protocol error (431, 400).
+    """
+
+    def __init__(self, *, max_header_bytes: int, on_head: Callable[[], None]) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_header_bytes)
+        self.max_header_bytes = max_header_bytes
+        self.on_head = on_head
+        self.error_status = 400
+
+    def next_event(self) -> Any:
+        try:
+            event = super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.error_status = exc.error_status_hint
+            raise
+        if isinstance(event, h11.Request):
+            self.on_head()
+            size = len(event.method) + len(event.target) + 12  # "M T HTTP/1.1\r\n" + "\r\n"
+            size += sum(len(name) + len(value) + 4 for name, value in event.headers.raw_items())
+            if size > self.max_header_bytes:
+                self.error_status = 431
+                raise h11.RemoteProtocolError(
+                    f"request header block of {size} bytes is over the cap", error_status_hint=431
+                )
+        return event
+
+
+class _Guard:
+    """Limits shared by every connection of one server: the open connections, oldest first."""
+
+    def __init__(
+        self, *, header_timeout: float, max_header_bytes: int, max_connections: int
+    ) -> None:
+        self.header_timeout = header_timeout
+        self.max_header_bytes = max_header_bytes
+        self.max_connections = max_connections
+        self.open: dict[_GuardedH11Protocol, None] = {}  # insertion-ordered set
+
+
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with what it lacks against hostile clients.
+
+    uvicorn runs no timer until a request's first byte (its keep-alive timer starts after a
+    response, and any byte resets it), so an idle or trickling connection could stay open
+    forever. Here a deadline is armed when the connection opens and again after each
+    response; it is cancelled once a request's line and headers are complete. If it passes
+    first the connection is closed (with a 408 when part of a request had arrived). The
+    deadline is absolute: trickling bytes does not extend it.
+
+    Subclassed per server (see `server_config`) so that `guard` is that server's.
+    """
+
+    guard: _Guard
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _GuardedConnection(
+            max_header_bytes=self.guard.max_header_bytes, on_head=self._head_complete
+        )
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.head_bytes = 0  # bytes received while waiting for a request head
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        guard = self.guard
+        if len(guard.open) >= guard.max_connections:
+            idle = next((p for p in guard.open if p.waiting_for_head()), None)
+            if idle is None:  # every connection has a request in progress: refuse this one
+                transport.close()
+                return
+            idle.close_idle()
+        guard.open[self] = None
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.open.pop(self, None)
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.head_timer is not None:
+            self.head_bytes += len(data)
+        super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        # Armed before uvicorn handles a pipelined request, whose head then disarms it.
+        if not self.transport.is_closing():
+            self._arm()
+        super().on_response_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        status = self.conn.error_status if isinstance(self.conn, _GuardedConnection) else 400
+        if status not in (400, 413, 414, 431):
+            status = 400
+        phrase = http.HTTPStatus(status).phrase
+        self.transport.write(
+            f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(phrase)}\r\nconnection: close\r\n\r\n{phrase}".encode()
+        )
+        self.transport.close()
+
+    def waiting_for_head(self) -> bool:
+        """No request is in progress: the connection is idle or still sending headers."""
+        return self.head_timer is not None
+
+    def close_idle(self) -> None:
+        """Close a connection that has no request in progress."""
+        self._disarm()
+        self.guard.open.pop(self, None)
+        if not self.transport.is_closing():
+            if self.head_bytes:
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
+                    b"connection: close\r\n\r\n"
+                )
+            self.transport.close()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.head_bytes = 0
+        self.head_timer = self.loop.call_later(self.guard.header_timeout, self.close_idle)
+
+    def _disarm(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_complete(self) -> None:
+        self._disarm()
+
+
+def _connection_cap(wanted: int) -> int:
+    """`wanted`, or fewer when the process may not open that many files (half the limit,
+    leaving the rest to the database, the Mux client and the listening socket)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(16, min(wanted, soft // 2))
+
+
 def server_config(
-    app: Any, *, host: str = "127.0.0.1", port: int = 8000, graceful: int = 10
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    graceful: int = 10,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> uvicorn.Config:
-    """uvicorn settings for a production endpoint (also used by the tests)."""
+    """uvicorn settings for a production endpoint (also used by the tests): h11 with the
+    guards of `_GuardedH11Protocol`; the limit on requests in progress is the app's."""
+    guard = _Guard(
+        header_timeout=header_timeout,
+        max_header_bytes=max_header_bytes,
+        max_connections=_connection_cap(max_connections),
+    )
+    protocol = type("GuardedH11Protocol", (_GuardedH11Protocol,), {"guard": guard})
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=protocol,
         lifespan="off",
         access_log=False,  # the app logs one line per request itself
         log_level="warning",
         server_header=False,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=graceful,
-        limit_concurrency=200,  # beyond this uvicorn answers 503 rather than queueing forever
-        h11_max_incomplete_event_size=16 * 1024,  # header block cap
+        # No limit_concurrency: it counts open connections, idle ones included (see
+        # `_InProgressLimit`, which counts requests in progress instead).
+        h11_max_incomplete_event_size=max_header_bytes,
     )
 
 
@@ -233,10 +472,18 @@ def serve(
     gateway: MuxGateway | None = None,
     log: Log = print,
     max_body: int = MAX_BODY,
+    policies: Policies | None = None,
 ) -> None:
     """Serve webhooks until SIGTERM or SIGINT, then finish open requests (up to 10 s) and
     return. A port that cannot be bound is a VidpipeError."""
-    app = create_app(engine, secret, gateway_factory=(lambda: gateway), max_body=max_body, log=log)
+    app = create_app(
+        engine,
+        secret,
+        gateway_factory=(lambda: gateway),
+        max_body=max_body,
+        log=log,
+        policies=policies,
+    )
     sock = bind(host, port)
     server = _Server(server_config(app, host=host, port=port))
     bound_port = sock.getsockname()[1]

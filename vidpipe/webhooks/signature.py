@@ -17,6 +17,7 @@ TOLERANCE = 300
 """Seconds a signature's timestamp may be away from now (either way), as Mux advises."""
 
 _MAX_SIGNATURES = 16  # a header is a few signatures; more is garbage, not worth hashing
+_MAX_TIMESTAMP_DIGITS = 12  # unix seconds have 10 digits until the year 2286
 
 
 class MissingSignature(WebhookRejected):
@@ -77,6 +78,9 @@ def verify_signature(
         raise MissingSignature("Mux-Signature header needs exactly one t= timestamp")
     if not timestamps[0].isascii() or not timestamps[0].isdigit():
         raise MissingSignature("Mux-Signature timestamp is not a whole number of seconds")
+    if len(timestamps[0]) > _MAX_TIMESTAMP_DIGITS:
+        # Also keeps int() below its digit limit (a ValueError on thousands of digits).
+        raise MissingSignature("Mux-Signature timestamp is not a plausible time")
     if not signatures:
         raise MissingSignature("Mux-Signature header has no v1= signature")
     if len(signatures) > _MAX_SIGNATURES:
