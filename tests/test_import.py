@@ -531,3 +531,26 @@ def test_the_library_imports_a_manifest_and_names_bad_lines_without_option_names
         (2, "lesson 3 already has a video (asset elsewhere) from outside this manifest")
     ]
     assert "--" not in str(caught.value)
+
+
+def test_import_creates_every_asset_with_the_asset_setting_options(
+    env: Platform,
+    emulator: Emulator,
+    files: FileServer,
+    tmp_path: Path,
+    cli: Callable[..., Result],
+) -> None:
+    (clip,) = make_clips(tmp_path, 1, QUANTUM)
+    manifest = write_manifest(
+        tmp_path,
+        ["source,lesson", f"{clip.name},1", f"{files.url('/course/intro.mp4')},2"],
+    )
+    res = cli("import", manifest, "--playback-policy", "signed", "--video-quality", "plus")
+    assert res.code == 0, res.err
+    for lesson in (1, 2):
+        (asset,) = assets_for(emulator, lesson)
+        assert [p["policy"] for p in asset["playback_ids"]] == ["signed"]
+        assert asset["video_quality"] == "plus"
+        assert asset["meta"]["external_id"] == f"lesson:{lesson}"
+        row = env.lesson(lesson)
+        assert row is not None and row.mux_playback_id == asset["playback_ids"][0]["id"]
