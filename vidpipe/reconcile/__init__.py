@@ -20,16 +20,25 @@ from typing import Any
 from sqlalchemy import Engine
 
 from vidpipe.locks import run_lock
-from vidpipe.mux import MuxGateway
+from vidpipe.mux import Environment, MuxGateway
 from vidpipe.reconcile import apply as _apply
 from vidpipe.reconcile import plan as _plan
 from vidpipe.reconcile.apply import DriftResult, JournalResult, Outcome
-from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry, SyncOptions
+from vidpipe.reconcile.plan import (
+    Action,
+    Blocked,
+    DriftKind,
+    Plan,
+    PlannedDrift,
+    PlannedEntry,
+    SyncOptions,
+)
 from vidpipe.reconcile.snapshot import PendingUpload, Snapshot, take_snapshot
 from vidpipe.targets import Target
 
 __all__ = [
     "Action",
+    "Blocked",
     "DriftKind",
     "DriftResult",
     "JournalResult",
@@ -61,18 +70,24 @@ class Report:
     api_calls: int = 0
     rate_limited: int = 0
     scope: str = "all"
+    blocked: Blocked | None = None
+    """sync: the plan would clear more rows than allowed, so nothing was applied."""
+    environment: Environment | None = None
+    """The Mux environment compared with (set by the facade once the token is checked)."""
 
     @property
     def ok(self) -> bool:
-        """verify: no drift. sync: nothing it tried failed (reported orphans are fine)."""
+        """verify: no drift. sync: nothing it tried failed (reported orphans are fine) and
+        the plan was not blocked."""
         if self.command == "verify":
             return not self.drift
-        return not self.failed
+        return not self.failed and self.blocked is None
 
     def as_json(self) -> dict[str, Any]:
         with_action = self.command == "sync"
         doc: dict[str, Any] = {
             "ok": self.ok,
+            "environment": self.environment.as_json() if self.environment else None,
             "checked": self.checked,
             "drift": [d.as_json(with_action) for d in self.drift],
             "assets": self.assets,
@@ -84,13 +99,14 @@ class Report:
         if self.command == "sync":
             doc["dry_run"] = self.dry_run
             doc["failed"] = self.failed
+            doc["blocked"] = self.blocked.as_json() if self.blocked else None
         return doc
 
 
 def verify(engine: Engine, gateway: MuxGateway, target: Target | None = None) -> Report:
     """Compare the database with Mux (everything, or one target); change nothing."""
     calls0 = gateway.stats.calls
-    planned = _plan.plan(take_snapshot(engine, gateway, target))
+    planned = _plan.plan(take_snapshot(engine, gateway, target), SyncOptions(max_clears=None))
     return Report(
         command="verify",
         checked=planned.checked,
@@ -148,4 +164,5 @@ def _sync(
         api_calls=gateway.stats.calls - calls0,
         rate_limited=gateway.stats.rate_limited,
         scope=planned.scope,
+        blocked=planned.blocked,
     )

@@ -47,6 +47,7 @@ class Outcome(Enum):
     ENTRY_MOVED_ON = "skipped: the upload moved on"
     WOULD_FINISH = "would finish"
     WOULD_CLOSE = "would close"
+    NOT_APPLIED = "not applied"  # the plan is blocked; followed by what it would have done
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class DriftResult:
     def action(self) -> str | None:
         if self.outcome is Outcome.WROTE_PLAYBACK:
             return f"{self.outcome.value} {self.note}"
-        if self.outcome is Outcome.DELETE_FAILED:
+        if self.outcome in (Outcome.DELETE_FAILED, Outcome.NOT_APPLIED):
             return f"{self.outcome.value}: {self.note}"
         return self.outcome.value if self.outcome else None
 
@@ -125,6 +126,8 @@ class JournalResult:
 
     @property
     def action(self) -> str | None:
+        if self.outcome is Outcome.NOT_APPLIED and self.planned in _DRY:
+            return f"{self.outcome.value}: {_DRY[self.planned].value}"
         if self.outcome is not None:
             return self.outcome.value
         return _PLANNED_TEXT.get(self.planned)
@@ -160,7 +163,10 @@ _DECIDED = {
 
 def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> list[Result]:
     """Apply `plan` (drift first, then journal entries), or with `dry_run` say what it would
-    do and write nothing. Returns one result per planned item, in the plan's order."""
+    do and write nothing. A blocked plan writes nothing either (dry run or not): each item
+    says what it would have done. Returns one result per planned item, in the plan's order."""
+    if plan.blocked is not None:
+        return _not_applied(plan)
     results: list[Result] = []
     for item in plan.drift:
         if item.action in _DECIDED:
@@ -181,6 +187,19 @@ def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> 
     if not dry_run:
         with transaction(engine) as conn:
             prune_tombstones(conn)
+    return results
+
+
+def _not_applied(plan: Plan) -> list[Result]:
+    results: list[Result] = []
+    for item in plan.drift:
+        if item.action in _DECIDED:
+            results.append(DriftResult.of(item, _DECIDED[item.action]))
+        else:
+            results.append(DriftResult.of(item, Outcome.NOT_APPLIED, _DRY[item.action].value))
+    for entry in plan.journal:
+        outcome = None if entry.action is Action.NONE else Outcome.NOT_APPLIED
+        results.append(JournalResult.of(entry, outcome))
     return results
 
 
