@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
+from vidpipe import environment
 from vidpipe.api import Vidpipe
 from vidpipe.db import Lesson, WebhookTombstone, World, init_db, make_engine
-from vidpipe import environment
 from vidpipe.emulator import Emulator
 from vidpipe.mux import Environment, RetryPolicy
 from vidpipe.samples import write_sample_video

@@ -266,8 +266,7 @@ def test_db_init_creates_only_vidpipe_tables_and_alters_nothing(
     res = cli("db", "init")
     assert res.code == 0, res.err
     assert (
-        res.out.strip()
-        == "created: vidpipe_environment, vidpipe_upload, vidpipe_webhook_tombstone"
+        res.out.strip() == "created: vidpipe_environment, vidpipe_upload, vidpipe_webhook_tombstone"
     )
     tables_after = set(sa.inspect(engine).get_table_names())
     assert tables_after - tables_before == {
