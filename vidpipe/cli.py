@@ -108,7 +108,7 @@ def _vidpipe(ctx: typer.Context, ui: UI | None = None) -> Vidpipe:
 
 
 def _chunk_size(text: str) -> int:
-    from vidpipe.transfer import parse_chunk_size
+    from vidpipe.units import parse_chunk_size
 
     return parse_chunk_size(text)
 
@@ -132,8 +132,11 @@ def upload(
     course: CourseOpt = None,
     chunk_size: Annotated[
         str,
-        typer.Option(help="Bytes per PUT: bytes or units (256KiB, 8MiB); a multiple of 256 KiB."),
-    ] = "32MiB",
+        typer.Option(
+            help="Bytes per PUT: auto (adaptive), or bytes or units (256KiB, 8MiB), "
+            "a multiple of 256 KiB."
+        ),
+    ] = "auto",
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the target's current video.")
     ] = False,
