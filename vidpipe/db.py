@@ -91,6 +91,18 @@ class WebhookTombstone(SQLModel, table=True):
     dead_at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
 
 
+class EnvironmentPin(SQLModel, table=True):
+    """The Mux environment this database belongs to: one row (`id` 1) once a command first
+    talked to Mux. Read and written only through `vidpipe.environment`."""
+
+    __tablename__ = "vidpipe_environment"
+    id: int = Field(default=1, primary_key=True)
+    environment_id: str
+    environment_name: str
+    pinned_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 TOMBSTONE_TTL = 7 * 86400
 """Seconds a tombstone is kept: well past Mux's 24 h of webhook retries."""
 

@@ -60,6 +60,7 @@ class Outcome(Enum):
     FIXED_POLICY = "fixed policy"  # followed by what was done
     WOULD_FIX_POLICY = "would fix policy"  # followed by what would be done
     POLICY_FAILED = "failed"  # followed by what was done and Mux's error
+    NOT_APPLIED = "not applied"  # the plan is blocked; followed by what it would have done
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ _WITH_NOTE = (
     Outcome.FIXED_POLICY,
     Outcome.WOULD_FIX_POLICY,
     Outcome.POLICY_FAILED,
+    Outcome.NOT_APPLIED,
 )
 
 # What a plan says of an entry when nothing is applied (verify).
@@ -148,6 +150,8 @@ class JournalResult:
 
     @property
     def action(self) -> str | None:
+        if self.outcome is Outcome.NOT_APPLIED and self.planned in _DRY:
+            return f"{self.outcome.value}: {_DRY[self.planned].value}"
         if self.outcome is not None:
             return self.outcome.value
         return _PLANNED_TEXT.get(self.planned)
@@ -183,7 +187,10 @@ _DECIDED = {
 
 def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> list[Result]:
     """Apply `plan` (drift first, then journal entries), or with `dry_run` say what it would
-    do and write nothing. Returns one result per planned item, in the plan's order."""
+    do and write nothing. A blocked plan writes nothing either (dry run or not): each item
+    says what it would have done. Returns one result per planned item, in the plan's order."""
+    if plan.blocked is not None:
+        return _not_applied(plan)
     results: list[Result] = []
     created: dict[str, str] = {}
     for item in plan.drift:
@@ -210,6 +217,19 @@ def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> 
     if not dry_run:
         with transaction(engine) as conn:
             prune_tombstones(conn)
+    return results
+
+
+def _not_applied(plan: Plan) -> list[Result]:
+    results: list[Result] = []
+    for item in plan.drift:
+        if item.action in _DECIDED:
+            results.append(DriftResult.of(item, _DECIDED[item.action]))
+        else:
+            results.append(DriftResult.of(item, Outcome.NOT_APPLIED, _DRY[item.action].value))
+    for entry in plan.journal:
+        outcome = None if entry.action is Action.NONE else Outcome.NOT_APPLIED
+        results.append(JournalResult.of(entry, outcome))
     return results
 
 

@@ -28,7 +28,7 @@ from vidpipe.errors import (
     WebhookRejected,
     escape_controls,
 )
-from vidpipe.mux import Asset, MuxGateway
+from vidpipe.mux import Asset, Environment, MuxGateway
 from vidpipe.records import (
     clear_asset_everywhere,
     is_tombstoned,
@@ -55,7 +55,8 @@ class Outcome(StrEnum):
     JOURNAL_UPDATED = "journal-updated"  # only vidpipe's journal changed
     DUPLICATE = "duplicate"  # nothing left to do: already applied
     STALE = "stale"  # an out-of-date event; nothing changed
-    IGNORED = "ignored"  # not vidpipe's business: another passthrough, a type, no row
+    IGNORED = "ignored"  # not vidpipe's business: another passthrough, a type, no row,
+    # another Mux environment
 
 
 @dataclass
@@ -119,6 +120,30 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+def read_event(
+    body: bytes,
+    *,
+    secret: str | None,
+    signature: str | None,
+    verify: bool,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Verify (when `verify`) and parse one raw event body; nothing is handled yet.
+
+    The signature's time tolerance applies here too: a signature proves freshness only with
+    it, so replaying an old event takes `verify=False`. Raises `ConfigError` (verifying
+    without a secret), `MissingSignature` (verifying without a signature), `BadSignature` /
+    `StaleSignature`, or `MalformedEvent`.
+    """
+    if verify:
+        if not secret:
+            raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
+        if not signature:
+            raise MissingSignature("no signature given")
+        verify_signature(secret, signature, body, now=now)
+    return parse_event(body)
+
+
 def apply_payload(
     engine: Engine,
     body: bytes,
@@ -127,23 +152,14 @@ def apply_payload(
     signature: str | None,
     verify: bool,
     gateway: MuxGateway | None = None,
+    environment: Environment | None = None,
     now: float | None = None,
     policies: Policies | None = None,
 ) -> EventOutcome:
-    """Verify (when `verify`), parse and handle one raw event body.
-
-    The signature's time tolerance applies here too: a signature proves freshness only with
-    it, so replaying an old event takes `verify=False`. Raises `ConfigError` (verifying
-    without a secret), `MissingSignature` (verifying without a signature), `BadSignature` /
-    `StaleSignature`, or what `handle_event` raises. Nothing is changed on rejection.
-    """
-    if verify:
-        if not secret:
-            raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
-        if not signature:
-            raise MissingSignature("no signature given")
-        verify_signature(secret, signature, body, now=now)
-    return handle_event(engine, parse_event(body), gateway=gateway, policies=policies)
+    """Verify (when `verify`), parse and handle one raw event body: `read_event`, then
+    `handle_event`. Nothing is changed on rejection."""
+    event = read_event(body, secret=secret, signature=signature, verify=verify, now=now)
+    return handle_event(engine, event, gateway=gateway, environment=environment, policies=policies)
 
 
 # -- events ------------------------------------------------------------------------------
@@ -154,9 +170,14 @@ def handle_event(
     event: dict[str, Any],
     *,
     gateway: MuxGateway | None = None,
+    environment: Environment | None = None,
     policies: Policies | None = None,
 ) -> EventOutcome:
     """Apply one parsed Mux event to the database through the writers; return what it did.
+
+    `environment` is the one the database is pinned to: an event from another Mux
+    environment (its `environment.id`) changes nothing and is `ignored`. An event without an
+    `environment` (older payloads, hand-written ones) is handled.
 
     With a `gateway`, every event that changes rows is confirmed with Mux first: a
     `video.asset.ready` records nothing on a 404 or a status other than ready; a
@@ -181,6 +202,14 @@ def handle_event(
     def outcome(kind: Outcome, detail: str, **kw: Any) -> EventOutcome:
         return EventOutcome(event_type, event_id, kind, detail, **kw)
 
+    sender = _environment_of(event)
+    if environment is not None and sender is not None and sender.id != environment.id:
+        return outcome(
+            Outcome.IGNORED,
+            f"the event is from Mux environment {sender}; this database belongs to "
+            f"{environment}: nothing changed",
+        )
+
     if event_type == "video.asset.ready":
         return _asset_ready(engine, _data(event), outcome, gateway, policies or Policies())
     if event_type in _ASSET_GONE:
@@ -190,6 +219,17 @@ def handle_event(
     if event_type in _UPLOAD_FAILED:
         return _upload_failed(engine, event_type, _data(event), outcome)
     return outcome(Outcome.IGNORED, f"vidpipe does not act on {event_type} events")
+
+
+def _environment_of(event: dict[str, Any]) -> Environment | None:
+    """The environment an event names (`{"name", "id"}`), or None when it names none."""
+    raw = event.get("environment")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise MalformedEvent(f"{event.get('type')} event has a malformed environment")
+    name = raw.get("name")
+    return Environment(raw["id"], name if isinstance(name, str) and name else raw["id"])
 
 
 def _data(event: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vidpipe.assets import Policies
 from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected, escape_controls
-from vidpipe.mux import MuxGateway, RetryPolicy
+from vidpipe.mux import Environment, MuxGateway, RetryPolicy
 from vidpipe.webhooks.events import EventOutcome, handle_event, parse_event
 from vidpipe.webhooks.signature import BadSignature, verify_signature
 
@@ -106,6 +106,7 @@ def create_app(
     secret: str,
     *,
     gateway_factory: Callable[[], MuxGateway | None] | None = None,
+    environment: Environment | None = None,
     max_body: int = MAX_BODY,
     log: Log | None = None,
     body_timeout: float = BODY_TIMEOUT,
@@ -118,7 +119,8 @@ def create_app(
 
     `engine` may be a factory, called once on first use (and so is `gateway_factory`): the
     engine and the Mux client are shared by every request. More than `max_in_progress`
-    requests at once are answered 503 (Mux retries later).
+    requests at once are answered 503 (Mux retries later). `environment` is the one the
+    database belongs to: events from another Mux environment are answered 200 and ignored.
     """
     if not secret:
         raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
@@ -135,7 +137,7 @@ def create_app(
 
     def handle(event: dict[str, Any]) -> EventOutcome:
         eng, gateway = resources()
-        return handle_event(eng, event, gateway=gateway, policies=policies)
+        return handle_event(eng, event, gateway=gateway, environment=environment, policies=policies)
 
     def answer(status: int, line: str, payload: dict[str, Any]) -> JSONResponse:
         emit(_log_text(f"webhook {status} {line}"))
@@ -470,16 +472,19 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     gateway: MuxGateway | None = None,
+    environment: Environment | None = None,
     log: Log = print,
     max_body: int = MAX_BODY,
     policies: Policies | None = None,
 ) -> None:
     """Serve webhooks until SIGTERM or SIGINT, then finish open requests (up to 10 s) and
-    return. A port that cannot be bound is a VidpipeError."""
+    return. A port that cannot be bound is a VidpipeError. `environment`: the database's
+    pinned Mux environment, as read at start (events from others are ignored)."""
     app = create_app(
         engine,
         secret,
         gateway_factory=(lambda: gateway),
+        environment=environment,
         max_body=max_body,
         log=log,
         policies=policies,
@@ -489,6 +494,8 @@ def serve(
     bound_port = sock.getsockname()[1]
     confirm = "confirming events with Mux" if gateway else "trusting signed events: no Mux token"
     log(f"vidpipe webhooks listening on http://{host}:{bound_port}/ ({confirm})")
+    if environment is not None:
+        log(f"accepting events of Mux environment {environment} only")
     try:
         server.run(sockets=[sock])
     finally:
