@@ -13,6 +13,7 @@ gives its journal and WAL files the same mode); an existing file is never chmod'
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -230,13 +231,36 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction; database errors become a one-line VidpipeError."""
+def transaction(engine: Engine, *, immediate: bool = False) -> Iterator[Connection]:
+    """One transaction; database errors become a one-line VidpipeError.
+
+    `immediate`: a writer's transaction whose reads decide what it writes. On SQLite it
+    starts with `BEGIN IMMEDIATE`, taking the database's write lock before its first read
+    (pysqlite would otherwise read outside any transaction and begin only at the first
+    write, so two writers could both act on what they read before either wrote); writers
+    wait for each other up to the busy timeout. On PostgreSQL it changes nothing: writers
+    there serialize on per-asset advisory locks (`vidpipe.records.lock_asset`).
+    """
     try:
         with engine.begin() as conn:
+            if immediate and conn.dialect.name == "sqlite":
+                # pysqlite (legacy transaction control) sees an open transaction after this
+                # and issues no BEGIN of its own; its commit/rollback end this one.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
     except OperationalError as exc:
         raise VidpipeError(f"database error: {_one_line(exc)}") from exc
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory locks, derived from `name`.
+
+    Hashing (rather than Python's `hash()`, which is salted per process) gives every vidpipe
+    process, on every machine and version, the same key for the same name; the `vidpipe:`
+    prefix keeps it apart from keys the platform itself might use.
+    """
+    digest = hashlib.sha256(f"vidpipe:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _one_line(exc: OperationalError) -> str:
