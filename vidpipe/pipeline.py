@@ -32,7 +32,15 @@ from vidpipe.journal import State
 from vidpipe.locks import run_lock
 from vidpipe.media import VideoFile, check_video_file
 from vidpipe.mux import Asset, MuxGateway, Upload
-from vidpipe.records import read_row, rows_naming, set_video
+from vidpipe.records import (
+    clear_asset_everywhere,
+    is_tombstoned,
+    lock_asset,
+    read_row,
+    remember_dead,
+    rows_naming,
+    set_video,
+)
 from vidpipe.targets import Target
 from vidpipe.transfer import DEFAULT_CHUNK_SIZE, TransferResult, UploadUrlExpired, transfer
 
@@ -383,12 +391,20 @@ class Pipeline:
             delay = min(delay * 1.6, POLL_CAP)
 
     def record(self, entry: UploadJournal, asset: Asset) -> str:
-        """Record the ready asset on the row and close the journal entry: one transaction."""
+        """Record the ready asset on the row and close the journal entry: one transaction,
+        holding the asset's lock (`vidpipe.records`); an asset Mux said is gone since (a
+        tombstone) is not recorded."""
         target = journal.target_of(entry)
         playback_id = asset.public_playback_id
         if playback_id is None:
             raise UploadFailed(f"asset {asset.id} has no public playback ID; {target} is unchanged")
-        with transaction(self.engine) as conn:
+        with transaction(self.engine, immediate=True) as conn:
+            lock_asset(conn, asset.id)
+            if is_tombstoned(conn, asset.id):
+                raise UploadFailed(
+                    f"asset {asset.id} was deleted or errored on Mux before it could be "
+                    f"recorded; {target} is unchanged"
+                )
             row = read_row(conn, target, for_update=True)
             if row is None:
                 raise VidpipeError(
@@ -429,4 +445,10 @@ class Pipeline:
                 f"failed ({exc}); a sync will report it as an orphan"
             )
             return False
+        with transaction(self.engine, immediate=True) as conn:
+            # Gone for good: a late webhook must not bring it back, and a row that started
+            # naming it since the check above must not keep a dead asset.
+            remember_dead(conn, old_asset_id, f"vidpipe upload replaced asset {old_asset_id}")
+            lock_asset(conn, old_asset_id)
+            clear_asset_everywhere(conn, old_asset_id)
         return True

@@ -3,8 +3,11 @@
 Every change is one transaction and a compare-and-set, through `vidpipe.records` (the rows'
 video columns, tombstones) and `vidpipe.journal` (upload entries): a row or an entry that
 changed since the snapshot (a concurrent upload, a webhook) is left alone and reported as
-skipped. Pruning an orphan re-checks that no row has started naming it, then deletes it on
-Mux: the one Mux write here. The results are their own types, apart from the plan's items.
+skipped. Each change to an asset's rows holds that asset's lock (`vidpipe.records`, which
+gives the lock order), and an asset Mux said is gone since the snapshot (a tombstone, from a
+webhook or a delete) is not recorded. Pruning an orphan re-checks that no row has started
+naming it, then deletes it on Mux: the one Mux write here. The results are their own types,
+apart from the plan's items.
 """
 
 from __future__ import annotations
@@ -20,7 +23,16 @@ from vidpipe.db import transaction
 from vidpipe.errors import MuxError
 from vidpipe.mux import MuxGateway
 from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry
-from vidpipe.records import clear_video, prune_tombstones, remember_dead, rows_naming, set_video
+from vidpipe.records import (
+    clear_asset_everywhere,
+    clear_video,
+    is_tombstoned,
+    lock_asset,
+    prune_tombstones,
+    remember_dead,
+    rows_naming,
+    set_video,
+)
 from vidpipe.targets import Target
 
 
@@ -31,6 +43,7 @@ class Outcome(Enum):
     WROTE_PLAYBACK = "wrote playback ID"  # followed by the playback ID
     RECORDED = "recorded asset"
     ROW_CHANGED = "skipped: the row changed since the snapshot"
+    ASSET_GONE = "skipped: Mux said the asset is gone since the snapshot"
     NO_PUBLIC_PLAYBACK = "skipped: the asset has no public playback ID"
     REPORTED = "reported"
     KEPT_YOUNG = "kept: younger than the minimum orphan age"
@@ -188,17 +201,21 @@ def _repair(engine: Engine, item: PlannedDrift) -> DriftResult:
     """One row, one transaction, compare-and-set on what the snapshot saw."""
     assert item.target is not None and item.asset_id is not None
     if item.action is Action.CLEAR_ROW:
-        with transaction(engine) as conn:
+        with transaction(engine, immediate=True) as conn:
             # Mux's answer is definite whether or not the row still names the asset.
             why = f"sync found asset {item.asset_id} gone ({item.kind.value})"
             remember_dead(conn, item.asset_id, why)
+            lock_asset(conn, item.asset_id)
             if not clear_video(conn, item.target, expect_asset_id=item.asset_id):
                 return DriftResult.of(item, Outcome.ROW_CHANGED)
             journal.fail_matching(conn, f"asset {item.kind.value}", asset_id=item.asset_id)
         return DriftResult.of(item, Outcome.CLEARED)
     if not item.playback_id:
         return DriftResult.of(item, Outcome.NO_PUBLIC_PLAYBACK)
-    with transaction(engine) as conn:
+    with transaction(engine, immediate=True) as conn:
+        lock_asset(conn, item.asset_id)
+        if is_tombstoned(conn, item.asset_id):
+            return DriftResult.of(item, Outcome.ASSET_GONE)
         if item.action is Action.WRITE_PLAYBACK:
             changed = set_video(
                 conn,
@@ -228,7 +245,8 @@ def _repair(engine: Engine, item: PlannedDrift) -> DriftResult:
 
 
 def _prune(engine: Engine, gateway: MuxGateway, item: PlannedDrift) -> DriftResult:
-    """Delete an orphan on Mux, after re-checking that no row has started naming it."""
+    """Delete an orphan on Mux, after re-checking that no row has started naming it; then
+    tombstone it and clear any row that started naming it in the meantime."""
     assert item.asset_id is not None
     with transaction(engine) as conn:
         if rows_naming(conn, item.asset_id):
@@ -237,8 +255,10 @@ def _prune(engine: Engine, gateway: MuxGateway, item: PlannedDrift) -> DriftResu
         gateway.delete_asset(item.asset_id)
     except MuxError as exc:
         return DriftResult.of(item, Outcome.DELETE_FAILED, str(exc))
-    with transaction(engine) as conn:
+    with transaction(engine, immediate=True) as conn:
         remember_dead(conn, item.asset_id, f"sync deleted orphan asset {item.asset_id}")
+        lock_asset(conn, item.asset_id)
+        clear_asset_everywhere(conn, item.asset_id)
     return DriftResult.of(item, Outcome.DELETED)
 
 
