@@ -6,7 +6,9 @@ Each POST is size-capped and read under a timeout, its signature checked on the 
 SQLAlchemy. Answers: 2xx for anything handled, duplicate or not vidpipe's business (so Mux
 stops retrying); 400/401 for bodies and signatures that will never be accepted; 413 for a
 body over the cap; 5xx when the database or Mux failed, so Mux retries later. One log line
-per request; never the secret or the signature.
+per request; never the secret or the signature. Every `PRUNE_EVERY` seconds (checked as events
+arrive, the first time with the first event) it drops tombstones older than `TOMBSTONE_TTL`,
+as sync does, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -27,8 +30,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vidpipe.db import TOMBSTONE_TTL, transaction
 from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected
 from vidpipe.mux import MuxGateway, RetryPolicy
+from vidpipe.records import prune_tombstones
 from vidpipe.webhooks.events import EventOutcome, handle_event, parse_event
 from vidpipe.webhooks.signature import BadSignature, verify_signature
 
@@ -39,6 +44,8 @@ BODY_TIMEOUT = 10.0
 HANDLER_TIMEOUT = 30.0
 """Seconds to handle an event before answering 503 (Mux itself gives up after 5 s and retries;
 the handler thread may still finish, which is harmless: the writers are idempotent)."""
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of old tombstones by a running server."""
 
 Log = Callable[[str], None]
 
@@ -83,11 +90,13 @@ def create_app(
     log: Log | None = None,
     body_timeout: float = BODY_TIMEOUT,
     handler_timeout: float = HANDLER_TIMEOUT,
+    prune_every: float | None = PRUNE_EVERY,
 ) -> Starlette:
     """The webhook app: POST `/` and `/webhooks/mux` take events; GET `/` is a health check.
 
     `engine` may be a factory, called once on first use (and so is `gateway_factory`): the
-    engine and the Mux client are shared by every request.
+    engine and the Mux client are shared by every request. Old tombstones are pruned after
+    the first event handled and then at most every `prune_every` seconds (None: never).
     """
     if not secret:
         raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
@@ -102,9 +111,30 @@ def create_app(
                 shared["gateway"] = gateway_factory() if gateway_factory else None
         return shared["engine"], shared["gateway"]
 
+    pruned_at: list[float] = []  # monotonic time of the last pruning, once there was one
+
+    def prune_if_due(eng: Engine) -> None:
+        if prune_every is None:
+            return
+        with lock:
+            now = time.monotonic()
+            if pruned_at and now - pruned_at[0] < prune_every:
+                return
+            pruned_at[:] = [now]  # claimed: concurrent requests do not prune as well
+        try:
+            with transaction(eng) as conn:
+                n = prune_tombstones(conn)
+        except VidpipeError as exc:  # the event was handled; pruning waits for its next turn
+            emit(f"webhook tombstone pruning failed: {exc.message}")
+            return
+        if n:
+            emit(f"webhook pruned {n} tombstone(s) older than {TOMBSTONE_TTL // 86400} days")
+
     def handle(event: dict[str, Any]) -> EventOutcome:
         eng, gateway = resources()
-        return handle_event(eng, event, gateway=gateway)
+        outcome = handle_event(eng, event, gateway=gateway)
+        prune_if_due(eng)
+        return outcome
 
     def answer(status: int, line: str, payload: dict[str, Any]) -> JSONResponse:
         emit(f"webhook {status} {line}")
