@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -238,18 +240,43 @@ def transaction(engine: Engine, *, immediate: bool = False) -> Iterator[Connecti
     starts with `BEGIN IMMEDIATE`, taking the database's write lock before its first read
     (pysqlite would otherwise read outside any transaction and begin only at the first
     write, so two writers could both act on what they read before either wrote); writers
-    wait for each other up to the busy timeout. On PostgreSQL it changes nothing: writers
-    there serialize on per-asset advisory locks (`vidpipe.records.lock_asset`).
+    wait for each other up to the busy timeout. Threads of one process queue on a lock of
+    the engine first, so they wait in turn instead of in SQLite's busy-handler sleeps (which
+    give a long tail under load); other processes still meet at `BEGIN IMMEDIATE`. On
+    PostgreSQL it changes nothing: writers there serialize on per-asset advisory locks
+    (`vidpipe.records.lock_asset`).
     """
+    if immediate and engine.dialect.name == "sqlite":
+        with _writer_lock(engine), _begin(engine) as conn:
+            # pysqlite (legacy transaction control) sees an open transaction after this
+            # and issues no BEGIN of its own; its commit/rollback end this one.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+        return
+    with _begin(engine) as conn:
+        yield conn
+
+
+@contextmanager
+def _begin(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as conn:
-            if immediate and conn.dialect.name == "sqlite":
-                # pysqlite (legacy transaction control) sees an open transaction after this
-                # and issues no BEGIN of its own; its commit/rollback end this one.
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
     except OperationalError as exc:
         raise VidpipeError(f"database error: {_one_line(exc)}") from exc
+
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock:
+    """The in-process queue of an SQLite engine's immediate transactions."""
+    with _writer_locks_guard:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = threading.Lock()
+        return lock
 
 
 def advisory_key(name: str) -> int:
