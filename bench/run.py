@@ -12,6 +12,7 @@ Rows (each with its target):
   help    `vidpipe --help` beside a minimal two-command Typer app's `--help`
   verify  `vidpipe verify` of 5,000 rows / 5,000 assets, emulator with --rate-limit
   sync    `vidpipe sync` of the same catalogue plus 500 unrecorded rows
+  webhooks `vidpipe webhook serve` under 32 clients, SQLite and PostgreSQL (bench/webhooks.py)
 
 Every command runs as its own child process, timed from spawn to exit; its peak RSS comes
 from `os.wait4` on that one child, so no figure is mixed with another command's. Figures are
@@ -59,7 +60,7 @@ GiB = 1024**3
 MiB = 1024**2
 BIG, MID, SMALL = GiB, 64 * MiB, MiB
 TOKEN = ("bench", "bench-secret")
-ROWS = ("upload", "rss", "fixed", "help", "verify", "sync")
+ROWS = ("upload", "rss", "fixed", "help", "verify", "sync", "webhooks")
 CATALOGUE = 5000
 UNRECORDED = 500
 LIST_PAGE = 100  # Mux's maximum page size
@@ -694,6 +695,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.append(rows.verify())
         if "sync" in want:
             table.append(rows.sync())
+        if "webhooks" in want:
+            from webhooks import table_rows  # bench/webhooks.py
+
+            table += [Row(**row) for row in table_rows(work)]
     finally:
         bench.close()
         if args.keep:
