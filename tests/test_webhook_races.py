@@ -164,11 +164,19 @@ def test_a_ready_for_a_dead_asset_the_row_names_clears_it(platform: Platform) ->
     [
         event("video.asset.updated", asset_data("A")),
         event("video.asset.static_renditions.ready", asset_data("A")),
+        event("video.asset.track.ready", {"id": "T1", "asset_id": "A", "type": "text"}),
         ready("A", passthrough="not vidpipe's"),
         ready("A", policy="signed"),
         event("video.upload.asset_created", {"id": "U1", "asset_id": "A"}),
     ],
-    ids=["updated", "renditions", "foreign-passthrough", "no-public-playback", "asset-created"],
+    ids=[
+        "updated",
+        "renditions",
+        "track",
+        "foreign-passthrough",
+        "no-public-playback",
+        "asset-created",
+    ],
 )
 def test_any_event_for_a_dead_asset_clears_the_row_naming_it(
     platform: Platform, evt: dict[str, Any]

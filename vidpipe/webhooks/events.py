@@ -183,7 +183,9 @@ def handle_event(
     ignored = outcome(Outcome.IGNORED, f"vidpipe does not act on {event_type} events")
     data = event.get("data")
     if event_type.startswith("video.asset.") and isinstance(data, dict):
-        asset_id = data.get("id")
+        # A track event's data is the track; it names its asset in `asset_id`.
+        track = event_type.startswith("video.asset.track.")
+        asset_id = data.get("asset_id" if track else "id")
         if isinstance(asset_id, str) and asset_id:
             return _unless_dead(engine, asset_id, ignored, outcome)
     return ignored
