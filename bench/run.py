@@ -12,6 +12,8 @@ Rows (each with its target):
   help    `vidpipe --help` beside a minimal two-command Typer app's `--help`
   verify  `vidpipe verify` of 5,000 rows / 5,000 assets, emulator with --rate-limit
   sync    `vidpipe sync` of the same catalogue plus 500 unrecorded rows
+  link    transfer() of 1 GiB over a shaped 25 ms / 400 Mbit/s link beside `curl -T`
+          (bench/link.py, which also has other link profiles)
   webhooks `vidpipe webhook serve` under 32 clients, SQLite and PostgreSQL (bench/webhooks.py)
 
 Every command runs as its own child process, timed from spawn to exit; its peak RSS comes
@@ -60,7 +62,7 @@ GiB = 1024**3
 MiB = 1024**2
 BIG, MID, SMALL = GiB, 64 * MiB, MiB
 TOKEN = ("bench", "bench-secret")
-ROWS = ("upload", "rss", "fixed", "help", "verify", "sync", "webhooks")
+ROWS = ("upload", "rss", "fixed", "help", "verify", "sync", "link", "webhooks")
 CATALOGUE = 5000
 UNRECORDED = 500
 LIST_PAGE = 100  # Mux's maximum page size
@@ -695,6 +697,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.append(rows.verify())
         if "sync" in want:
             table.append(rows.sync())
+        if "link" in want:
+            from link import link_rows
+
+            table += link_rows(work)
         if "webhooks" in want:
             from webhooks import table_rows  # bench/webhooks.py
 

@@ -7,16 +7,13 @@ reported and refused by the same rules, with no list to update.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import pytest
 from conftest import Result
-from pydantic import Field
 
-from vidpipe import config
-from vidpipe.config import Settings, dotenv_warning, load_settings
+from vidpipe.config import dotenv_warning, load_settings
 from vidpipe.errors import ConfigError
 
 TOKEN_SECRET = "tok-secret-do-not-print"
@@ -216,39 +213,20 @@ def test_no_line_without_a_dotenv(token_in_env: Path) -> None:
     assert dotenv_warning(settings) is None
 
 
-# -- settings added later ---------------------------------------------------------------------
+# -- asset settings ---------------------------------------------------------------------------
 
 
-class LaterSettings(Settings):
-    """Settings as they will look once more are added (the names are the contract's)."""
-
-    vidpipe_playback_policy: Literal["public", "signed"] = "public"
-    vidpipe_captions: list[str] = Field(default_factory=list)
-
-
-@pytest.fixture
-def later_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(config, "Settings", LaterSettings)
-    yield
-
-
-def test_settings_added_later_are_read_overridden_and_reported(
-    token_in_env: Path, later_settings: None
-) -> None:
-    (token_in_env / ".env").write_text(
-        'VIDPIPE_PLAYBACK_POLICY=signed\nVIDPIPE_CAPTIONS=["en", "fr"]\n'
-    )
+def test_asset_settings_are_read_overridden_and_reported(token_in_env: Path) -> None:
+    (token_in_env / ".env").write_text("VIDPIPE_PLAYBACK_POLICY=signed\nVIDPIPE_CAPTIONS=en, fr\n")
     settings = load_settings()
-    assert isinstance(settings, LaterSettings)
     assert settings.vidpipe_playback_policy == "signed"
-    assert settings.vidpipe_captions == ["en", "fr"]
+    assert settings.asset_settings().captions == ("en", "fr")
     assert settings.from_dotenv == {"VIDPIPE_PLAYBACK_POLICY", "VIDPIPE_CAPTIONS"}
     assert dotenv_warning(settings) == (
         "VIDPIPE_PLAYBACK_POLICY and VIDPIPE_CAPTIONS came from ./.env "
         "while the Mux credentials came from the environment"
     )
     overridden = load_settings(vidpipe_playback_policy="public")
-    assert isinstance(overridden, LaterSettings)
     assert overridden.vidpipe_playback_policy == "public"
     assert overridden.from_dotenv == {"VIDPIPE_CAPTIONS"}
 
@@ -257,13 +235,17 @@ def test_settings_added_later_are_read_overridden_and_reported(
     ("name", "value"),
     [
         ("VIDPIPE_PLAYBACK_POLICY", "secret-ish-value"),
-        ("VIDPIPE_CAPTIONS", "secret-ish-value,fr"),  # not JSON: fails in the source itself
+        ("VIDPIPE_PREVIEW_PLAYBACK_POLICY", "secret-ish-value"),
+        ("VIDPIPE_VIDEO_QUALITY", "secret-ish-value"),
+        ("VIDPIPE_MAX_RESOLUTION", "secret-ish-value"),
+        ("VIDPIPE_CAPTIONS", "secret-ish-value,fr"),
+        ("VIDPIPE_STATIC_RENDITIONS", "highest,secret-ish-value"),
+        ("VIDPIPE_NORMALIZE_AUDIO", "secret-ish-value"),
     ],
 )
-def test_a_malformed_later_setting_is_a_config_error_naming_only_the_variable(
+def test_a_malformed_asset_setting_is_a_config_error_naming_only_the_variable(
     token_in_env: Path,
     monkeypatch: pytest.MonkeyPatch,
-    later_settings: None,
     name: str,
     value: str,
 ) -> None:
@@ -272,6 +254,16 @@ def test_a_malformed_later_setting_is_a_config_error_naming_only_the_variable(
         load_settings()
     assert name in str(info.value)
     assert "secret-ish-value" not in str(info.value)
+
+
+def test_the_signing_key_is_never_shown(
+    token_in_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MUX_SIGNING_KEY_ID", "key-id")
+    monkeypatch.setenv("MUX_SIGNING_KEY", "c2VjcmV0LWtleS1ieXRlcw==")
+    settings = load_settings()
+    assert "c2VjcmV0" not in repr(settings) and "c2VjcmV0" not in str(settings.model_dump())
+    assert settings.signing_key() == ("key-id", "c2VjcmV0LWtleS1ieXRlcw==")
 
 
 def test_an_unknown_override_is_refused_rather_than_ignored(clean_env: Path) -> None:

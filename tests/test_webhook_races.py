@@ -174,7 +174,7 @@ def test_a_ready_for_a_dead_asset_the_row_names_clears_it(platform: Platform) ->
         "renditions",
         "track",
         "foreign-passthrough",
-        "no-public-playback",
+        "signed-only",
         "asset-created",
     ],
 )

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from vidpipe import journal
+from vidpipe.assets import Policies
 from vidpipe.db import (
     Lesson,
     UploadJournal,
@@ -297,6 +298,17 @@ class TestAssetReady:
         handle(engine, event("video.asset.ready", data))
         assert row(engine) == ("A", "public-1")
 
+    def test_the_signed_playback_id_is_recorded_when_lessons_are_signed(
+        self, engine: Engine
+    ) -> None:
+        data = asset_data("A")
+        data["playback_ids"] = [
+            {"id": "public-1", "policy": "public"},
+            {"id": "signed-1", "policy": "signed"},
+        ]
+        handle(engine, event("video.asset.ready", data), policies=Policies(lesson="signed"))
+        assert row(engine) == ("A", "signed-1")
+
     def test_only_a_live_answer_changes_a_recorded_playback_id(self, engine: Engine) -> None:
         handle(engine, ready("A"))
         assert handle(engine, ready("A", playback="pb-old")).outcome == "duplicate"
@@ -319,9 +331,20 @@ class TestAssetReady:
         out = handle(engine, ready("A", passthrough='{"lesson_id": 999}'))
         assert out.outcome == "ignored"
 
-    def test_no_public_playback_id_is_ignored(self, engine: Engine) -> None:
+    def test_an_asset_without_the_configured_policy_gets_its_other_id_recorded(
+        self, engine: Engine
+    ) -> None:
+        # An upload made signed by exception on a public platform: recorded, and `verify`
+        # reports the policy mismatch, rather than the row staying empty.
         out = handle(engine, ready("A", policy="signed"))
-        assert out.outcome == "ignored" and "public" in out.detail
+        assert out.outcome == "recorded"
+        assert row(engine) == ("A", "pb-A")
+
+    def test_an_asset_with_no_playback_id_is_ignored(self, engine: Engine) -> None:
+        data = asset_data("A")
+        data["playback_ids"] = []
+        out = handle(engine, event("video.asset.ready", data))
+        assert out.outcome == "ignored" and "no playback ID" in out.detail
         assert row(engine) == (None, None)
 
     def test_older_assets_late_ready_does_not_replace_newer_video(self, engine: Engine) -> None:

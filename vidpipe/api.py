@@ -18,9 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from vidpipe.assets import AssetSettings
 from vidpipe.config import Settings, load_settings
 from vidpipe.errors import UsageError
 from vidpipe.targets import Target, choose
+from vidpipe.units import AUTO_CHUNK
 
 if TYPE_CHECKING:
     import httpx
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.mux import MuxGateway
     from vidpipe.pipeline import UploadOutcome
+    from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
     from vidpipe.status import StatusReport
     from vidpipe.webhooks import EventOutcome
@@ -38,6 +41,7 @@ Notify = Callable[[str], None]
 
 DEFAULT_WAIT_TIMEOUT = 30 * 60.0
 DEFAULT_ORPHAN_MIN_AGE = 24 * 3600.0
+DEFAULT_URL_EXPIRY = 6 * 3600.0
 
 
 def _quiet(_message: str) -> None:
@@ -151,23 +155,61 @@ class Vidpipe:
         wait: bool = True,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         on_progress: Progress | None = None,
+        settings: AssetSettings | None = None,
+        **asset_options: Any,
     ) -> UploadOutcome:
         """Upload a video file to a lesson or course: resumable (calling again with the same
         file continues the same Mux upload), waits for the asset unless `wait` is false, and
-        records the asset and playback IDs on the row."""
+        records the asset and its playback ID of the upload's policy on the row. `chunk_size`
+        None (or 0) sizes each request adaptively; otherwise a multiple of 256 KiB is used as
+        given.
+
+        The asset is created with the configured asset settings, each overridden by a keyword
+        of `AssetSettings.override` (`playback_policy`, `video_quality`, `max_resolution`,
+        `captions`, `static_renditions`, `normalize_audio`, `test`), or with `settings` as
+        given (from `asset_settings`)."""
         from vidpipe.pipeline import Pipeline, UploadOptions
-        from vidpipe.transfer import DEFAULT_CHUNK_SIZE
 
         target = self._target(lesson, course)
         if timeout < 0:
             raise UsageError("the wait timeout must not be negative")
+        if settings is None:
+            settings = self.asset_settings(target.kind, **asset_options)
+        elif asset_options:
+            settings = settings.override(**asset_options)
         options = UploadOptions(
-            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, replace=replace, wait=wait, timeout=timeout
+            chunk_size=chunk_size or AUTO_CHUNK,
+            replace=replace,
+            wait=wait,
+            timeout=timeout,
+            asset=settings,
         )
         engine, gateway = self._mux_and_db()
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         prepared = pipeline.prepare(Path(source), target, options)
         return pipeline.upload(prepared, options, on_progress=on_progress)
+
+    def asset_settings(self, kind: str = "lesson", **overrides: Any) -> AssetSettings:
+        """The settings a new asset of `kind` (`lesson` or `course`) is created with: the
+        configured ones, each overridden by a keyword of `AssetSettings.override` (checked:
+        `InvalidAssetSetting`, a `UsageError`, names the setting and the allowed values)."""
+        return self.settings.asset_settings(str(kind)).override(**overrides)
+
+    def url(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        expires: float = DEFAULT_URL_EXPIRY,
+    ) -> PlaybackUrls:
+        """The row's stream and thumbnail URLs; signed (a token valid for `expires` seconds)
+        when Mux reports the recorded playback ID as signed."""
+        from vidpipe.playback import playback_urls
+
+        target = self._target(lesson, course)
+        if not expires > 0:
+            raise UsageError("the token lifetime must be positive")
+        return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
 
     def status(self, *, lesson: int | None = None, course: int | None = None) -> StatusReport:
         """The database and Mux side by side (every target with a video or an unfinished
@@ -182,7 +224,8 @@ class Vidpipe:
         from vidpipe import reconcile
 
         target = self._target(lesson, course, required=False)
-        return reconcile.verify(*self._mux_and_db(), target)
+        policies = self.settings.playback_policies()
+        return reconcile.verify(*self._mux_and_db(), target, policies=policies)
 
     def sync(
         self,
@@ -191,10 +234,12 @@ class Vidpipe:
         prune_orphans: bool = False,
         orphan_min_age: float = DEFAULT_ORPHAN_MIN_AGE,
         max_deletes: int = 10,
+        fix_policy: bool = False,
         before_apply: Callable[[], None] | None = None,
     ) -> Report:
-        """Make the database agree with Mux (one sync at a time). `before_apply` is called
-        after planning, before the first write (a hook for tests)."""
+        """Make the database agree with Mux (one sync at a time). Policy drift is reported,
+        and repaired only with `fix_policy`. `before_apply` is called after planning, before
+        the first write (a hook for tests)."""
         from vidpipe import reconcile
 
         if orphan_min_age < 0:
@@ -206,6 +251,8 @@ class Vidpipe:
             prune_orphans=prune_orphans,
             orphan_min_age=orphan_min_age,
             max_deletes=max_deletes,
+            fix_policy=fix_policy,
+            policies=self.settings.playback_policies(),
         )
         return reconcile.sync(*self._mux_and_db(), options, before_apply=before_apply)
 
@@ -255,7 +302,13 @@ class Vidpipe:
         engine = self.engine
         gateway = self.gateway if self._has_credentials() else None
         return apply_payload(
-            engine, body, secret=secret, signature=signature, verify=verify, gateway=gateway
+            engine,
+            body,
+            secret=secret,
+            signature=signature,
+            verify=verify,
+            gateway=gateway,
+            policies=self.settings.playback_policies(),
         )
 
     def serve_webhooks(self, *, host: str, port: int, log: Notify) -> None:
@@ -266,7 +319,15 @@ class Vidpipe:
         engine = self.engine
         gateway = webhook_gateway(self.settings)
         try:
-            serve(engine, secret, host=host, port=port, gateway=gateway, log=log)
+            serve(
+                engine,
+                secret,
+                host=host,
+                port=port,
+                gateway=gateway,
+                log=log,
+                policies=self.settings.playback_policies(),
+            )
         finally:
             if gateway is not None:
                 gateway.close()

@@ -56,6 +56,108 @@ CourseOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
 
+# Asset-setting options: each overrides its VIDPIPE_* setting for the assets one command
+# creates. Commands that create assets take all of them and pass them through
+# `asset_options(...)`, which checks them before anything is created.
+PlaybackPolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--playback-policy",
+        help="public or signed (default: VIDPIPE_PLAYBACK_POLICY, or "
+        "VIDPIPE_PREVIEW_PLAYBACK_POLICY for a course).",
+        show_default=False,
+    ),
+]
+VideoQualityOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--video-quality",
+        help="basic, plus or premium (default: VIDPIPE_VIDEO_QUALITY, else Mux's).",
+        show_default=False,
+    ),
+]
+MaxResolutionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-resolution",
+        help="1080p, 1440p or 2160p (default: VIDPIPE_MAX_RESOLUTION, else Mux's).",
+        show_default=False,
+    ),
+]
+CaptionsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--captions",
+        help="Languages for Mux-generated captions, e.g. en or en,fr; none for no captions "
+        "(default: VIDPIPE_CAPTIONS).",
+        metavar="LANG[,LANG]",
+        show_default=False,
+    ),
+]
+StaticRenditionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--static-rendition",
+        help="An MP4 rendition (highest, audio-only, 2160p ... 270p); repeatable; none for no "
+        "MP4s (default: VIDPIPE_STATIC_RENDITIONS).",
+        metavar="R",
+        show_default=False,
+    ),
+]
+NormalizeAudioOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--normalize-audio/--no-normalize-audio",
+        help="Normalize the audio loudness (default: VIDPIPE_NORMALIZE_AUDIO).",
+        show_default=False,
+    ),
+]
+TestAssetOpt = Annotated[
+    bool,
+    typer.Option("--test", help="Create Mux test assets (watermarked, 10 s, deleted after 24 h)."),
+]
+
+_ASSET_OPTION_NAMES = {
+    "playback_policy": "--playback-policy",
+    "video_quality": "--video-quality",
+    "max_resolution": "--max-resolution",
+    "captions": "--captions",
+    "static_renditions": "--static-rendition",
+}
+
+
+def asset_options(
+    playback_policy: str | None = None,
+    video_quality: str | None = None,
+    max_resolution: str | None = None,
+    captions: str | None = None,
+    static_rendition: list[str] | None = None,
+    normalize_audio: bool | None = None,
+    test: bool = False,
+) -> dict[str, Any]:
+    """The asset-setting options given, checked, as keyword overrides for
+    `Vidpipe.upload` / `Vidpipe.asset_settings` (options not given are left out, so the
+    settings apply). A bad value raises before anything is created: exit 2, naming the
+    option and the allowed values."""
+    from vidpipe.assets import check_choice, parse_list
+
+    options: dict[str, Any] = {}
+    if playback_policy is not None:
+        options["playback_policy"] = check_choice("playback_policy", playback_policy)
+    if video_quality is not None:
+        options["video_quality"] = check_choice("video_quality", video_quality)
+    if max_resolution is not None:
+        options["max_resolution"] = check_choice("max_resolution", max_resolution)
+    if captions is not None:
+        options["captions"] = parse_list("captions", captions)
+    if static_rendition:
+        options["static_renditions"] = parse_list("static_renditions", static_rendition)
+    if normalize_audio is not None:
+        options["normalize_audio"] = normalize_audio
+    if test:
+        options["test"] = True
+    return options
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -105,7 +207,7 @@ def _vidpipe(ctx: typer.Context, ui: UI | None = None) -> Vidpipe:
 
 
 def _chunk_size(text: str) -> int:
-    from vidpipe.transfer import parse_chunk_size
+    from vidpipe.units import parse_chunk_size
 
     return parse_chunk_size(text)
 
@@ -129,8 +231,11 @@ def upload(
     course: CourseOpt = None,
     chunk_size: Annotated[
         str,
-        typer.Option(help="Bytes per PUT: bytes or units (256KiB, 8MiB); a multiple of 256 KiB."),
-    ] = "32MiB",
+        typer.Option(
+            help="Bytes per PUT: auto (adaptive), or bytes or units (256KiB, 8MiB), "
+            "a multiple of 256 KiB."
+        ),
+    ] = "auto",
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the target's current video.")
     ] = False,
@@ -141,11 +246,27 @@ def upload(
         str, typer.Option(help="How long to wait for the asset to be ready (e.g. 30m, 90s).")
     ] = "30m",
     json_out: JsonOpt = False,
+    playback_policy: PlaybackPolicyOpt = None,
+    video_quality: VideoQualityOpt = None,
+    max_resolution: MaxResolutionOpt = None,
+    captions: CaptionsOpt = None,
+    static_rendition: StaticRenditionOpt = None,
+    normalize_audio: NormalizeAudioOpt = None,
+    test: TestAssetOpt = False,
 ) -> None:
     """Upload FILE to Mux for a lesson or course; resumable: re-run the same command to continue."""
     ui = _ui(json_out)
     size = _chunk_size(chunk_size)
     wait_for = _duration(timeout, "--timeout")
+    settings = asset_options(
+        playback_policy,
+        video_quality,
+        max_resolution,
+        captions,
+        static_rendition,
+        normalize_audio,
+        test,
+    )
     with _vidpipe(ctx, ui) as vp, ui.progress(f"{file.name} -> {_label(lesson, course)}") as bar:
         outcome = vp.upload(
             file,
@@ -156,6 +277,7 @@ def upload(
             wait=not no_wait,
             timeout=wait_for,
             on_progress=bar,
+            **settings,
         )
     for warning in outcome.warnings:
         ui.warn(warning)
@@ -178,6 +300,45 @@ def upload(
 
 def _label(lesson: int | None, course: int | None) -> str:
     return f"lesson {lesson}" if lesson is not None else f"course {course}"
+
+
+URL_MAX_EXPIRY = 366 * 86400.0
+
+
+@app.command()
+def url(
+    ctx: typer.Context,
+    lesson: LessonOpt = None,
+    course: CourseOpt = None,
+    expires: Annotated[
+        str, typer.Option(help="How long a signed URL's token stays valid (e.g. 6h, 2d, 90m).")
+    ] = "6h",
+    json_out: JsonOpt = False,
+) -> None:
+    """The stream and thumbnail URLs of a lesson's or course's video (signed when its
+    playback ID is signed: needs MUX_SIGNING_KEY_ID and MUX_SIGNING_KEY)."""
+    from vidpipe.errors import UsageError
+
+    ui = _ui(json_out)
+    lifetime = _duration(expires, "--expires")
+    if not 0 < lifetime <= URL_MAX_EXPIRY:
+        raise UsageError("--expires must be more than 0 and at most 366d")
+    with _vidpipe(ctx, ui) as vp:
+        result = vp.url(lesson=lesson, course=course, expires=lifetime)
+    for warning in result.warnings:
+        ui.warn(warning)
+    if json_out:
+        ui.json(result.as_json())
+        return
+    if result.expires_at is not None:
+        from datetime import UTC, datetime
+
+        until = datetime.fromtimestamp(result.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        ui.message(f"{result.target}: signed playback ID {result.playback_id}, valid until {until}")
+    else:
+        ui.message(f"{result.target}: public playback ID {result.playback_id}")
+    ui.line(result.stream_url)
+    ui.line(result.thumbnail_url)
 
 
 @app.command()
@@ -232,6 +393,14 @@ def sync(
     max_deletes: Annotated[
         int, typer.Option(help="Delete at most this many orphans per run.", min=0)
     ] = 10,
+    fix_policy: Annotated[
+        bool,
+        typer.Option(
+            "--fix-policy",
+            help="Repair policy drift: give assets a playback ID of the configured policy, "
+            "record it, delete their playback IDs of the other policy that no row names.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Make the database agree with Mux (for cron). One sync at a time."""
@@ -245,6 +414,7 @@ def sync(
             prune_orphans=prune_orphans,
             orphan_min_age=min_age,
             max_deletes=max_deletes,
+            fix_policy=fix_policy,
         )
     render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
     if not report.ok:
@@ -482,6 +652,7 @@ def run(argv: list[str], *, invocation: Invocation | None = None) -> int:
 
 def _hint(exc: Exception) -> str:
     """The core's message, plus what to type next where an option is the way forward."""
+    from vidpipe.assets import InvalidAssetSetting
     from vidpipe.errors import TargetHasVideo, WaitTimeout
     from vidpipe.targets import TargetChoiceError
     from vidpipe.webhooks import MissingSignature, StaleSignature
@@ -491,6 +662,8 @@ def _hint(exc: Exception) -> str:
             "both": "give either --lesson or --course, not both",
             "none": "name a target: --lesson ID or --course ID",
         }.get(exc.problem, f"{exc}: --lesson / --course take a positive integer id")
+    if isinstance(exc, InvalidAssetSetting) and exc.setting in _ASSET_OPTION_NAMES:
+        return f"{_ASSET_OPTION_NAMES[exc.setting]}: {exc.reason}"
     if isinstance(exc, TargetHasVideo):
         return f"{exc}; pass --replace to replace it"
     if isinstance(exc, WaitTimeout):

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -35,6 +42,14 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from vidpipe.assets import (
+    PUBLIC,
+    AssetSettings,
+    InvalidAssetSetting,
+    Policies,
+    check_choice,
+    parse_list,
+)
 from vidpipe.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.mux.com"
@@ -101,12 +116,30 @@ class Settings(BaseSettings):
     mux_base_url: str = DEFAULT_BASE_URL
     database_url: SecretStr = Field(default=SecretStr(DEFAULT_DATABASE_URL))
     mux_webhook_secret: SecretStr | None = None
+    mux_signing_key_id: str | None = None
+    mux_signing_key: SecretStr | None = None
+
+    # Asset settings (see vidpipe.assets): checked here, so a bad value stops every command.
+    vidpipe_playback_policy: str = PUBLIC
+    vidpipe_preview_playback_policy: str = PUBLIC
+    vidpipe_video_quality: str | None = None
+    vidpipe_max_resolution: str | None = None
+    vidpipe_captions: str | None = None
+    vidpipe_static_renditions: str | None = None
+    vidpipe_normalize_audio: bool = False
 
     _from_dotenv: frozenset[str] = PrivateAttr(default_factory=frozenset)
     _from_environment: frozenset[str] = PrivateAttr(default_factory=frozenset)
     _dotenv_note: str | None = PrivateAttr(default=None)
 
-    @field_validator("mux_token_id", "mux_token_secret", "mux_webhook_secret", mode="before")
+    @field_validator(
+        "mux_token_id",
+        "mux_token_secret",
+        "mux_webhook_secret",
+        "mux_signing_key_id",
+        "mux_signing_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -155,6 +188,45 @@ class Settings(BaseSettings):
             raise ValueError(UNENCODED_AT)
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("vidpipe_playback_policy", "vidpipe_preview_playback_policy", mode="before")
+    @classmethod
+    def _check_policy(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return PUBLIC
+        return _choice("playback_policy", value)
+
+    @field_validator("vidpipe_video_quality", "vidpipe_max_resolution", mode="before")
+    @classmethod
+    def _check_choice(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _choice(str(info.field_name).removeprefix("vidpipe_"), value)
+
+    @field_validator("vidpipe_captions", "vidpipe_static_renditions", mode="before")
+    @classmethod
+    def _check_list(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be comma-separated text")
+        try:
+            items = parse_list(str(info.field_name).removeprefix("vidpipe_"), value)
+        except InvalidAssetSetting as exc:
+            raise ValueError(_choice_problem(exc)) from None
+        return ",".join(items) or None
+
+    @field_validator("vidpipe_normalize_audio", mode="before")
+    @classmethod
+    def _check_flag(cls, value: object) -> object:
+        if isinstance(value, bool) or value is None:
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in ("", "0", "false", "no", "off"):
+            return False
+        if text in ("1", "true", "yes", "on"):
+            return True
+        raise ValueError("must be true or false")
+
     # -- where values came from ----------------------------------------------------------
 
     @property
@@ -187,10 +259,56 @@ class Settings(BaseSettings):
         assert self.mux_token_id is not None and self.mux_token_secret is not None
         return self.mux_token_id, self.mux_token_secret.get_secret_value()
 
+    def asset_settings(self, kind: str = "lesson") -> AssetSettings:
+        """The settings new assets of `kind` (`lesson`, or `course` for a course preview) are
+        created with: the same for both but the playback policy."""
+        return AssetSettings(
+            playback_policy=self.playback_policies().of(kind),
+            video_quality=self.vidpipe_video_quality,
+            max_resolution=self.vidpipe_max_resolution,
+            captions=parse_list("captions", self.vidpipe_captions),
+            static_renditions=parse_list("static_renditions", self.vidpipe_static_renditions),
+            normalize_audio=self.vidpipe_normalize_audio,
+        )
+
+    def playback_policies(self) -> Policies:
+        """The playback policy `verify` holds lesson rows and course previews to."""
+        return Policies(
+            lesson=self.vidpipe_playback_policy, course=self.vidpipe_preview_playback_policy
+        )
+
+    def signing_key(self) -> tuple[str, str]:
+        """(key ID, the base64-encoded PEM private key as configured), or a ConfigError
+        naming both variables. The key itself is never part of a message."""
+        if not self.mux_signing_key_id or not self.mux_signing_key:
+            raise ConfigError(
+                "MUX_SIGNING_KEY_ID and MUX_SIGNING_KEY must both be set (environment or .env) "
+                "to sign playback URLs: a Mux signing key's ID and its base64-encoded PEM "
+                "private key"
+            )
+        return self.mux_signing_key_id, self.mux_signing_key.get_secret_value()
+
     def webhook_secret(self) -> str:
         if not self.mux_webhook_secret:
             raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
         return self.mux_webhook_secret.get_secret_value()
+
+
+def _choice(setting: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be text")
+    try:
+        return check_choice(setting, value)
+    except InvalidAssetSetting as exc:
+        raise ValueError(_choice_problem(exc)) from None
+
+
+def _choice_problem(exc: InvalidAssetSetting) -> str:
+    """The problem, worded to follow the variable's name and never showing its value (as for
+    every setting: a secret pasted into the wrong variable must not be printed)."""
+    if exc.value and exc.value.lower() in (*exc.allowed, "none"):
+        return "must not combine none with other values"
+    return f"must be one of {', '.join(exc.allowed)}"
 
 
 def env_name(field: str) -> str:

@@ -28,6 +28,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from vidpipe.assets import AssetSettings, caption_name
 from vidpipe.errors import (
     MuxBadRequest,
     MuxError,
@@ -64,9 +65,23 @@ class Asset:
 
     @property
     def public_playback_id(self) -> str | None:
+        return self.playback_id_for("public")
+
+    def playback_id_for(self, policy: str, *, fallback: bool = False) -> str | None:
+        """The asset's (first) playback ID of `policy`. With `fallback`, when it has none of
+        that policy, its first playback ID of any policy (None only when it has none)."""
         for pid in self.playback_ids:
-            if pid.policy == "public":
+            if pid.policy == policy:
                 return pid.id
+        if fallback and self.playback_ids:
+            return self.playback_ids[0].id
+        return None
+
+    def policy_of(self, playback_id: str) -> str | None:
+        """The policy of one of the asset's playback IDs (None: not one of its IDs)."""
+        for pid in self.playback_ids:
+            if pid.id == playback_id:
+                return pid.policy
         return None
 
     def has_playback_id(self, playback_id: str) -> bool:
@@ -230,18 +245,24 @@ class MuxGateway:
     # -- direct uploads -----------------------------------------------------------------
 
     def create_upload(
-        self, passthrough: str, *, timeout: int = 3600, cors_origin: str = "*", test: bool = False
+        self,
+        passthrough: str,
+        *,
+        settings: AssetSettings | None = None,
+        meta: dict[str, str] | None = None,
+        timeout: int = 3600,
+        cors_origin: str = "*",
+        test: bool = False,
     ) -> Upload:
-        settings = mux_python.CreateAssetRequest(
-            playback_policies=[mux_python.PlaybackPolicy.PUBLIC],
-            passthrough=passthrough,
-            local_vars_configuration=self._cfg,
-        )
+        """A direct upload whose asset gets `settings` (public with Mux's defaults when None),
+        `passthrough` and `meta` ({title, external_id, creator_id}). `settings.test` (or
+        `test`) makes a Mux test asset."""
+        settings = settings or AssetSettings()
         request = mux_python.CreateUploadRequest(
-            new_asset_settings=settings,
+            new_asset_settings=self.asset_request(settings, passthrough=passthrough, meta=meta),
             cors_origin=cors_origin,
             timeout=timeout,
-            test=test or None,
+            test=(test or settings.test) or None,
             local_vars_configuration=self._cfg,
         )
         data = self._call("POST", "create upload", self._uploads.create_direct_upload, request)
@@ -253,6 +274,48 @@ class MuxGateway:
 
     def cancel_upload(self, upload_id: str) -> None:
         self._call("PUT", "cancel upload", self._uploads.cancel_direct_upload, upload_id)
+
+    def asset_request(
+        self,
+        settings: AssetSettings,
+        *,
+        passthrough: str,
+        meta: dict[str, str] | None = None,
+        url: str | None = None,
+    ) -> Any:
+        """`settings` as Mux's create-asset request (the `new_asset_settings` of a direct
+        upload; with `url`, the body that makes Mux fetch the video from there). Unset
+        settings are left out, so Mux's defaults apply."""
+        cfg = self._cfg
+        subtitles = [
+            mux_python.AssetGeneratedSubtitleSettings(
+                language_code=code, name=caption_name(code), local_vars_configuration=cfg
+            )
+            for code in settings.captions
+        ]
+        inputs = None
+        if url is not None or subtitles:
+            inputs = [
+                mux_python.InputSettings(
+                    url=url, generated_subtitles=subtitles or None, local_vars_configuration=cfg
+                )
+            ]
+        renditions = [
+            mux_python.CreateStaticRenditionRequest(resolution=r, local_vars_configuration=cfg)
+            for r in settings.static_renditions
+        ]
+        return mux_python.CreateAssetRequest(
+            inputs=inputs,
+            playback_policies=[settings.playback_policy],
+            passthrough=passthrough,
+            video_quality=settings.video_quality,
+            max_resolution_tier=settings.max_resolution,
+            normalize_audio=settings.normalize_audio or None,
+            static_renditions=renditions or None,
+            test=settings.test or None,
+            meta=mux_python.AssetMetadata(**meta, local_vars_configuration=cfg) if meta else None,
+            local_vars_configuration=cfg,
+        )
 
     # -- assets -------------------------------------------------------------------------
 
@@ -271,6 +334,37 @@ class MuxGateway:
         """Delete; True if Mux deleted it, False if it was already gone (404)."""
         try:
             self._call("DELETE", "delete asset", self._assets.delete_asset, asset_id)
+        except MuxNotFound:
+            return False
+        return True
+
+    def create_playback_id(self, asset_id: str, policy: str) -> PlaybackId:
+        """Give the asset a new playback ID of `policy` (a Mux write)."""
+        request = mux_python.CreatePlaybackIDRequest(
+            policy=policy, local_vars_configuration=self._cfg
+        )
+        data = self._call(
+            "POST",
+            "create playback ID",
+            self._assets.create_asset_playback_id,
+            asset_id,
+            request,
+        )
+        item = data.get("data") or {}
+        if not item.get("id"):
+            raise MuxServerError("Mux created a playback ID but did not say which")
+        return PlaybackId(str(item["id"]), str(item.get("policy") or policy))
+
+    def delete_playback_id(self, asset_id: str, playback_id: str) -> bool:
+        """Delete one of the asset's playback IDs; False when it was already gone (404)."""
+        try:
+            self._call(
+                "DELETE",
+                "delete playback ID",
+                self._assets.delete_asset_playback_id,
+                asset_id,
+                playback_id,
+            )
         except MuxNotFound:
             return False
         return True

@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import Engine
 
 from vidpipe import journal
+from vidpipe.assets import AssetSettings, asset_meta
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import (
     LockHeld,
@@ -42,7 +43,8 @@ from vidpipe.records import (
     set_video,
 )
 from vidpipe.targets import Target
-from vidpipe.transfer import DEFAULT_CHUNK_SIZE, TransferResult, UploadUrlExpired, transfer
+from vidpipe.transfer import TransferResult, UploadUrlExpired, transfer
+from vidpipe.units import AUTO_CHUNK
 
 FAILED_UPLOAD_STATES = ("errored", "cancelled", "timed_out")
 POLL_START = 1.0
@@ -55,11 +57,13 @@ Notify = Callable[[str], None]
 
 @dataclass
 class UploadOptions:
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int = AUTO_CHUNK  # bytes per request; AUTO_CHUNK sizes each request itself
     replace: bool = False
     wait: bool = True
     timeout: float = DEFAULT_WAIT_TIMEOUT
     upload_timeout: int = 3600 * 24  # Mux keeps the upload URL open this long (resume window)
+    asset: AssetSettings = field(default_factory=AssetSettings)
+    """What the new asset is created with; its playback policy decides the ID recorded."""
 
 
 @dataclass
@@ -102,6 +106,7 @@ class Prepared:
     video: VideoFile
     target: Target
     current_asset_id: str | None
+    title: str | None = None
 
 
 class Pipeline:
@@ -135,7 +140,7 @@ class Pipeline:
             raise TargetNotFound(target)
         if row.asset_id and not options.replace:
             raise TargetHasVideo(target, row.asset_id)
-        return Prepared(video, target, row.asset_id)
+        return Prepared(video, target, row.asset_id, row.title)
 
     # -- the flow -----------------------------------------------------------------------
 
@@ -218,7 +223,7 @@ class Pipeline:
         if entry.state != State.DONE:
             self.notify(f"waiting for Mux to make the asset for {prepared.target} ready")
         asset = self.wait_for_asset(entry, deadline=self.clock() + options.timeout)
-        playback_id = self.record(entry, asset)
+        playback_id = self.record(entry, asset, options.asset.playback_policy)
         outcome.state = "ready"
         outcome.asset_id = asset.id
         outcome.playback_id = playback_id
@@ -280,7 +285,13 @@ class Pipeline:
     def _create_upload(
         self, entry: UploadJournal, prepared: Prepared, options: UploadOptions
     ) -> None:
-        upload = self.mux.create_upload(prepared.target.passthrough, timeout=options.upload_timeout)
+        target = prepared.target
+        upload = self.mux.create_upload(
+            target.passthrough,
+            settings=options.asset,
+            meta=asset_meta(prepared.title, target.external_id),
+            timeout=options.upload_timeout,
+        )
         if not upload.url:
             raise UploadFailed(f"Mux created upload {upload.id} without an upload URL")
         journal.update(
@@ -390,14 +401,18 @@ class Pipeline:
             self.sleep(delay)
             delay = min(delay * 1.6, POLL_CAP)
 
-    def record(self, entry: UploadJournal, asset: Asset) -> str:
+    def record(self, entry: UploadJournal, asset: Asset, policy: str = "public") -> str:
         """Record the ready asset on the row and close the journal entry: one transaction,
         holding the asset's lock (`vidpipe.records`); an asset Mux said is gone since (a
-        tombstone) is not recorded."""
+        tombstone) is not recorded.
+
+        The playback ID recorded is the asset's of `policy` (the upload's); an asset that has
+        none of that policy (an upload resumed under other settings) gets its other one
+        recorded, which `verify` then reports as a policy mismatch."""
         target = journal.target_of(entry)
-        playback_id = asset.public_playback_id
+        playback_id = asset.playback_id_for(policy, fallback=True)
         if playback_id is None:
-            raise UploadFailed(f"asset {asset.id} has no public playback ID; {target} is unchanged")
+            raise UploadFailed(f"asset {asset.id} has no playback ID; {target} is unchanged")
         with transaction(self.engine, immediate=True) as conn:
             lock_asset(conn, asset.id)
             if is_tombstoned(conn, asset.id):

@@ -102,6 +102,18 @@ def rows_naming(conn: Connection, asset_id: str) -> list[RowVideo]:
     return out
 
 
+def rows_naming_playback(conn: Connection, playback_id: str) -> list[RowVideo]:
+    """Every row, lesson or course, whose playback column holds `playback_id`."""
+    out: list[RowVideo] = []
+    for kind, cols in COLUMNS.items():
+        stmt = select(cols.table.c.id, cols.table.c.title, cols.asset, cols.playback).where(
+            cols.playback == playback_id
+        )
+        for row in conn.execute(stmt.order_by(cols.table.c.id)):
+            out.append(RowVideo(Target(kind, row[0]), row[1], row[2], row[3]))
+    return out
+
+
 def existing_ids(conn: Connection, kind: Kind) -> set[int]:
     cols = COLUMNS[kind]
     return {row[0] for row in conn.execute(select(cols.table.c.id))}

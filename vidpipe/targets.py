@@ -55,6 +55,11 @@ class Target:
         """The passthrough vidpipe sets on its uploads, e.g. `{"lesson_id": 42}`."""
         return json.dumps({_PASSTHROUGH_KEY[self.kind]: self.id})
 
+    @property
+    def external_id(self) -> str:
+        """The `meta.external_id` of its assets, e.g. `lesson:42` (shown in Mux's dashboard)."""
+        return f"{self.kind.value}:{self.id}"
+
     def as_json(self) -> dict[str, object]:
         return {"kind": self.kind.value, "id": self.id}
 

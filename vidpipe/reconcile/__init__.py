@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from vidpipe.assets import Policies
 from vidpipe.locks import run_lock
 from vidpipe.mux import MuxGateway
 from vidpipe.reconcile import apply as _apply
@@ -87,10 +88,18 @@ class Report:
         return doc
 
 
-def verify(engine: Engine, gateway: MuxGateway, target: Target | None = None) -> Report:
-    """Compare the database with Mux (everything, or one target); change nothing."""
+def verify(
+    engine: Engine,
+    gateway: MuxGateway,
+    target: Target | None = None,
+    *,
+    policies: Policies | None = None,
+) -> Report:
+    """Compare the database with Mux (everything, or one target); change nothing. Rows are
+    held to the playback policy of their kind in `policies` (public for both when None)."""
     calls0 = gateway.stats.calls
-    planned = _plan.plan(take_snapshot(engine, gateway, target))
+    options = SyncOptions(policies=policies or Policies())
+    planned = _plan.plan(take_snapshot(engine, gateway, target), options)
     return Report(
         command="verify",
         checked=planned.checked,

@@ -5,9 +5,11 @@ video columns, tombstones) and `vidpipe.journal` (upload entries): a row or an e
 changed since the snapshot (a concurrent upload, a webhook) is left alone and reported as
 skipped. Each change to an asset's rows holds that asset's lock (`vidpipe.records`, which
 gives the lock order), and an asset Mux said is gone since the snapshot (a tombstone, from a
-webhook or a delete) is not recorded. Pruning an orphan re-checks that no row has started
-naming it, then deletes it on Mux: the one Mux write here. The results are their own types,
-apart from the plan's items.
+webhook or a delete) is not recorded. The Mux writes here: pruning an orphan (re-checking
+that no row has started naming it, then deleting it) and fixing policy drift (creating a
+playback ID of the right policy when the asset has none, recording it, then deleting the
+asset's IDs of the other policy, each re-checked against the database first). The results
+are their own types, apart from the plan's items.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from vidpipe.records import (
     prune_tombstones,
     remember_dead,
     rows_naming,
+    rows_naming_playback,
     set_video,
 )
 from vidpipe.targets import Target
@@ -44,7 +47,7 @@ class Outcome(Enum):
     RECORDED = "recorded asset"
     ROW_CHANGED = "skipped: the row changed since the snapshot"
     ASSET_GONE = "skipped: Mux said the asset is gone since the snapshot"
-    NO_PUBLIC_PLAYBACK = "skipped: the asset has no public playback ID"
+    NO_PUBLIC_PLAYBACK = "skipped: the asset has no playback ID"
     REPORTED = "reported"
     KEPT_YOUNG = "kept: younger than the minimum orphan age"
     KEPT_LIMIT = "kept: the per-run deletion limit is reached"
@@ -60,6 +63,9 @@ class Outcome(Enum):
     ENTRY_MOVED_ON = "skipped: the upload moved on"
     WOULD_FINISH = "would finish"
     WOULD_CLOSE = "would close"
+    FIXED_POLICY = "fixed policy"  # followed by what was done
+    WOULD_FIX_POLICY = "would fix policy"  # followed by what would be done
+    POLICY_FAILED = "failed"  # followed by what was done and Mux's error
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class DriftResult:
     def action(self) -> str | None:
         if self.outcome is Outcome.WROTE_PLAYBACK:
             return f"{self.outcome.value} {self.note}"
-        if self.outcome is Outcome.DELETE_FAILED:
+        if self.outcome in _WITH_NOTE and self.note:
             return f"{self.outcome.value}: {self.note}"
         return self.outcome.value if self.outcome else None
 
@@ -93,6 +99,8 @@ class DriftResult:
         """A line for the run's failures, when this item failed."""
         if self.outcome is Outcome.DELETE_FAILED:
             return f"deleting orphan {self.asset_id}: {self.note}"
+        if self.outcome is Outcome.POLICY_FAILED:
+            return f"fixing the playback policy of {self.target} ({self.asset_id}): {self.note}"
         return None
 
     def as_json(self, with_action: bool) -> dict[str, Any]:
@@ -106,6 +114,14 @@ class DriftResult:
             doc["action"] = self.action
         return doc
 
+
+_WITH_NOTE = (
+    Outcome.ROW_CHANGED,
+    Outcome.DELETE_FAILED,
+    Outcome.FIXED_POLICY,
+    Outcome.WOULD_FIX_POLICY,
+    Outcome.POLICY_FAILED,
+)
 
 # What a plan says of an entry when nothing is applied (verify).
 _PLANNED_TEXT = {Action.FINISH_ENTRY: "finish", Action.CLOSE_ENTRY: "close"}
@@ -175,9 +191,15 @@ def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> 
     """Apply `plan` (drift first, then journal entries), or with `dry_run` say what it would
     do and write nothing. Returns one result per planned item, in the plan's order."""
     results: list[Result] = []
+    created: dict[str, str] = {}
     for item in plan.drift:
         if item.action in _DECIDED:
             results.append(DriftResult.of(item, _DECIDED[item.action]))
+        elif item.action is Action.FIX_POLICY:
+            if dry_run:
+                results.append(DriftResult.of(item, Outcome.WOULD_FIX_POLICY, _fix_text(item)))
+            else:
+                results.append(_fix_policy(engine, gateway, item, created))
         elif dry_run:
             results.append(DriftResult.of(item, _DRY[item.action]))
         elif item.action is Action.PRUNE:
@@ -260,6 +282,69 @@ def _prune(engine: Engine, gateway: MuxGateway, item: PlannedDrift) -> DriftResu
         lock_asset(conn, item.asset_id)
         clear_asset_everywhere(conn, item.asset_id)
     return DriftResult.of(item, Outcome.DELETED)
+
+
+def _fix_text(item: PlannedDrift) -> str:
+    """What fixing `item` would do, in words."""
+    steps = []
+    if item.create_playback_id:
+        steps.append(f"create a {item.policy} playback ID and record it")
+    elif item.playback_id != item.expect_playback_id:
+        steps.append(f"record {item.policy} playback ID {item.playback_id}")
+    if item.delete_playback_ids:
+        steps.append(f"delete playback ID {', '.join(item.delete_playback_ids)}")
+    return "; ".join(steps)
+
+
+def _fix_policy(
+    engine: Engine, gateway: MuxGateway, item: PlannedDrift, created: dict[str, str]
+) -> DriftResult:
+    """Give the asset a playback ID of the row's policy (creating one when it has none; once
+    per asset and run, in `created`), record it (compare-and-set on what the snapshot saw),
+    then delete the asset's IDs of the other policy that no row names now."""
+    assert item.target is not None and item.asset_id is not None and item.policy is not None
+    done: list[str] = []
+    playback_id = item.playback_id
+    if playback_id is None:
+        playback_id = created.get(item.asset_id)
+    if playback_id is None:
+        try:
+            playback_id = gateway.create_playback_id(item.asset_id, item.policy).id
+        except MuxError as exc:
+            return DriftResult.of(item, Outcome.POLICY_FAILED, f"creating a playback ID: {exc}")
+        created[item.asset_id] = playback_id
+        done.append(f"created {item.policy} playback ID {playback_id}")
+    if playback_id != item.expect_playback_id:
+        with transaction(engine, immediate=True) as conn:
+            lock_asset(conn, item.asset_id)
+            if is_tombstoned(conn, item.asset_id):
+                return DriftResult.of(item, Outcome.ASSET_GONE, "; ".join(done) or None)
+            changed = set_video(
+                conn,
+                item.target,
+                item.asset_id,
+                playback_id,
+                expect_asset_id=item.expect_asset_id,
+                expect_playback_id=item.expect_playback_id,
+            )
+        if not changed:
+            # The new playback ID stays on the asset: harmless, and the next sync records it.
+            return DriftResult.of(item, Outcome.ROW_CHANGED, "; ".join(done) or None)
+        done.append(f"recorded {playback_id}")
+    for old in item.delete_playback_ids:
+        with transaction(engine) as conn:
+            naming = rows_naming_playback(conn, old)
+        if naming:
+            names = ", ".join(str(r.target) for r in naming)
+            done.append(f"kept {old} ({names} names it)")
+            continue
+        try:
+            gone = gateway.delete_playback_id(item.asset_id, old)
+        except MuxError as exc:
+            done.append(f"deleting {old}: {exc}")
+            return DriftResult.of(item, Outcome.POLICY_FAILED, "; ".join(done))
+        done.append(f"deleted {old}" if gone else f"{old} was already gone")
+    return DriftResult.of(item, Outcome.FIXED_POLICY, "; ".join(done))
 
 
 def _settle(engine: Engine, entry: PlannedEntry) -> Outcome:

@@ -1,7 +1,8 @@
 """The planner: a snapshot in, a typed plan out. Pure.
 
-This module owns the drift rules (which rows and assets disagree, and how), what happens to
-each unfinished upload journal entry, and the orphan pruning policy (minimum age, per-run
+This module owns the drift rules (which rows and assets disagree, and how, including the
+playback policy each kind of row is held to), what happens to each unfinished upload journal
+entry, and the orphan pruning policy (minimum age, per-run
 deletion limit). It reads no database, calls no Mux, and reads no clock: the time is an
 argument. The same plan serves `verify` (shown), a dry-run `sync` (shown as "would ...") and
 `sync` (applied by `vidpipe.reconcile.apply`).
@@ -9,12 +10,14 @@ argument. The same plan serves `verify` (shown), a dry-run `sync` (shown as "wou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 
+from vidpipe.assets import PLAYBACK_POLICIES, PUBLIC, SIGNED, Policies
 from vidpipe.journal import State
 from vidpipe.mux import Asset
 from vidpipe.reconcile.snapshot import PendingUpload, Snapshot
+from vidpipe.records import RowVideo
 from vidpipe.targets import Target, from_passthrough
 
 # Mux upload statuses after which an upload can never produce an asset.
@@ -29,15 +32,17 @@ class DriftKind(StrEnum):
     MISMATCH = "playback_mismatch"
     UNRECORDED = "unrecorded"
     ORPHAN = "orphan"
+    POLICY = "policy_mismatch"
 
 
 class Action(Enum):
     """What the plan does about a drift item or a journal entry."""
 
     CLEAR_ROW = "clear row"  # missing or errored asset: empty the row (compare-and-set)
-    WRITE_PLAYBACK = "write playback ID"  # the asset's public playback ID onto the row
+    WRITE_PLAYBACK = "write playback ID"  # the asset's playback ID of the row's policy
     RECORD_ASSET = "record asset"  # an unrecorded asset onto its (empty) row
-    REPORT = "report"  # an orphan, pruning not asked for
+    REPORT = "report"  # an orphan (pruning not asked for), policy drift (fixing not asked for)
+    FIX_POLICY = "fix policy"  # give the asset an ID of the right policy, record it, drop others
     PRUNE = "delete from Mux"  # an orphan old enough, within the per-run limit
     KEEP_TOO_YOUNG = "keep: too young"  # an orphan younger than the minimum age
     KEEP_LIMIT = "keep: limit reached"  # an orphan past the per-run deletion limit
@@ -54,6 +59,10 @@ class SyncOptions:
     prune_orphans: bool = False
     orphan_min_age: float = 24 * 3600.0  # seconds
     max_deletes: int = 10
+    fix_policy: bool = False
+    """Repair policy drift (a Mux write: playback IDs created and deleted), not just report it."""
+    policies: Policies = field(default_factory=Policies)
+    """The playback policy each kind of row is held to."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,13 @@ class PlannedDrift:
     """RECORD_ASSET: the upload entry that made the asset, finished with the same write."""
     asset_created_at: int | None = None
     """Orphans: when Mux created the asset (Unix seconds)."""
+    policy: str | None = None
+    """POLICY: the policy the row is held to."""
+    create_playback_id: bool = False
+    """FIX_POLICY: the asset has no playback ID of `policy`; create one and record it."""
+    delete_playback_ids: tuple[str, ...] = ()
+    """FIX_POLICY: the asset's playback IDs of the other policy that no row will name (each
+    re-checked against the database before it is deleted)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,8 @@ def plan(
     options = options or SyncOptions()
     if options.prune_orphans and now is None:
         raise ValueError("pruning orphans needs the current time")
-    drift = _row_drift(snapshot)
+    drift = _row_drift(snapshot, options.policies)
+    drift.extend(_policy_drift(snapshot, options))
     named = {r.asset_id for r in snapshot.rows if r.asset_id}
     entries, expects = _journal_entries(snapshot, named)
 
@@ -123,7 +140,7 @@ def plan(
         gone = (DriftKind.MISSING, DriftKind.ERRORED)
         cleared = {d.target for d in drift if d.kind in gone and d.target is not None}
         kept = {r.asset_id for r in snapshot.rows if r.asset_id and r.target not in cleared}
-        drift.extend(_asset_drift(snapshot, kept, expects, cleared))
+        drift.extend(_asset_drift(snapshot, kept, expects, cleared, options.policies))
         # An upload whose asset ended up an orphan (its row now records another video, a
         # newer asset claims the row, or the row is gone) can never finish: close it.
         handled = {e.journal_id for e in entries}
@@ -145,7 +162,7 @@ def plan(
     )
 
 
-def _row_drift(snap: Snapshot) -> list[PlannedDrift]:
+def _row_drift(snap: Snapshot, policies: Policies) -> list[PlannedDrift]:
     """Rows whose asset is gone, errored, or lacks the row's playback ID."""
     drift: list[PlannedDrift] = []
     for row in snap.rows:
@@ -189,11 +206,88 @@ def _row_drift(snap: Snapshot) -> list[PlannedDrift]:
                     aid,
                     detail,
                     Action.WRITE_PLAYBACK,
-                    playback_id=asset.public_playback_id,
+                    playback_id=asset.playback_id_for(policies.of(row.target.kind), fallback=True),
                     expect_asset_id=aid,
                     expect_playback_id=row.playback_id,
                 )
             )
+    return drift
+
+
+def _policy_drift(snap: Snapshot, options: SyncOptions) -> list[PlannedDrift]:
+    """Rows whose playback ID (one of their ready asset's) has another policy than their
+    kind's, or whose asset also carries a public playback ID while that policy is signed.
+
+    A row whose playback ID is not its asset's at all is a playback mismatch instead; its
+    policy is judged once it names one of the asset's IDs. The fix (with `fix_policy`, for
+    assets whose passthrough is vidpipe's) records the asset's ID of the right policy,
+    creating one when it has none, then deletes the asset's IDs of the other policy that no
+    row will name once the plan is applied.
+    """
+    found: list[tuple[RowVideo, Asset, str]] = []
+    for row in snap.rows:
+        asset = snap.assets.get(row.asset_id or "")
+        if asset is None or asset.status != "ready" or not row.playback_id:
+            continue
+        has = asset.policy_of(row.playback_id)
+        if has is None:
+            continue  # a playback mismatch
+        want = options.policies.of(row.target.kind)
+        leaks = want == SIGNED and any(p.policy == PUBLIC for p in asset.playback_ids)
+        if has != want or leaks:
+            found.append((row, asset, want))
+
+    # The playback ID each row will hold once the plan is applied: what the fix records for
+    # the rows it fixes (an ID not yet created, for an asset that has none of the policy),
+    # what the row holds for every other row.
+    will_name = {r.target: r.playback_id for r in snap.rows}
+    if options.fix_policy:
+        for row, asset, want in found:
+            if from_passthrough(asset.passthrough) is not None:
+                will_name[row.target] = asset.playback_id_for(want)
+    named_after = {pid for pid in will_name.values() if pid}
+
+    drift: list[PlannedDrift] = []
+    for row, asset, want in found:
+        assert row.playback_id is not None
+        has = asset.policy_of(row.playback_id)
+        kind = row.target.kind.value
+        problems = []
+        if has != want:
+            problems.append(f"row has {has} playback ID {row.playback_id}; {kind}s are {want}")
+        public = [p.id for p in asset.playback_ids if p.policy == PUBLIC]
+        if want == SIGNED and public:
+            problems.append(f"asset {asset.id} also carries public playback ID {', '.join(public)}")
+        detail = "; ".join(problems)
+        right = asset.playback_id_for(want)
+        others = tuple(
+            p.id
+            for p in asset.playback_ids
+            if p.policy in PLAYBACK_POLICIES and p.policy != want and p.id not in named_after
+        )
+        action = Action.REPORT
+        if options.fix_policy:
+            if from_passthrough(asset.passthrough) is None:
+                detail += " (the asset's passthrough is not vidpipe's: left alone)"
+            elif right is None or right != row.playback_id or others:
+                action = Action.FIX_POLICY
+            else:
+                detail += " (other rows name its other playback IDs: kept)"
+        drift.append(
+            PlannedDrift(
+                DriftKind.POLICY,
+                row.target,
+                asset.id,
+                detail,
+                action,
+                playback_id=right,
+                expect_asset_id=asset.id,
+                expect_playback_id=row.playback_id,
+                policy=want,
+                create_playback_id=right is None,
+                delete_playback_ids=others if action is Action.FIX_POLICY else (),
+            )
+        )
     return drift
 
 
@@ -268,6 +362,7 @@ def _asset_drift(
     named: set[str],
     expects: dict[str, PendingUpload],
     cleared: set[Target],
+    policies: Policies,
 ) -> list[PlannedDrift]:
     """Assets no (remaining) row names: unrecorded on an empty row, or orphans."""
     drift: list[PlannedDrift] = []
@@ -311,7 +406,7 @@ def _asset_drift(
                     asset.id,
                     detail,
                     Action.RECORD_ASSET,
-                    playback_id=asset.public_playback_id,
+                    playback_id=asset.playback_id_for(policies.of(target.kind), fallback=True),
                     expect_asset_id=replaces,
                     journal_id=entry.journal_id if entry else None,
                 )

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from vidpipe import journal
+from vidpipe.assets import Policies
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import ConfigError, UsageError, VidpipeError, WebhookRejected
 from vidpipe.mux import Asset, MuxGateway
@@ -119,6 +120,7 @@ def apply_payload(
     verify: bool,
     gateway: MuxGateway | None = None,
     now: float | None = None,
+    policies: Policies | None = None,
     before_commit: BeforeCommit | None = None,
 ) -> EventOutcome:
     """Verify (when `verify`), parse and handle one raw event body.
@@ -134,7 +136,13 @@ def apply_payload(
         if not signature:
             raise MissingSignature("no signature given")
         verify_signature(secret, signature, body, now=now)
-    return handle_event(engine, parse_event(body), gateway=gateway, before_commit=before_commit)
+    return handle_event(
+        engine,
+        parse_event(body),
+        gateway=gateway,
+        policies=policies,
+        before_commit=before_commit,
+    )
 
 
 # -- events ------------------------------------------------------------------------------
@@ -145,13 +153,17 @@ def handle_event(
     event: dict[str, Any],
     *,
     gateway: MuxGateway | None = None,
+    policies: Policies | None = None,
     before_commit: BeforeCommit | None = None,
 ) -> EventOutcome:
     """Apply one parsed Mux event to the database through the writers; return what it did.
 
     With a `gateway`, a `video.asset.ready` is confirmed with Mux first (a 404 or a status
-    other than ready records nothing); without one the signed event is trusted. An event for
-    an asset that has a tombstone clears every row naming it, whatever its type.
+    other than ready records nothing); without one the signed event is trusted. The playback
+    ID recorded is the asset's of its row's configured policy (`policies`; public for both
+    kinds when None), or its other one when it has none of that policy (which `verify`
+    reports as a policy mismatch). An event for an asset that has a tombstone clears every
+    row naming it, whatever its type.
 
     `before_commit` (a seam for tests and instrumentation) is called inside the transaction
     of a `video.asset.ready`, `deleted` or `errored` event, with the outcome it is about to
@@ -173,7 +185,9 @@ def handle_event(
         return EventOutcome(event_type, event_id, kind, detail, **kw)
 
     if event_type == "video.asset.ready":
-        return _asset_ready(engine, _data(event), outcome, gateway, before_commit)
+        return _asset_ready(
+            engine, _data(event), outcome, gateway, policies or Policies(), before_commit
+        )
     if event_type in _ASSET_GONE:
         return _asset_gone(engine, event_type, _data(event), outcome, before_commit)
     if event_type == "video.upload.asset_created":
@@ -234,6 +248,7 @@ def _asset_ready(
     data: dict[str, Any],
     outcome: _Make,
     gateway: MuxGateway | None,
+    policies: Policies,
     before_commit: BeforeCommit | None,
 ) -> EventOutcome:
     try:
@@ -270,11 +285,11 @@ def _asset_ready(
             Outcome.IGNORED, f"asset {asset.id}: passthrough is not vidpipe's", asset_id=asset.id
         )
         return _unless_dead(engine, asset.id, foreign, outcome)
-    playback_id = asset.public_playback_id
+    playback_id = asset.playback_id_for(policies.of(target.kind), fallback=True)
     if playback_id is None:
         no_playback = outcome(
             Outcome.IGNORED,
-            f"asset {asset.id} has no public playback ID; {target} is unchanged",
+            f"asset {asset.id} has no playback ID; {target} is unchanged",
             targets=[target],
             asset_id=asset.id,
         )

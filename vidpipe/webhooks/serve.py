@@ -30,6 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from vidpipe.assets import Policies
 from vidpipe.db import TOMBSTONE_TTL, transaction
 from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected
 from vidpipe.mux import MuxGateway, RetryPolicy
@@ -90,9 +91,11 @@ def create_app(
     log: Log | None = None,
     body_timeout: float = BODY_TIMEOUT,
     handler_timeout: float = HANDLER_TIMEOUT,
+    policies: Policies | None = None,
     prune_every: float | None = PRUNE_EVERY,
 ) -> Starlette:
     """The webhook app: POST `/` and `/webhooks/mux` take events; GET `/` is a health check.
+    A ready asset is recorded with its playback ID of its row's policy (`policies`).
 
     `engine` may be a factory, called once on first use (and so is `gateway_factory`): the
     engine and the Mux client are shared by every request. Old tombstones are pruned after
@@ -132,7 +135,7 @@ def create_app(
 
     def handle(event: dict[str, Any]) -> EventOutcome:
         eng, gateway = resources()
-        outcome = handle_event(eng, event, gateway=gateway)
+        outcome = handle_event(eng, event, gateway=gateway, policies=policies)
         prune_if_due(eng)
         return outcome
 
@@ -263,10 +266,18 @@ def serve(
     gateway: MuxGateway | None = None,
     log: Log = print,
     max_body: int = MAX_BODY,
+    policies: Policies | None = None,
 ) -> None:
     """Serve webhooks until SIGTERM or SIGINT, then finish open requests (up to 10 s) and
     return. A port that cannot be bound is a VidpipeError."""
-    app = create_app(engine, secret, gateway_factory=(lambda: gateway), max_body=max_body, log=log)
+    app = create_app(
+        engine,
+        secret,
+        gateway_factory=(lambda: gateway),
+        max_body=max_body,
+        log=log,
+        policies=policies,
+    )
     sock = bind(host, port)
     server = _Server(server_config(app, host=host, port=port))
     bound_port = sock.getsockname()[1]
