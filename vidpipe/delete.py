@@ -19,7 +19,13 @@ from vidpipe.db import transaction
 from vidpipe.errors import TargetNotFound, UsageError, VidpipeError
 from vidpipe.locks import run_lock
 from vidpipe.mux import MuxGateway
-from vidpipe.records import clear_asset_everywhere, read_row, remember_dead, rows_naming
+from vidpipe.records import (
+    clear_asset_everywhere,
+    lock_asset,
+    read_row,
+    remember_dead,
+    rows_naming,
+)
 from vidpipe.targets import Target, from_passthrough
 
 
@@ -112,8 +118,9 @@ def delete(engine: Engine, gateway: MuxGateway, plan: DeletePlan) -> DeleteResul
                 f"Mux still has asset {plan.asset_id} after deleting it; rows left unchanged, "
                 "re-run to try again"
             )
-        with transaction(engine) as conn:
+        with transaction(engine, immediate=True) as conn:
             remember_dead(conn, plan.asset_id, f"vidpipe delete removed asset {plan.asset_id}")
+            lock_asset(conn, plan.asset_id)  # the lock order of `vidpipe.records`
             cleared = clear_asset_everywhere(conn, plan.asset_id)
             journal.fail_matching(conn, "asset deleted", asset_id=plan.asset_id)
     return DeleteResult(plan.asset_id, deleted, not deleted, cleared)
