@@ -14,6 +14,7 @@ Rows (each with its target):
   sync    `vidpipe sync` of the same catalogue plus 500 unrecorded rows
   link    transfer() of 1 GiB over a shaped 25 ms / 400 Mbit/s link beside `curl -T`
           (bench/link.py, which also has other link profiles)
+  webhooks `vidpipe webhook serve` under 32 clients, SQLite and PostgreSQL (bench/webhooks.py)
 
 Every command runs as its own child process, timed from spawn to exit; its peak RSS comes
 from `os.wait4` on that one child, so no figure is mixed with another command's. Figures are
@@ -61,7 +62,7 @@ GiB = 1024**3
 MiB = 1024**2
 BIG, MID, SMALL = GiB, 64 * MiB, MiB
 TOKEN = ("bench", "bench-secret")
-ROWS = ("upload", "rss", "fixed", "help", "verify", "sync", "link")
+ROWS = ("upload", "rss", "fixed", "help", "verify", "sync", "link", "webhooks")
 CATALOGUE = 5000
 UNRECORDED = 500
 LIST_PAGE = 100  # Mux's maximum page size
@@ -700,6 +701,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from link import link_rows
 
             table += link_rows(work)
+        if "webhooks" in want:
+            from webhooks import table_rows  # bench/webhooks.py
+
+            table += [Row(**row) for row in table_rows(work)]
     finally:
         bench.close()
         if args.keep:

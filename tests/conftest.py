@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
+from vidpipe import environment
 from vidpipe.api import Vidpipe
 from vidpipe.db import Lesson, WebhookTombstone, World, init_db, make_engine
 from vidpipe.emulator import Emulator
-from vidpipe.mux import RetryPolicy
+from vidpipe.mux import Environment, RetryPolicy
 from vidpipe.samples import write_sample_video
 
 TOKEN_ID = "test-token-id"
@@ -149,11 +150,19 @@ def platform(db_url: str) -> Iterator[Platform]:
 
 
 @pytest.fixture
-def env(
+def env(unpinned_env: Platform, emulator: Emulator) -> Platform:
+    """The environment a user would set, pointing at the emulator and the platform DB, in
+    steady state: the database already belongs to the emulator's Mux environment (as after
+    a deployment's first run). The working directory is a temp dir so no stray .env is read."""
+    environment.pin(unpinned_env.engine, Environment(**emulator.environment))
+    return unpinned_env
+
+
+@pytest.fixture
+def unpinned_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Emulator, platform: Platform
 ) -> Platform:
-    """The environment a user would set, pointing at the emulator and the platform DB.
-    The working directory is a temp dir so no stray .env is read."""
+    """As `env`, but the database belongs to no Mux environment yet (its first contact)."""
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)

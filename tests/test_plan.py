@@ -483,3 +483,37 @@ def test_pruning_leaves_the_repairs_as_they_are() -> None:
 def test_pruning_without_the_current_time_is_refused() -> None:
     with pytest.raises(ValueError, match="current time"):
         plan(orphans(OLD), PRUNE)
+
+
+# -- the mass-change guard --------------------------------------------------------------------
+
+
+def test_a_plan_clearing_more_rows_than_the_limit_is_blocked_whole() -> None:
+    rows = [row(L1, "gone-1"), row(L2, "gone-2"), row(L3, "bad")]
+    p = plan(
+        snap(rows, [asset("bad", L3, status="errored")], pending_uploads=[pending(7, L1)]),
+        SyncOptions(max_clears=2),
+    )
+    assert p.blocked is not None
+    assert (p.blocked.clears, p.blocked.max_clears) == (3, 2)
+    assert "--" not in p.blocked.reason  # the core names no option
+    # The plan still says what it would do: the report shows it.
+    assert {d.action for d in p.drift if d.kind is not DriftKind.ORPHAN} == {Action.CLEAR_ROW}
+
+
+def test_a_plan_clearing_exactly_the_limit_is_not_blocked() -> None:
+    rows = [row(L1, "gone-1"), row(L2, "gone-2")]
+    assert plan(snap(rows), SyncOptions(max_clears=2)).blocked is None
+    assert plan(snap(rows), SyncOptions(max_clears=1)).blocked is not None
+
+
+def test_repairs_other_than_clears_do_not_count_towards_the_limit() -> None:
+    rows = [row(L1, "A", playback_id="pb-wrong")]
+    p = plan(snap(rows, [asset("A", L1), asset("B", L2)]), SyncOptions(max_clears=0))
+    assert p.blocked is None
+    assert {d.action for d in p.drift} == {Action.WRITE_PLAYBACK, Action.RECORD_ASSET}
+
+
+def test_no_limit_never_blocks() -> None:
+    rows = [row(L1, "gone-1"), row(L2, "gone-2"), row(L3, "gone-3")]
+    assert plan(snap(rows), SyncOptions(max_clears=None)).blocked is None

@@ -265,9 +265,15 @@ def test_db_init_creates_only_vidpipe_tables_and_alters_nothing(
 
     res = cli("db", "init")
     assert res.code == 0, res.err
-    assert res.out.strip() == "created: vidpipe_upload, vidpipe_webhook_tombstone"
+    assert (
+        res.out.strip() == "created: vidpipe_environment, vidpipe_upload, vidpipe_webhook_tombstone"
+    )
     tables_after = set(sa.inspect(engine).get_table_names())
-    assert tables_after - tables_before == {"vidpipe_upload", "vidpipe_webhook_tombstone"}
+    assert tables_after - tables_before == {
+        "vidpipe_environment",
+        "vidpipe_upload",
+        "vidpipe_webhook_tombstone",
+    }
     assert schema_of(engine) == schema_before
     assert data_of(engine) == data_before
 
@@ -418,7 +424,13 @@ def test_db_init_on_empty_database(
     res = cli("db", "init")
     assert res.code == 0, res.err
     created = res.out.strip().removeprefix("created: ").split(", ")
-    assert set(created) == {"lesson", "world", "vidpipe_upload", "vidpipe_webhook_tombstone"}
+    assert set(created) == {
+        "lesson",
+        "world",
+        "vidpipe_environment",
+        "vidpipe_upload",
+        "vidpipe_webhook_tombstone",
+    }
     engine = make_engine(db_url)
     try:
         assert {"lesson", "world", "vidpipe_upload"} <= set(sa.inspect(engine).get_table_names())
@@ -427,7 +439,11 @@ def test_db_init_on_empty_database(
         # and the commands run on it
         res = cli("status", "--json")
         assert res.code == 0, res.err
-        assert json.loads(res.out) == {"ok": True, "targets": []}
+        assert json.loads(res.out) == {
+            "ok": True,
+            "environment": emulator.environment,
+            "targets": [],
+        }
     finally:
         engine.dispose()
 

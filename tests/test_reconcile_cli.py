@@ -1039,12 +1039,22 @@ def test_verify_and_sync_json_keep_their_keys_in_order(
 ) -> None:
     env.set_lesson(1, "gone", "pb")
     uploading_entry(env, "not-on-mux")
-    common = ["ok", "checked", "drift", "assets", "scope", "journal", "api_calls", "rate_limited"]
+    common = [
+        "ok",
+        "environment",
+        "checked",
+        "drift",
+        "assets",
+        "scope",
+        "journal",
+        "api_calls",
+        "rate_limited",
+    ]
     verified = reconcile.verify(env.engine, gateway).as_json()
     assert list(verified) == common
     assert list(verified["drift"][0]) == ["kind", "target", "asset_id", "detail"]
     synced = reconcile.sync(env.engine, gateway, SyncOptions()).as_json()
-    assert list(synced) == [*common, "dry_run", "failed"]
+    assert list(synced) == [*common, "dry_run", "failed", "blocked"]
     assert list(synced["drift"][0]) == ["kind", "target", "asset_id", "detail", "action"]
     assert synced["drift"][0]["action"] == "cleared row"
     assert list(synced["journal"][0]) == [

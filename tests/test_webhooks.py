@@ -34,6 +34,7 @@ from vidpipe.db import (
     init_db,
     make_engine,
 )
+from vidpipe.emulator.webhooks import DEFAULT_ENVIRONMENT
 from vidpipe.errors import MuxServerError, UsageError, VidpipeError, WebhookRejected
 from vidpipe.mux import Asset
 from vidpipe.targets import Kind, Target
@@ -101,7 +102,8 @@ def event(event_type: str, data: dict[str, Any], event_id: str | None = None) ->
         "id": event_id or f"evt-{event_type}-{data['id']}",
         "created_at": "2024-01-01T00:00:00.000Z",
         "object": {"type": kind, "id": data["id"]},
-        "environment": {"name": "Test", "id": "test"},
+        # the environment the `env` fixture pins its database to (the emulator's default)
+        "environment": dict(DEFAULT_ENVIRONMENT),
         "data": data,
     }
 

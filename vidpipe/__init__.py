@@ -17,6 +17,7 @@ _EXPORTS = {
     "VidpipeError": "vidpipe.errors",
     "UsageError": "vidpipe.errors",
     "ConfigError": "vidpipe.errors",
+    "EnvironmentMismatch": "vidpipe.errors",
     "TargetNotFound": "vidpipe.errors",
     "TargetHasVideo": "vidpipe.errors",
     "LockHeld": "vidpipe.errors",
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "DeletePlan",
     "DeleteResult",
+    "EnvironmentMismatch",
     "EventOutcome",
     "ImportReport",
     "Kind",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.errors import (
         ConfigError,
+        EnvironmentMismatch,
         LockHeld,
         MuxError,
         TargetHasVideo,

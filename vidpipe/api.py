@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from vidpipe.delete import DeletePlan, DeleteResult
+    from vidpipe.environment import Pinning
     from vidpipe.importer import ImportReport, Observer
-    from vidpipe.mux import MuxGateway
+    from vidpipe.mux import Environment, MuxGateway
     from vidpipe.pipeline import UploadOptions, UploadOutcome
     from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
@@ -55,6 +56,11 @@ class Vidpipe:
 
     `notify` receives progress messages meant for a person ("resuming the unfinished
     upload ..."); the default drops them.
+
+    A database belongs to one Mux environment: every method that talks to Mux first checks
+    the token's environment (one whoami per Vidpipe), after its input checks and before any
+    other Mux call or database write. An unpinned database is pinned to it (announced through
+    `notify`); another environment raises `EnvironmentMismatch` and changes nothing.
     """
 
     gateway_defaults: ClassVar[dict[str, Any]] = {}
@@ -67,6 +73,7 @@ class Vidpipe:
         self._engine: Engine | None = None
         self._gateway: MuxGateway | None = None
         self._http: httpx.Client | None = None
+        self._environment: Environment | None = None
 
     @classmethod
     def from_env(cls, *, notify: Notify | None = None, **overrides: Any) -> Vidpipe:
@@ -133,10 +140,39 @@ class Vidpipe:
         return self._http
 
     def _mux_and_db(self) -> tuple[Engine, MuxGateway]:
-        """Credentials and database checked before any Mux call, then both."""
+        """Credentials and database checked before any Mux call, then the token's
+        environment; then both."""
         self.settings.mux_credentials()
         engine = self.engine
+        self.check_environment()
         return engine, self.gateway
+
+    def check_environment(self) -> Environment:
+        """The Mux environment of the token, checked against the database's pin (once per
+        Vidpipe): pins an unpinned database and says so; raises `EnvironmentMismatch` when
+        the database belongs to another environment (nothing is changed then)."""
+        if self._environment is None:
+            from vidpipe import environment
+
+            engine = self.engine
+            current = self.gateway.whoami()
+            pinning = environment.check(engine, current)
+            if pinning.change is environment.Change.PINNED:
+                self.notify(f"this database now belongs to Mux environment {current}")
+            self._environment = pinning.environment
+        return self._environment
+
+    def _require_row(self, target: Target | None) -> None:
+        """A named target must exist: bad input is refused before talking to Mux."""
+        if target is None:
+            return
+        from vidpipe.db import transaction
+        from vidpipe.errors import TargetNotFound
+        from vidpipe.records import read_row
+
+        with transaction(self.engine) as conn:
+            if read_row(conn, target) is None:
+                raise TargetNotFound(target)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -150,6 +186,18 @@ class Vidpipe:
         created = init_db(engine)
         journal.forget_upload_urls(engine)
         return created
+
+    def pin_environment(self, *, force: bool = False) -> Pinning:
+        """Pin the database to the token's Mux environment: records an unpinned database,
+        follows a renamed environment (same ID), and moves a database pinned to another
+        environment only with `force` (else `EnvironmentMismatch`)."""
+        from vidpipe import environment
+
+        self.settings.mux_credentials()
+        engine = self.engine
+        pinning = environment.pin(engine, self.gateway.whoami(), force=force)
+        self._environment = pinning.environment
+        return pinning
 
     def upload(
         self,
@@ -187,9 +235,10 @@ class Vidpipe:
             settings=settings,
             **asset_options,
         )
-        engine, gateway = self._mux_and_db()
-        pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
-        prepared = pipeline.prepare(source, target, options)
+        self.settings.mux_credentials()
+        pipeline = Pipeline(self.engine, self.gateway, self.http, notify=self.notify)
+        prepared = pipeline.prepare(source, target, options)  # no Mux call, no write
+        self._mux_and_db()
         return pipeline.upload(prepared, options, on_progress=on_progress)
 
     def import_manifest(
@@ -233,8 +282,10 @@ class Vidpipe:
             )
             for kind in Kind
         }
+        if not dry_run:
+            self.settings.mux_credentials()
         path = Path(manifest)
-        items = manifests.load(path, self.engine, replace=replace)
+        items = manifests.load(path, self.engine, replace=replace)  # no Mux call, no write
         if dry_run:
             return importer.plan(path, items)
         engine, gateway = self._mux_and_db()
@@ -265,6 +316,8 @@ class Vidpipe:
         target = self._target(lesson, course)
         if not expires > 0:
             raise UsageError("the token lifetime must be positive")
+        self.settings.mux_credentials()
+        self._require_row(target)
         return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
 
     def status(self, *, lesson: int | None = None, course: int | None = None) -> StatusReport:
@@ -273,15 +326,23 @@ class Vidpipe:
         from vidpipe.status import status
 
         target = self._target(lesson, course, required=False)
-        return status(*self._mux_and_db(), target)
+        self.settings.mux_credentials()
+        self._require_row(target)
+        report = status(*self._mux_and_db(), target)
+        report.environment = self._environment
+        return report
 
     def verify(self, *, lesson: int | None = None, course: int | None = None) -> Report:
         """Read-only comparison of the database with Mux; `result.ok` is False on drift."""
         from vidpipe import reconcile
 
         target = self._target(lesson, course, required=False)
+        self.settings.mux_credentials()
+        self._require_row(target)
         policies = self.settings.playback_policies()
-        return reconcile.verify(*self._mux_and_db(), target, policies=policies)
+        report = reconcile.verify(*self._mux_and_db(), target, policies=policies)
+        report.environment = self._environment
+        return report
 
     def sync(
         self,
@@ -290,27 +351,34 @@ class Vidpipe:
         prune_orphans: bool = False,
         orphan_min_age: float = DEFAULT_ORPHAN_MIN_AGE,
         max_deletes: int = 10,
+        max_clears: int | None = 10,
         fix_policy: bool = False,
         before_apply: Callable[[], None] | None = None,
     ) -> Report:
-        """Make the database agree with Mux (one sync at a time). Policy drift is reported,
-        and repaired only with `fix_policy`. `before_apply` is called after planning, before
-        the first write (a hook for tests)."""
+        """Make the database agree with Mux (one sync at a time). A plan that would clear more
+        than `max_clears` rows (None: no limit) changes nothing and reports `blocked`. Policy
+        drift is reported, and repaired only with `fix_policy`. `before_apply` is called after
+        planning, before the first write (a hook for tests)."""
         from vidpipe import reconcile
 
         if orphan_min_age < 0:
             raise UsageError("the minimum orphan age must not be negative")
         if max_deletes < 0:
             raise UsageError("the deletion limit must not be negative")
+        if max_clears is not None and max_clears < 0:
+            raise UsageError("the clear limit must not be negative")
         options = reconcile.SyncOptions(
             dry_run=dry_run,
             prune_orphans=prune_orphans,
             orphan_min_age=orphan_min_age,
             max_deletes=max_deletes,
+            max_clears=max_clears,
             fix_policy=fix_policy,
             policies=self.settings.playback_policies(),
         )
-        return reconcile.sync(*self._mux_and_db(), options, before_apply=before_apply)
+        report = reconcile.sync(*self._mux_and_db(), options, before_apply=before_apply)
+        report.environment = self._environment
+        return report
 
     def plan_delete(
         self,
@@ -320,17 +388,18 @@ class Vidpipe:
         course: int | None = None,
     ) -> DeletePlan:
         """What `delete` would do: the asset and the rows that name it. Changes nothing."""
-        from vidpipe.delete import plan_delete
+        from vidpipe.delete import check_on_mux, plan_rows
 
         if sum(x is not None for x in (asset_id, lesson, course)) != 1:
             raise UsageError("name exactly one of an asset, a lesson or a course")
         if asset_id is not None and not asset_id.strip():
             raise UsageError("the asset id is empty")
         target = self._target(lesson, course, required=False)
-        engine, gateway = self._mux_and_db()
-        return plan_delete(
-            engine, gateway, asset_id=asset_id.strip() if asset_id else None, target=target
-        )
+        self.settings.mux_credentials()
+        asset_id = asset_id.strip() if asset_id else None
+        plan = plan_rows(self.engine, asset_id=asset_id, target=target)
+        _engine, gateway = self._mux_and_db()
+        return check_on_mux(gateway, plan)
 
     def delete(
         self,
@@ -351,28 +420,36 @@ class Vidpipe:
         self, body: bytes, *, signature: str | None = None, verify: bool = True
     ) -> EventOutcome:
         """Verify (unless `verify` is false), parse and apply one raw Mux event. With Mux
-        credentials configured, the event is confirmed with Mux first."""
-        from vidpipe.webhooks import apply_payload
+        credentials configured, the token's environment is checked and the event confirmed
+        with Mux. An event from another environment than the database's is ignored."""
+        from vidpipe.environment import read_pin
+        from vidpipe.webhooks import handle_event, read_event
 
         secret = self.settings.webhook_secret() if verify else None
         engine = self.engine
-        gateway = self.gateway if self._has_credentials() else None
-        return apply_payload(
+        event = read_event(body, secret=secret, signature=signature, verify=verify)
+        gateway = None
+        if self._has_credentials():
+            _engine, gateway = self._mux_and_db()
+        pinned = self._environment or read_pin(engine)
+        return handle_event(
             engine,
-            body,
-            secret=secret,
-            signature=signature,
-            verify=verify,
+            event,
             gateway=gateway,
+            environment=pinned,
             policies=self.settings.playback_policies(),
         )
 
     def serve_webhooks(self, *, host: str, port: int, log: Notify) -> None:
         """Serve Mux webhooks until SIGTERM/SIGINT (blocking)."""
+        from vidpipe.environment import read_pin
         from vidpipe.webhooks.serve import serve, webhook_gateway
 
         secret = self.settings.webhook_secret()
         engine = self.engine
+        if self._has_credentials():
+            self.check_environment()  # the token's environment, once, before serving
+        pinned = self._environment or read_pin(engine)
         gateway = webhook_gateway(self.settings)
         try:
             serve(
@@ -381,6 +458,7 @@ class Vidpipe:
                 host=host,
                 port=port,
                 gateway=gateway,
+                environment=pinned,
                 log=log,
                 policies=self.settings.playback_policies(),
             )

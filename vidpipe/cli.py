@@ -29,7 +29,10 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-db_app = typer.Typer(help="The platform database: create vidpipe's tables.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The platform database: create vidpipe's tables, pin its Mux environment.",
+    no_args_is_help=True,
+)
 webhook_app = typer.Typer(
     help="Mux webhooks: serve an endpoint or apply one event.", no_args_is_help=True
 )
@@ -481,6 +484,14 @@ def sync(
     max_deletes: Annotated[
         int, typer.Option(help="Delete at most this many orphans per run.", min=0)
     ] = 10,
+    max_clears: Annotated[
+        int,
+        typer.Option(
+            help="Clear at most this many rows (missing or errored assets); over it, change "
+            "nothing and exit 1.",
+            min=0,
+        ),
+    ] = 10,
     fix_policy: Annotated[
         bool,
         typer.Option(
@@ -502,9 +513,15 @@ def sync(
             prune_orphans=prune_orphans,
             orphan_min_age=min_age,
             max_deletes=max_deletes,
+            max_clears=max_clears,
             fix_policy=fix_policy,
         )
     render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
+    if report.blocked is not None:
+        ui.error(
+            f"{report.blocked.reason}; if these rows really lost their videos, run again with "
+            f"--max-clears {report.blocked.clears}"
+        )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -557,6 +574,34 @@ def db_init(ctx: typer.Context) -> None:
         ui.line(f"created: {', '.join(created)}")
     else:
         ui.line("nothing to do: every table exists")
+
+
+@db_app.command("pin")
+def db_pin(
+    ctx: typer.Context,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Move a database pinned to another Mux environment to the token's."
+        ),
+    ] = False,
+) -> None:
+    """Record the token's Mux environment as the database's (see README: Environments)."""
+    from vidpipe.environment import Change
+
+    ui = _ui()
+    with _vidpipe(ctx, ui) as vp:
+        pinning = vp.pin_environment(force=force)
+    env, before = pinning.environment, pinning.previous
+    ui.line(
+        {
+            Change.PINNED: f"this database now belongs to Mux environment {env}",
+            Change.UNCHANGED: f"this database already belongs to Mux environment {env}",
+            Change.RENAMED: f"Mux environment {env.id} renamed: {before and before.name} -> "
+            f"{env.name}",
+            Change.MOVED: f"this database moved from Mux environment {before} to {env}",
+        }[pinning.change]
+    )
 
 
 # -- webhooks -----------------------------------------------------------------------------------
@@ -646,6 +691,19 @@ def emulator(
             help="POST signed webhooks here (secret: MUX_WEBHOOK_SECRET).", show_default=False
         ),
     ] = None,
+    environment_id: Annotated[
+        str | None,
+        typer.Option(
+            help="The Mux environment ID it stands for (whoami, webhooks) [default: emu-env-1].",
+            show_default=False,
+        ),
+    ] = None,
+    environment_name: Annotated[
+        str | None,
+        typer.Option(
+            help="The name of that Mux environment [default: Development].", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Run a local stand-in for the Mux API (for tests, demos and rehearsals)."""
     from vidpipe.emulator import run_emulator
@@ -660,6 +718,11 @@ def emulator(
         ui.message(f"Mux emulator listening on {base_url}")
         ui.message(f"  export MUX_BASE_URL={base_url} MUX_TOKEN_ID=dev MUX_TOKEN_SECRET=dev")
 
+    named: dict[str, Any] = {}
+    if environment_id is not None:
+        named["environment_id"] = environment_id
+    if environment_name is not None:
+        named["environment_name"] = environment_name
     run_emulator(
         host,
         port,
@@ -669,6 +732,7 @@ def emulator(
         webhook_secret=secret,
         on_started=started,
         checksum=checksum,
+        **named,
     )
 
 
@@ -741,7 +805,7 @@ def run(argv: list[str], *, invocation: Invocation | None = None) -> int:
 def _hint(exc: Exception) -> str:
     """The core's message, plus what to type next where an option is the way forward."""
     from vidpipe.assets import InvalidAssetSetting
-    from vidpipe.errors import TargetHasVideo, WaitTimeout
+    from vidpipe.errors import EnvironmentMismatch, TargetHasVideo, WaitTimeout
     from vidpipe.manifest import ManifestError
     from vidpipe.targets import TargetChoiceError
     from vidpipe.webhooks import MissingSignature, StaleSignature
@@ -751,6 +815,11 @@ def _hint(exc: Exception) -> str:
             "both": "give either --lesson or --course, not both",
             "none": "name a target: --lesson ID or --course ID",
         }.get(exc.problem, f"{exc}: --lesson / --course take a positive integer id")
+    if isinstance(exc, EnvironmentMismatch):
+        return (
+            f"{exc}. Use a token of Mux environment {exc.pinned}, or, if the database really "
+            f"moved to {exc.current}, run `vidpipe db pin --force`"
+        )
     if isinstance(exc, InvalidAssetSetting) and exc.setting in _ASSET_OPTION_NAMES:
         return f"{_ASSET_OPTION_NAMES[exc.setting]}: {exc.reason}"
     if isinstance(exc, TargetHasVideo):

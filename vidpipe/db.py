@@ -13,7 +13,10 @@ gives its journal and WAL files the same mode); an existing file is never chmod'
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -89,6 +92,18 @@ class WebhookTombstone(SQLModel, table=True):
     asset_id: str = Field(primary_key=True)
     reason: str
     dead_at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+class EnvironmentPin(SQLModel, table=True):
+    """The Mux environment this database belongs to: one row (`id` 1) once a command first
+    talked to Mux. Read and written only through `vidpipe.environment`."""
+
+    __tablename__ = "vidpipe_environment"
+    id: int = Field(default=1, primary_key=True)
+    environment_id: str
+    environment_name: str
+    pinned_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 TOMBSTONE_TTL = 7 * 86400
@@ -235,13 +250,61 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction; database errors become a one-line VidpipeError."""
+def transaction(engine: Engine, *, immediate: bool = False) -> Iterator[Connection]:
+    """One transaction; database errors become a one-line VidpipeError.
+
+    `immediate`: a writer's transaction whose reads decide what it writes. On SQLite it
+    starts with `BEGIN IMMEDIATE`, taking the database's write lock before its first read
+    (pysqlite would otherwise read outside any transaction and begin only at the first
+    write, so two writers could both act on what they read before either wrote); writers
+    wait for each other up to the busy timeout. Threads of one process queue on a lock of
+    the engine first, so they wait in turn instead of in SQLite's busy-handler sleeps (which
+    give a long tail under load); other processes still meet at `BEGIN IMMEDIATE`. On
+    PostgreSQL it changes nothing: writers there serialize on per-asset advisory locks
+    (`vidpipe.records.lock_asset`).
+    """
+    if immediate and engine.dialect.name == "sqlite":
+        with _writer_lock(engine), _begin(engine) as conn:
+            # pysqlite (legacy transaction control) sees an open transaction after this
+            # and issues no BEGIN of its own; its commit/rollback end this one.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+        return
+    with _begin(engine) as conn:
+        yield conn
+
+
+@contextmanager
+def _begin(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as conn:
             yield conn
     except OperationalError as exc:
         raise VidpipeError(f"database error: {_one_line(exc)}") from exc
+
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock:
+    """The in-process queue of an SQLite engine's immediate transactions."""
+    with _writer_locks_guard:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = threading.Lock()
+        return lock
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL's advisory locks, derived from `name`.
+
+    Hashing (rather than Python's `hash()`, which is salted per process) gives every vidpipe
+    process, on every machine and version, the same key for the same name; the `vidpipe:`
+    prefix keeps it apart from keys the platform itself might use.
+    """
+    digest = hashlib.sha256(f"vidpipe:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _one_line(exc: OperationalError) -> str:

@@ -19,7 +19,13 @@ from vidpipe.db import transaction
 from vidpipe.errors import TargetNotFound, UsageError, VidpipeError
 from vidpipe.locks import run_lock
 from vidpipe.mux import MuxGateway
-from vidpipe.records import clear_asset_everywhere, read_row, remember_dead, rows_naming
+from vidpipe.records import (
+    clear_asset_everywhere,
+    lock_asset,
+    read_row,
+    remember_dead,
+    rows_naming,
+)
 from vidpipe.targets import Target, from_passthrough
 
 
@@ -61,6 +67,14 @@ def plan_delete(
 ) -> DeletePlan:
     """What deleting `asset_id` (or `target`'s asset) would do. Changes nothing; raises
     `UsageError` (`TargetNotFound` for a missing row) when there is nothing vidpipe may delete."""
+    return check_on_mux(gateway, plan_rows(engine, asset_id=asset_id, target=target))
+
+
+def plan_rows(
+    engine: Engine, *, asset_id: str | None = None, target: Target | None = None
+) -> DeletePlan:
+    """The database half of `plan_delete` (no Mux call): the asset and the rows naming it;
+    `UsageError` for a missing row, a row with no video or an empty asset ID."""
     if (asset_id is None) == (target is None):
         raise UsageError("name exactly one of an asset ID or a target to delete")
     if asset_id is not None:
@@ -77,16 +91,21 @@ def plan_delete(
             asset_id = row.asset_id
         assert asset_id is not None
         rows = rows_naming(conn, asset_id)
-    if not rows:
-        asset = gateway.find_asset(asset_id)
+    return DeletePlan(asset_id, [r.target for r in rows])
+
+
+def check_on_mux(gateway: MuxGateway, plan: DeletePlan) -> DeletePlan:
+    """The Mux half of `plan_delete`: an asset no row names must be on Mux and vidpipe's."""
+    if not plan.targets:
+        asset = gateway.find_asset(plan.asset_id)
         if asset is None:
-            raise UsageError(f"asset {asset_id} is neither on Mux nor named by any row")
+            raise UsageError(f"asset {plan.asset_id} is neither on Mux nor named by any row")
         if from_passthrough(asset.passthrough) is None:
             raise UsageError(
-                f"asset {asset_id} is not vidpipe's (its passthrough names no lesson or "
+                f"asset {plan.asset_id} is not vidpipe's (its passthrough names no lesson or "
                 "course) and no row names it; delete it from the Mux dashboard instead"
             )
-    return DeletePlan(asset_id, [r.target for r in rows])
+    return plan
 
 
 def delete(engine: Engine, gateway: MuxGateway, plan: DeletePlan) -> DeleteResult:
@@ -99,8 +118,9 @@ def delete(engine: Engine, gateway: MuxGateway, plan: DeletePlan) -> DeleteResul
                 f"Mux still has asset {plan.asset_id} after deleting it; rows left unchanged, "
                 "re-run to try again"
             )
-        with transaction(engine) as conn:
+        with transaction(engine, immediate=True) as conn:
             remember_dead(conn, plan.asset_id, f"vidpipe delete removed asset {plan.asset_id}")
+            lock_asset(conn, plan.asset_id)  # the lock order of `vidpipe.records`
             cleared = clear_asset_everywhere(conn, plan.asset_id)
             journal.fail_matching(conn, "asset deleted", asset_id=plan.asset_id)
     return DeleteResult(plan.asset_id, deleted, not deleted, cleared)

@@ -47,6 +47,21 @@ class TargetHasVideo(UsageError):
         self.asset_id = asset_id
 
 
+class EnvironmentMismatch(UsageError):
+    """The token belongs to another Mux environment than the one the database is pinned to.
+
+    `pinned` and `current` are `vidpipe.mux.Environment`s (with `id` and `name`). Raised
+    before any other Mux call and before any database write."""
+
+    def __init__(self, pinned: Any, current: Any) -> None:
+        super().__init__(
+            f"this database belongs to Mux environment {pinned}, but the Mux token is for "
+            f"environment {current}; nothing was changed"
+        )
+        self.pinned = pinned
+        self.current = current
+
+
 class LockHeld(VidpipeError):
     """Another vidpipe run holds the lock this run needs."""
 

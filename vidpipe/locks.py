@@ -40,7 +40,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from vidpipe.db import sqlite_file
+from vidpipe.db import advisory_key, sqlite_file
 from vidpipe.errors import LockHeld, VidpipeError
 
 __all__ = ["LOCK_FILE_MODE", "advisory_key", "lock_file", "run_lock", "sqlite_file"]
@@ -53,17 +53,6 @@ _HELD_MESSAGE = "another vidpipe sync holds the lock ({how}); try again later"
 # In-memory SQLite: one process-local lock per lock name (see the module docstring).
 _memory_locks: dict[str, threading.Lock] = {}
 _memory_locks_guard = threading.Lock()
-
-
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for `pg_try_advisory_lock`, derived from the lock name.
-
-    Hashing (rather than Python's `hash()`, which is salted per process) gives every vidpipe
-    process, on every machine and version, the same key for the same name; the `vidpipe:`
-    prefix keeps it apart from keys the platform itself might use.
-    """
-    digest = hashlib.sha256(f"vidpipe:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import mux_python
 import urllib3
 from mux_python import exceptions as mux_exc
@@ -42,6 +43,21 @@ from vidpipe.errors import (
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 LIST_LIMIT = 100  # Mux's maximum page size
+WHOAMI_PATH = "/system/v1/whoami"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A Mux environment, as `GET /system/v1/whoami` names the token's one."""
+
+    id: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -232,6 +248,8 @@ class MuxGateway:
         self._uploads = mux_python.DirectUploadsApi(self._client)
         self._assets = mux_python.AssetsApi(self._client)
         self._timeout = timeout
+        self._auth = (token_id, token_secret)
+        self._http: httpx.Client | None = None
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
         self._stats_lock = threading.Lock()
@@ -248,6 +266,9 @@ class MuxGateway:
     def close(self) -> None:
         try:
             self._client.close()
+            if self._http is not None:
+                self._http.close()
+                self._http = None
         except Exception:  # closing must not mask the real outcome
             pass
 
@@ -256,6 +277,20 @@ class MuxGateway:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- the token's environment --------------------------------------------------------
+
+    def whoami(self) -> Environment:
+        """The Mux environment the token belongs to (`GET /system/v1/whoami`; mux-python has
+        no method for it, so httpx asks). Paced, retried and mapped like every other call."""
+        what = "ask which environment the token belongs to"
+        data = self._retrying(self._http_once, "GET", what, WHOAMI_PATH)
+        body = data.get("data") if isinstance(data, dict) else None
+        env_id = body.get("environment_id") if isinstance(body, dict) else None
+        if not isinstance(env_id, str) or not env_id:
+            raise MuxServerError(f"Mux sent no environment ID to {what}")
+        name = body.get("environment_name") if isinstance(body, dict) else None
+        return Environment(env_id, str(name) if name else env_id)
 
     # -- direct uploads -----------------------------------------------------------------
 
@@ -463,6 +498,12 @@ class MuxGateway:
     ) -> Any:
         """Call Mux under the pacer and the retry policy. `retry_lost=False`: retry only
         429s (Mux did nothing), never a failure whose request may have been carried out."""
+        return self._retrying(self._once, verb, what, fn, *args, retry_lost=retry_lost, **kwargs)
+
+    def _retrying(
+        self, attempt: Callable[..., Any], *args: Any, retry_lost: bool = True, **kwargs: Any
+    ) -> Any:
+        """`attempt(*args, **kwargs)` under the one retry policy (429, 5xx, network)."""
         policy = self.retry
 
         def wait(state: RetryCallState) -> float:
@@ -494,7 +535,7 @@ class MuxGateway:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(self._once, verb, what, fn, *args, **kwargs)
+        return retrying(attempt, *args, **kwargs)
 
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
@@ -544,9 +585,39 @@ class MuxGateway:
         if wait > 0:
             pacer.hold_until(time.monotonic() + wait)
 
+    def _http_once(self, verb: str, what: str, path: str) -> Any:
+        """One request with httpx, for endpoints mux-python lacks: paced and mapped as
+        `_once` is."""
+        pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
+        pacer.wait(self.retry.sleep)
+        with self._stats_lock:
+            self.stats.calls += 1
+        if self._http is None:
+            connect, read = self._timeout
+            self._http = httpx.Client(
+                base_url=self._cfg.host,
+                auth=self._auth,
+                timeout=httpx.Timeout(read, connect=connect),
+                headers={"User-Agent": "vidpipe (httpx)"},
+                follow_redirects=False,
+            )
+        try:
+            resp = self._http.request(verb, path)
+        except httpx.HTTPError as exc:
+            raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
+        self._note_budget(pacer, resp.headers)
+        if resp.status_code != 200:
+            raise self._map_status(resp.status_code, resp.content, resp.headers, what)
+        try:
+            return resp.json()
+        except ValueError:
+            raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
     def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
-        status = int(exc.status or 0)
-        detail = _error_detail(exc.body)
+        return self._map_status(int(exc.status or 0), exc.body, exc.headers, what)
+
+    def _map_status(self, status: int, body: Any, headers: Any, what: str) -> MuxError:
+        detail = _error_detail(body)
         suffix = f": {detail}" if detail else ""
         # A 403 from cancel means "no longer waiting", not refused credentials.
         if status == 401 or (status == 403 and what != "cancel upload"):
@@ -561,7 +632,7 @@ class MuxGateway:
             err = MuxRateLimited(
                 f"Mux kept rate-limiting vidpipe (429) to {what}; try again later", status=status
             )
-            err.retry_after = _retry_after(exc.headers)
+            err.retry_after = _retry_after(headers)
             return err
         if status == 408 or 500 <= status <= 599:
             return MuxServerError(f"Mux failed ({status}) to {what}{suffix}", status=status)

@@ -52,7 +52,15 @@ from vidpipe.journal import State
 from vidpipe.locks import run_lock
 from vidpipe.media import VideoFile, check_url, check_video_file, display_source, is_url
 from vidpipe.mux import Asset, MuxGateway, Upload
-from vidpipe.records import read_row, rows_naming, set_video
+from vidpipe.records import (
+    clear_asset_everywhere,
+    is_tombstoned,
+    lock_asset,
+    read_row,
+    remember_dead,
+    rows_naming,
+    set_video,
+)
 from vidpipe.targets import Target, from_passthrough
 from vidpipe.transfer import TransferResult, UploadUrlExpired, transfer
 from vidpipe.units import AUTO_CHUNK
@@ -628,9 +636,10 @@ class Pipeline:
     def record(
         self, entry: UploadJournal, asset: Asset, policy: str = "public"
     ) -> tuple[str, bool]:
-        """Record the ready asset on the row and close the journal entry: one transaction.
-        Returns the playback ID, and whether this call closed the entry (False: another run
-        or a webhook recorded the same asset first).
+        """Record the ready asset on the row and close the journal entry: one transaction,
+        holding the asset's lock (`vidpipe.records`); an asset Mux said is gone since (a
+        tombstone) is not recorded. Returns the playback ID, and whether this call closed the
+        entry (False: another run or a webhook recorded the same asset first).
 
         The asset must be the one the entry's upload made for its target (`UploadFailed`).
         The playback ID recorded is the asset's of `policy` (the upload's); an asset that has
@@ -641,7 +650,13 @@ class Pipeline:
         playback_id = asset.playback_id_for(policy, fallback=True)
         if playback_id is None:
             raise UploadFailed(f"asset {asset.id} has no playback ID; {target} is unchanged")
-        with transaction(self.engine) as conn:
+        with transaction(self.engine, immediate=True) as conn:
+            lock_asset(conn, asset.id)
+            if is_tombstoned(conn, asset.id):
+                raise UploadFailed(
+                    f"asset {asset.id} was deleted or errored on Mux before it could be "
+                    f"recorded; {target} is unchanged"
+                )
             row = read_row(conn, target, for_update=True)
             if row is None:
                 raise VidpipeError(
@@ -684,4 +699,10 @@ class Pipeline:
                 f"failed ({exc}); a sync will report it as an orphan"
             )
             return False
+        with transaction(self.engine, immediate=True) as conn:
+            # Gone for good: a late webhook must not bring it back, and a row that started
+            # naming it since the check above must not keep a dead asset.
+            remember_dead(conn, old_asset_id, f"vidpipe upload replaced asset {old_asset_id}")
+            lock_asset(conn, old_asset_id)
+            clear_asset_everywhere(conn, old_asset_id)
         return True

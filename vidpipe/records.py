@@ -4,6 +4,24 @@ Each writer runs inside the caller's transaction and is a compare-and-set: it ch
 only if the row still holds what the caller saw (so a sync never undoes a concurrent upload).
 upload, delete, sync and webhooks all use these. Beside them, the tombstones
 (`vidpipe_webhook_tombstone`): assets Mux said are gone, which a late webhook must not bring back.
+
+Writers that can race on one asset (webhooks' ready, deleted and errored; sync's clears,
+recordings and prunes; delete; the upload's record step) are serialized per asset, so that
+no interleaving leaves a row naming an asset Mux said is gone. Each such transaction:
+
+1. is opened with `transaction(engine, immediate=True)` (on SQLite: `BEGIN IMMEDIATE`, the
+   database's write lock, before the first read);
+2. writes its tombstone first, if it has one (`remember_dead`), before any other lock;
+3. takes the asset lock(s) with `lock_asset` (PostgreSQL: transaction-scoped advisory locks,
+   in sorted order of asset ID), before it reads anything it decides on;
+4. only then reads and writes rows (`read_row(..., for_update=True)` locks a row).
+
+The lock order is therefore: (the "sync" run lock, held by sync and delete across their whole
+run) -> the SQLite write lock -> tombstone -> asset locks, sorted -> row locks. Every writer
+takes them in this order and releases them all at commit or rollback, so two writers cannot
+deadlock. A writer that records an asset checks `is_tombstoned` after taking its asset lock;
+a writer that learns an asset is dead writes the tombstone, then takes the lock and clears
+every row naming it: whichever commits first, the other sees its result.
 """
 
 from __future__ import annotations
@@ -11,11 +29,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from vidpipe.db import TOMBSTONE_TTL, WebhookTombstone
+from vidpipe.db import TOMBSTONE_TTL, WebhookTombstone, advisory_key
 from vidpipe.targets import COLUMNS, Kind, Target
 
 _TOMBSTONE = WebhookTombstone.__table__  # type: ignore[attr-defined]
@@ -29,6 +47,19 @@ class RowVideo:
     title: str | None
     asset_id: str | None
     playback_id: str | None
+
+
+def lock_asset(conn: Connection, *asset_ids: str | None) -> None:
+    """Hold the asset lock of each of `asset_ids` until the transaction ends (see the module
+    docstring for the order). PostgreSQL: `pg_advisory_xact_lock` on a stable key per asset,
+    taken in sorted order, waiting for another writer of the same asset to commit. SQLite:
+    nothing more to take, since the transaction already holds the database's write lock
+    (`transaction(engine, immediate=True)`)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for asset_id in sorted({a for a in asset_ids if a}):
+        key = advisory_key(f"asset:{asset_id}")
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def read_row(conn: Connection, target: Target, *, for_update: bool = False) -> RowVideo | None:
@@ -126,7 +157,8 @@ def clear_video(conn: Connection, target: Target, *, expect_asset_id: str) -> bo
 
 
 def clear_asset_everywhere(conn: Connection, asset_id: str) -> list[Target]:
-    """Clear `asset_id` from every row that names it; return the targets changed."""
+    """Clear `asset_id` from every row that names it; return the targets changed. Call it
+    after `lock_asset(conn, asset_id)`."""
     changed = []
     for row in rows_naming(conn, asset_id):
         if clear_video(conn, row.target, expect_asset_id=asset_id):
@@ -138,19 +170,23 @@ def remember_dead(conn: Connection, asset_id: str, reason: str) -> None:
     """Record (once) that Mux said `asset_id` is gone.
 
     Write it only on a definite answer from Mux: a `deleted`/`errored` event, a 404, an
-    errored status, or a DELETE that succeeded. Call it first in the transaction, before any
-    row is locked: with one lock order, two writers of the same asset cannot deadlock."""
+    errored status, or a DELETE that succeeded. Call it first in the transaction, before
+    `lock_asset` and before any row is locked: with one lock order, two writers of the same
+    asset cannot deadlock."""
     row = {"asset_id": asset_id, "reason": reason[:500], "dead_at": int(time.time())}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(dialect.insert(_TOMBSTONE).values(**row).on_conflict_do_nothing())
 
 
-def prune_tombstones(conn: Connection) -> None:
-    """Drop tombstones older than `TOMBSTONE_TTL` (sync does this)."""
+def prune_tombstones(conn: Connection) -> int:
+    """Drop tombstones older than `TOMBSTONE_TTL` (sync and `webhook serve` do this, each in
+    a transaction of its own); return how many."""
     cutoff = int(time.time()) - TOMBSTONE_TTL
-    conn.execute(delete(_TOMBSTONE).where(_TOMBSTONE.c.dead_at < cutoff))
+    return conn.execute(delete(_TOMBSTONE).where(_TOMBSTONE.c.dead_at < cutoff)).rowcount
 
 
 def is_tombstoned(conn: Connection, asset_id: str) -> bool:
+    """Mux said `asset_id` is gone. Ask it after `lock_asset`: a dead asset's tombstone is
+    committed before its lock is released."""
     stmt = select(_TOMBSTONE.c.asset_id).where(_TOMBSTONE.c.asset_id == asset_id)
     return conn.execute(stmt).first() is not None

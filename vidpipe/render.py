@@ -21,6 +21,8 @@ def render_status(ui: UI, report: StatusReport) -> None:
     if ui.json_mode:
         ui.json(report.as_json())
         return
+    if report.environment is not None:
+        ui.line(f"status: Mux environment {report.environment}")
     if not report.entries:
         ui.line("no target has a video or an unfinished upload")
         return
@@ -85,6 +87,8 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
         ui.json(report.as_json())
         return
     with_action = report.command == "sync"
+    if report.environment is not None:
+        ui.line(f"{title}: Mux environment {report.environment}")
     if report.drift:
         columns = ["Kind", "Target", "Asset", "Detail"] + (["Action"] if with_action else [])
         rows = [
@@ -106,6 +110,8 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
         f"({report.api_calls} API call{'' if report.api_calls == 1 else 's'}): "
     )
     summary += f"{len(report.drift)} drift" if report.drift else "no drift"
+    if report.blocked is not None:
+        summary += f"; nothing applied ({report.blocked.clears} clears over the limit)"
     ui.line(summary)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.journal import target_of
-from vidpipe.mux import Asset, MuxGateway
+from vidpipe.mux import Asset, Environment, MuxGateway
 from vidpipe.reconcile.snapshot import read_database
 from vidpipe.records import read_row
 from vidpipe.targets import Target
@@ -50,13 +50,19 @@ class StatusEntry:
 @dataclass
 class StatusReport:
     entries: list[StatusEntry]
+    environment: Environment | None = None
+    """The Mux environment asked (set by the facade once the token is checked)."""
 
     @property
     def ok(self) -> bool:
         return True
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": True, "targets": [e.as_json() for e in self.entries]}
+        return {
+            "ok": True,
+            "environment": self.environment.as_json() if self.environment else None,
+            "targets": [e.as_json() for e in self.entries],
+        }
 
 
 def status(engine: Engine, gateway: MuxGateway, target: Target | None = None) -> StatusReport:

@@ -21,16 +21,25 @@ from sqlalchemy import Engine
 
 from vidpipe.assets import Policies
 from vidpipe.locks import run_lock
-from vidpipe.mux import MuxGateway
+from vidpipe.mux import Environment, MuxGateway
 from vidpipe.reconcile import apply as _apply
 from vidpipe.reconcile import plan as _plan
 from vidpipe.reconcile.apply import DriftResult, JournalResult, Outcome
-from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry, SyncOptions
+from vidpipe.reconcile.plan import (
+    Action,
+    Blocked,
+    DriftKind,
+    Plan,
+    PlannedDrift,
+    PlannedEntry,
+    SyncOptions,
+)
 from vidpipe.reconcile.snapshot import PendingUpload, Snapshot, take_snapshot
 from vidpipe.targets import Target
 
 __all__ = [
     "Action",
+    "Blocked",
     "DriftKind",
     "DriftResult",
     "JournalResult",
@@ -62,18 +71,24 @@ class Report:
     api_calls: int = 0
     rate_limited: int = 0
     scope: str = "all"
+    blocked: Blocked | None = None
+    """sync: the plan would clear more rows than allowed, so nothing was applied."""
+    environment: Environment | None = None
+    """The Mux environment compared with (set by the facade once the token is checked)."""
 
     @property
     def ok(self) -> bool:
-        """verify: no drift. sync: nothing it tried failed (reported orphans are fine)."""
+        """verify: no drift. sync: nothing it tried failed (reported orphans are fine) and
+        the plan was not blocked."""
         if self.command == "verify":
             return not self.drift
-        return not self.failed
+        return not self.failed and self.blocked is None
 
     def as_json(self) -> dict[str, Any]:
         with_action = self.command == "sync"
         doc: dict[str, Any] = {
             "ok": self.ok,
+            "environment": self.environment.as_json() if self.environment else None,
             "checked": self.checked,
             "drift": [d.as_json(with_action) for d in self.drift],
             "assets": self.assets,
@@ -85,6 +100,7 @@ class Report:
         if self.command == "sync":
             doc["dry_run"] = self.dry_run
             doc["failed"] = self.failed
+            doc["blocked"] = self.blocked.as_json() if self.blocked else None
         return doc
 
 
@@ -98,7 +114,7 @@ def verify(
     """Compare the database with Mux (everything, or one target); change nothing. Rows are
     held to the playback policy of their kind in `policies` (public for both when None)."""
     calls0 = gateway.stats.calls
-    options = SyncOptions(policies=policies or Policies())
+    options = SyncOptions(policies=policies or Policies(), max_clears=None)
     planned = _plan.plan(take_snapshot(engine, gateway, target), options)
     return Report(
         command="verify",
@@ -157,4 +173,5 @@ def _sync(
         api_calls=gateway.stats.calls - calls0,
         rate_limited=gateway.stats.rate_limited,
         scope=planned.scope,
+        blocked=planned.blocked,
     )

@@ -3,11 +3,13 @@
 Every change is one transaction and a compare-and-set, through `vidpipe.records` (the rows'
 video columns, tombstones) and `vidpipe.journal` (upload entries): a row or an entry that
 changed since the snapshot (a concurrent upload, a webhook) is left alone and reported as
-skipped. The Mux writes here: pruning an orphan (re-checking that no row has started naming
-it, then deleting it) and fixing policy drift (creating a playback ID of the right policy when
-the asset has none, recording it, then deleting the asset's IDs of the other policy, each
-re-checked against the database first). The results are their own types, apart from the
-plan's items.
+skipped. Each change to an asset's rows holds that asset's lock (`vidpipe.records`, which
+gives the lock order), and an asset Mux said is gone since the snapshot (a tombstone, from a
+webhook or a delete) is not recorded. The Mux writes here: pruning an orphan (re-checking
+that no row has started naming it, then deleting it) and fixing policy drift (creating a
+playback ID of the right policy when the asset has none, recording it, then deleting the
+asset's IDs of the other policy, each re-checked against the database first). The results
+are their own types, apart from the plan's items.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from vidpipe.errors import MuxError
 from vidpipe.mux import MuxGateway
 from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry
 from vidpipe.records import (
+    clear_asset_everywhere,
     clear_video,
+    is_tombstoned,
+    lock_asset,
     prune_tombstones,
     remember_dead,
     rows_naming,
@@ -41,6 +46,7 @@ class Outcome(Enum):
     WROTE_PLAYBACK = "wrote playback ID"  # followed by the playback ID
     RECORDED = "recorded asset"
     ROW_CHANGED = "skipped: the row changed since the snapshot"
+    ASSET_GONE = "skipped: Mux said the asset is gone since the snapshot"
     NO_PUBLIC_PLAYBACK = "skipped: the asset has no playback ID"
     REPORTED = "reported"
     KEPT_YOUNG = "kept: younger than the minimum orphan age"
@@ -60,6 +66,7 @@ class Outcome(Enum):
     FIXED_POLICY = "fixed policy"  # followed by what was done
     WOULD_FIX_POLICY = "would fix policy"  # followed by what would be done
     POLICY_FAILED = "failed"  # followed by what was done and Mux's error
+    NOT_APPLIED = "not applied"  # the plan is blocked; followed by what it would have done
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ _WITH_NOTE = (
     Outcome.FIXED_POLICY,
     Outcome.WOULD_FIX_POLICY,
     Outcome.POLICY_FAILED,
+    Outcome.NOT_APPLIED,
 )
 
 # What a plan says of an entry when nothing is applied (verify).
@@ -148,6 +156,8 @@ class JournalResult:
 
     @property
     def action(self) -> str | None:
+        if self.outcome is Outcome.NOT_APPLIED and self.planned in _DRY:
+            return f"{self.outcome.value}: {_DRY[self.planned].value}"
         if self.outcome is not None:
             return self.outcome.value
         return _PLANNED_TEXT.get(self.planned)
@@ -183,7 +193,10 @@ _DECIDED = {
 
 def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> list[Result]:
     """Apply `plan` (drift first, then journal entries), or with `dry_run` say what it would
-    do and write nothing. Returns one result per planned item, in the plan's order."""
+    do and write nothing. A blocked plan writes nothing either (dry run or not): each item
+    says what it would have done. Returns one result per planned item, in the plan's order."""
+    if plan.blocked is not None:
+        return _not_applied(plan)
     results: list[Result] = []
     created: dict[str, str] = {}
     for item in plan.drift:
@@ -213,21 +226,38 @@ def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> 
     return results
 
 
+def _not_applied(plan: Plan) -> list[Result]:
+    results: list[Result] = []
+    for item in plan.drift:
+        if item.action in _DECIDED:
+            results.append(DriftResult.of(item, _DECIDED[item.action]))
+        else:
+            results.append(DriftResult.of(item, Outcome.NOT_APPLIED, _DRY[item.action].value))
+    for entry in plan.journal:
+        outcome = None if entry.action is Action.NONE else Outcome.NOT_APPLIED
+        results.append(JournalResult.of(entry, outcome))
+    return results
+
+
 def _repair(engine: Engine, item: PlannedDrift) -> DriftResult:
     """One row, one transaction, compare-and-set on what the snapshot saw."""
     assert item.target is not None and item.asset_id is not None
     if item.action is Action.CLEAR_ROW:
-        with transaction(engine) as conn:
+        with transaction(engine, immediate=True) as conn:
             # Mux's answer is definite whether or not the row still names the asset.
             why = f"sync found asset {item.asset_id} gone ({item.kind.value})"
             remember_dead(conn, item.asset_id, why)
+            lock_asset(conn, item.asset_id)
             if not clear_video(conn, item.target, expect_asset_id=item.asset_id):
                 return DriftResult.of(item, Outcome.ROW_CHANGED)
             journal.fail_matching(conn, f"asset {item.kind.value}", asset_id=item.asset_id)
         return DriftResult.of(item, Outcome.CLEARED)
     if not item.playback_id:
         return DriftResult.of(item, Outcome.NO_PUBLIC_PLAYBACK)
-    with transaction(engine) as conn:
+    with transaction(engine, immediate=True) as conn:
+        lock_asset(conn, item.asset_id)
+        if is_tombstoned(conn, item.asset_id):
+            return DriftResult.of(item, Outcome.ASSET_GONE)
         if item.action is Action.WRITE_PLAYBACK:
             changed = set_video(
                 conn,
@@ -257,7 +287,8 @@ def _repair(engine: Engine, item: PlannedDrift) -> DriftResult:
 
 
 def _prune(engine: Engine, gateway: MuxGateway, item: PlannedDrift) -> DriftResult:
-    """Delete an orphan on Mux, after re-checking that no row has started naming it."""
+    """Delete an orphan on Mux, after re-checking that no row has started naming it; then
+    tombstone it and clear any row that started naming it in the meantime."""
     assert item.asset_id is not None
     with transaction(engine) as conn:
         if rows_naming(conn, item.asset_id):
@@ -266,8 +297,10 @@ def _prune(engine: Engine, gateway: MuxGateway, item: PlannedDrift) -> DriftResu
         gateway.delete_asset(item.asset_id)
     except MuxError as exc:
         return DriftResult.of(item, Outcome.DELETE_FAILED, str(exc))
-    with transaction(engine) as conn:
+    with transaction(engine, immediate=True) as conn:
         remember_dead(conn, item.asset_id, f"sync deleted orphan asset {item.asset_id}")
+        lock_asset(conn, item.asset_id)
+        clear_asset_everywhere(conn, item.asset_id)
     return DriftResult.of(item, Outcome.DELETED)
 
 
@@ -302,7 +335,10 @@ def _fix_policy(
         created[item.asset_id] = playback_id
         done.append(f"created {item.policy} playback ID {playback_id}")
     if playback_id != item.expect_playback_id:
-        with transaction(engine) as conn:
+        with transaction(engine, immediate=True) as conn:
+            lock_asset(conn, item.asset_id)
+            if is_tombstoned(conn, item.asset_id):
+                return DriftResult.of(item, Outcome.ASSET_GONE, "; ".join(done) or None)
             changed = set_video(
                 conn,
                 item.target,

@@ -2,10 +2,11 @@
 
 This module owns the drift rules (which rows and assets disagree, and how, including the
 playback policy each kind of row is held to), what happens to each unfinished upload journal
-entry, and the orphan pruning policy (minimum age, per-run
-deletion limit). It reads no database, calls no Mux, and reads no clock: the time is an
-argument. The same plan serves `verify` (shown), a dry-run `sync` (shown as "would ...") and
-`sync` (applied by `vidpipe.reconcile.apply`).
+entry, the orphan pruning policy (minimum age, per-run deletion limit), and the mass-change
+guard (a plan that would clear more rows than allowed is blocked whole: applied, it changes
+nothing). It reads no database, calls no Mux, and reads no clock: the time is an argument.
+The same plan serves `verify` (shown), a dry-run `sync` (shown as "would ...") and `sync`
+(applied by `vidpipe.reconcile.apply`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,28 @@ class SyncOptions:
     """Repair policy drift (a Mux write: playback IDs created and deleted), not just report it."""
     policies: Policies = field(default_factory=Policies)
     """The playback policy each kind of row is held to."""
+    max_clears: int | None = 10
+    """Most rows one sync may clear (missing and errored assets together); None: no limit."""
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Why a plan is not to be applied at all: it would clear more rows than allowed (a
+    token of another environment, an outage answering 404s, a mass deletion: a human
+    decides)."""
+
+    clears: int
+    max_clears: int
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"{self.clears} rows would be cleared (missing or errored assets), more than the "
+            f"limit of {self.max_clears}; nothing was changed"
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {"reason": self.reason, "clears": self.clears, "max_clears": self.max_clears}
 
 
 @dataclass(frozen=True)
@@ -119,6 +142,8 @@ class Plan:
     """Mux assets seen."""
     scope: str
     """Either "all" or the one target the plan is about."""
+    blocked: Blocked | None = None
+    """Set when the mass-change guard stops the whole plan: nothing of it is applied."""
 
 
 def plan(
@@ -153,12 +178,16 @@ def plan(
             ):
                 entries.append(_entry(orphaned, d.detail, Action.CLOSE_ENTRY))
 
+    # The guard counts every planned clear; over the limit, nothing at all is applied.
+    limit = options.max_clears
+    clears = sum(1 for d in drift if d.action is Action.CLEAR_ROW)
     return Plan(
         drift=tuple(_decide_orphans(drift, options, now)),
         journal=tuple(entries),
         checked=len(snapshot.rows),
         assets=len(snapshot.assets),
         scope=str(snapshot.target) if snapshot.target else "all",
+        blocked=Blocked(clears, limit) if limit is not None and clears > limit else None,
     )
 
 

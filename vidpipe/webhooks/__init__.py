@@ -10,6 +10,7 @@ from vidpipe.webhooks.events import (
     apply_payload,
     handle_event,
     parse_event,
+    read_event,
 )
 from vidpipe.webhooks.signature import (
     TOLERANCE,
@@ -31,6 +32,7 @@ __all__ = [
     "apply_payload",
     "handle_event",
     "parse_event",
+    "read_event",
     "sign",
     "verify_signature",
 ]

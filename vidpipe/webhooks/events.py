@@ -3,7 +3,10 @@
 `handle_event` takes a parsed event and changes the platform's rows (`vidpipe.records`) and
 vidpipe's upload journal (`vidpipe.journal`), one transaction per change, each write a
 compare-and-set, so duplicates and out-of-order deliveries (Mux delivers at least once, in
-no promised order) are harmless. `apply_payload` adds the signature check and JSON parsing
+no promised order) are harmless. Events for one asset are serialized with each other and with
+every other writer of that asset (`vidpipe.records`: its docstring gives the lock order), and
+tombstones come first: any event for an asset Mux said is gone clears the rows naming it,
+whatever the event would otherwise do. `apply_payload` adds the signature check and JSON parsing
 for one raw body. Messages never contain the webhook secret or the signature.
 """
 
@@ -28,10 +31,11 @@ from vidpipe.errors import (
     WebhookRejected,
     escape_controls,
 )
-from vidpipe.mux import Asset, MuxGateway
+from vidpipe.mux import Asset, Environment, MuxGateway
 from vidpipe.records import (
     clear_asset_everywhere,
     is_tombstoned,
+    lock_asset,
     read_row,
     remember_dead,
     set_video,
@@ -55,7 +59,8 @@ class Outcome(StrEnum):
     JOURNAL_UPDATED = "journal-updated"  # only vidpipe's journal changed
     DUPLICATE = "duplicate"  # nothing left to do: already applied
     STALE = "stale"  # an out-of-date event; nothing changed
-    IGNORED = "ignored"  # not vidpipe's business: another passthrough, a type, no row
+    IGNORED = "ignored"  # not vidpipe's business: another passthrough, a type, no row,
+    # another Mux environment
 
 
 @dataclass
@@ -94,6 +99,9 @@ class EventOutcome:
 _Make = Callable[..., EventOutcome]
 """Builds the outcome of the event being handled: `(Outcome, detail, **fields)`."""
 
+BeforeCommit = Callable[[EventOutcome], None]
+"""See `handle_event`'s `before_commit`."""
+
 _ASSET_GONE = ("video.asset.deleted", "video.asset.errored")
 _UPLOAD_FAILED = ("video.upload.errored", "video.upload.cancelled")
 
@@ -119,6 +127,30 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+def read_event(
+    body: bytes,
+    *,
+    secret: str | None,
+    signature: str | None,
+    verify: bool,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Verify (when `verify`) and parse one raw event body; nothing is handled yet.
+
+    The signature's time tolerance applies here too: a signature proves freshness only with
+    it, so replaying an old event takes `verify=False`. Raises `ConfigError` (verifying
+    without a secret), `MissingSignature` (verifying without a signature), `BadSignature` /
+    `StaleSignature`, or `MalformedEvent`.
+    """
+    if verify:
+        if not secret:
+            raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
+        if not signature:
+            raise MissingSignature("no signature given")
+        verify_signature(secret, signature, body, now=now)
+    return parse_event(body)
+
+
 def apply_payload(
     engine: Engine,
     body: bytes,
@@ -127,23 +159,22 @@ def apply_payload(
     signature: str | None,
     verify: bool,
     gateway: MuxGateway | None = None,
+    environment: Environment | None = None,
     now: float | None = None,
     policies: Policies | None = None,
+    before_commit: BeforeCommit | None = None,
 ) -> EventOutcome:
-    """Verify (when `verify`), parse and handle one raw event body.
-
-    The signature's time tolerance applies here too: a signature proves freshness only with
-    it, so replaying an old event takes `verify=False`. Raises `ConfigError` (verifying
-    without a secret), `MissingSignature` (verifying without a signature), `BadSignature` /
-    `StaleSignature`, or what `handle_event` raises. Nothing is changed on rejection.
-    """
-    if verify:
-        if not secret:
-            raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
-        if not signature:
-            raise MissingSignature("no signature given")
-        verify_signature(secret, signature, body, now=now)
-    return handle_event(engine, parse_event(body), gateway=gateway, policies=policies)
+    """Verify (when `verify`), parse and handle one raw event body: `read_event`, then
+    `handle_event`. Nothing is changed on rejection."""
+    event = read_event(body, secret=secret, signature=signature, verify=verify, now=now)
+    return handle_event(
+        engine,
+        event,
+        gateway=gateway,
+        environment=environment,
+        policies=policies,
+        before_commit=before_commit,
+    )
 
 
 # -- events ------------------------------------------------------------------------------
@@ -154,9 +185,15 @@ def handle_event(
     event: dict[str, Any],
     *,
     gateway: MuxGateway | None = None,
+    environment: Environment | None = None,
     policies: Policies | None = None,
+    before_commit: BeforeCommit | None = None,
 ) -> EventOutcome:
     """Apply one parsed Mux event to the database through the writers; return what it did.
+
+    `environment` is the one the database is pinned to: an event from another Mux
+    environment (its `environment.id`) changes nothing and is `ignored`. An event without an
+    `environment` (older payloads, hand-written ones) is handled.
 
     With a `gateway`, every event that changes rows is confirmed with Mux first: a
     `video.asset.ready` records nothing on a 404 or a status other than ready; a
@@ -165,7 +202,13 @@ def handle_event(
     target. Without one the signed event is trusted. The playback ID recorded is the
     asset's of its row's configured policy (`policies`; public for both kinds when None),
     or its other one when it has none of that policy (which `verify` reports as a policy
-    mismatch). Raises
+    mismatch). An event for an asset that has a tombstone clears every row naming it,
+    whatever its type.
+
+    `before_commit` (a seam for tests and instrumentation) is called inside the transaction
+    of a `video.asset.ready`, `deleted` or `errored` event, with the outcome it is about to
+    return, after its writes and while it still holds its locks; an exception from it rolls
+    the transaction back. Raises
     `MalformedEvent` for a body that is not a Mux event, `VidpipeError` (database) or
     `MuxError` (confirmation) when it could not finish: nothing is half-written, and the
     sender should retry later.
@@ -181,15 +224,71 @@ def handle_event(
     def outcome(kind: Outcome, detail: str, **kw: Any) -> EventOutcome:
         return EventOutcome(event_type, event_id, kind, detail, **kw)
 
+    sender = _environment_of(event)
+    if environment is not None and sender is not None and sender.id != environment.id:
+        return outcome(
+            Outcome.IGNORED,
+            f"the event is from Mux environment {sender}; this database belongs to "
+            f"{environment}: nothing changed",
+        )
+
     if event_type == "video.asset.ready":
-        return _asset_ready(engine, _data(event), outcome, gateway, policies or Policies())
+        return _asset_ready(
+            engine, _data(event), outcome, gateway, policies or Policies(), before_commit
+        )
     if event_type in _ASSET_GONE:
-        return _asset_gone(engine, event_type, _data(event), outcome, gateway)
+        return _asset_gone(engine, event_type, _data(event), outcome, gateway, before_commit)
     if event_type == "video.upload.asset_created":
         return _upload_asset_created(engine, _data(event), outcome, gateway)
     if event_type in _UPLOAD_FAILED:
         return _upload_failed(engine, event_type, _data(event), outcome)
-    return outcome(Outcome.IGNORED, f"vidpipe does not act on {event_type} events")
+    ignored = outcome(Outcome.IGNORED, f"vidpipe does not act on {event_type} events")
+    data = event.get("data")
+    if event_type.startswith("video.asset.") and isinstance(data, dict):
+        # A track event's data is the track; it names its asset in `asset_id`.
+        track = event_type.startswith("video.asset.track.")
+        asset_id = data.get("asset_id" if track else "id")
+        if isinstance(asset_id, str) and asset_id:
+            return _unless_dead(engine, asset_id, ignored, outcome)
+    return ignored
+
+
+def _unless_dead(
+    engine: Engine, asset_id: str, otherwise: EventOutcome, outcome: _Make
+) -> EventOutcome:
+    """Tombstones first, for events that would change nothing: when `asset_id` has a tombstone,
+    clear the rows naming it; otherwise answer `otherwise`."""
+    with transaction(engine) as conn:
+        dead = is_tombstoned(conn, asset_id)
+    if not dead:  # a tombstone is never taken back (only pruned long after): safe to skip
+        return otherwise
+    with transaction(engine, immediate=True) as conn:
+        lock_asset(conn, asset_id)
+        cleared = clear_asset_everywhere(conn, asset_id)
+    if not cleared:
+        return otherwise
+    return _cleared_dead(outcome, asset_id, cleared)
+
+
+def _cleared_dead(outcome: _Make, asset_id: str, cleared: list[Target]) -> EventOutcome:
+    names = ", ".join(str(t) for t in cleared)
+    return outcome(
+        Outcome.CLEARED,
+        f"asset {asset_id} was deleted or errored on Mux; cleared {names}",
+        targets=cleared,
+        asset_id=asset_id,
+    )
+
+
+def _environment_of(event: dict[str, Any]) -> Environment | None:
+    """The environment an event names (`{"name", "id"}`), or None when it names none."""
+    raw = event.get("environment")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise MalformedEvent(f"{event.get('type')} event has a malformed environment")
+    name = raw.get("name")
+    return Environment(raw["id"], name if isinstance(name, str) and name else raw["id"])
 
 
 def _data(event: dict[str, Any]) -> dict[str, Any]:
@@ -211,46 +310,56 @@ def _asset_ready(
     outcome: _Make,
     gateway: MuxGateway | None,
     policies: Policies,
+    before_commit: BeforeCommit | None,
 ) -> EventOutcome:
     try:
         asset = Asset.from_json(data)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         raise MalformedEvent("video.asset.ready event data is not an asset") from None
     if from_passthrough(asset.passthrough) is None:
-        return outcome(
+        foreign = outcome(
             Outcome.IGNORED, f"asset {asset.id}: passthrough is not vidpipe's", asset_id=asset.id
         )
+        return _unless_dead(engine, asset.id, foreign, outcome)
     if gateway is not None:
         # The network call stays outside any transaction; MuxError propagates (retry later).
         live = gateway.find_asset(asset.id)
         if live is None:
-            with transaction(engine) as conn:
+            with transaction(engine, immediate=True) as conn:
                 remember_dead(conn, asset.id, f"Mux answered 404 for asset {asset.id}")
+                lock_asset(conn, asset.id)
+                cleared = clear_asset_everywhere(conn, asset.id)
+            if cleared:
+                return _cleared_dead(outcome, asset.id, cleared)
             return outcome(Outcome.STALE, f"Mux no longer has asset {asset.id}", asset_id=asset.id)
         if live.status != "ready":
-            return outcome(
+            not_ready = outcome(
                 Outcome.STALE,
                 f"Mux says asset {asset.id} is {live.status}, not ready",
                 asset_id=asset.id,
             )
+            return _unless_dead(engine, asset.id, not_ready, outcome)
         asset = live
     target = from_passthrough(asset.passthrough)
     if target is None:  # the live asset's passthrough was changed since the event
-        return outcome(
+        foreign = outcome(
             Outcome.IGNORED, f"asset {asset.id}: passthrough is not vidpipe's", asset_id=asset.id
         )
+        return _unless_dead(engine, asset.id, foreign, outcome)
     playback_id = asset.playback_id_for(policies.of(target.kind), fallback=True)
     if playback_id is None:
-        return outcome(
+        no_playback = outcome(
             Outcome.IGNORED,
             f"asset {asset.id} has no playback ID; {target} is unchanged",
             targets=[target],
             asset_id=asset.id,
         )
+        return _unless_dead(engine, asset.id, no_playback, outcome)
     for _ in range(_CAS_ATTEMPTS):
         try:
-            with transaction(engine) as conn:
-                return _record_ready(
+            with transaction(engine, immediate=True) as conn:
+                lock_asset(conn, asset.id)
+                result = _record_ready(
                     conn,
                     target,
                     asset,
@@ -258,6 +367,9 @@ def _asset_ready(
                     live=gateway is not None,
                     outcome=outcome,
                 )
+                if before_commit is not None:
+                    before_commit(result)
+                return result
         except _Raced:
             continue
     raise VidpipeError(f"{target} kept changing while recording asset {asset.id}; retry later")
@@ -272,12 +384,24 @@ def _record_ready(
     live: bool,
     outcome: _Make,
 ) -> EventOutcome:
-    """Decide and write, inside one transaction. In order: no row -> ignored; the row already
-    names the asset -> duplicate (closing its journal entry); the asset is known dead ->
-    stale; an unfinished journal entry expects it -> recorded (unless the row changed under
-    the upload); the row names another asset -> stale; another upload to the row is in
-    progress -> ignored; a finished upload replaced it -> stale; else -> recorded."""
+    """Decide and write, inside one transaction holding the asset's lock. In order: the asset
+    has a tombstone -> every row naming it cleared (stale when none did); no row -> ignored;
+    the row already names the asset -> duplicate (closing its journal entry); the asset is
+    known failed -> stale; an unfinished journal entry expects it -> recorded (unless the
+    row changed under the upload); the row names another asset -> stale; another upload to
+    the row is in progress -> ignored; a finished upload replaced it -> stale; else ->
+    recorded."""
     kw: dict[str, Any] = {"targets": [target], "asset_id": asset.id}
+    if is_tombstoned(conn, asset.id):
+        # First, before any branch that would answer `duplicate`: a row left naming a dead
+        # asset (by a writer that raced before writers were serialized, or by hand) is
+        # repaired by the next event for it, not only by the next sync.
+        cleared = clear_asset_everywhere(conn, asset.id)
+        if cleared:
+            return _cleared_dead(outcome, asset.id, cleared)
+        return outcome(
+            Outcome.STALE, f"asset {asset.id} was deleted or errored; not recording it", **kw
+        )
     row = read_row(conn, target, for_update=True)
     if row is None:
         return outcome(
@@ -303,7 +427,7 @@ def _record_ready(
             return outcome(Outcome.JOURNAL_UPDATED, f"{target} already records {asset.id}", **kw)
         return outcome(Outcome.DUPLICATE, f"{target} already records {asset.id}", **kw)
 
-    if is_tombstoned(conn, asset.id) or journal.known_failed(conn, asset.id):
+    if journal.known_failed(conn, asset.id):
         return outcome(
             Outcome.STALE, f"asset {asset.id} was deleted or errored; not recording it", **kw
         )
@@ -369,6 +493,7 @@ def _asset_gone(
     data: dict[str, Any],
     outcome: _Make,
     gateway: MuxGateway | None,
+    before_commit: BeforeCommit | None,
 ) -> EventOutcome:
     asset_id: str = data["id"]
     upload_id = data.get("upload_id") if isinstance(data.get("upload_id"), str) else None
@@ -397,25 +522,33 @@ def _asset_gone(
     else:
         reason = f"Mux could not process the video (asset {asset_id} errored"
         reason += f": {error})" if error else ")"
-    with transaction(engine) as conn:
+    with transaction(engine, immediate=True) as conn:
+        # The lock order of `vidpipe.records`: tombstone, then the asset lock, then rows.
         remember_dead(conn, asset_id, reason)
+        lock_asset(conn, asset_id)
         cleared = clear_asset_everywhere(conn, asset_id)
         # An empty upload ID names no upload: it must not match entries without one.
         failed = journal.fail_matching(conn, reason, asset_id=asset_id, upload_id=upload_id or None)
-    targets = sorted(set(cleared) | set(failed))
-    if cleared:
-        names = ", ".join(str(t) for t in cleared)
-        return outcome(
-            Outcome.CLEARED, f"{reason}; cleared {names}", targets=targets, asset_id=asset_id
-        )
-    if failed:
-        return outcome(
-            Outcome.JOURNAL_UPDATED,
-            f"{reason}; upload marked failed",
-            targets=targets,
-            asset_id=asset_id,
-        )
-    return outcome(Outcome.DUPLICATE, f"{reason}; no row or upload names it", asset_id=asset_id)
+        targets = sorted(set(cleared) | set(failed))
+        if cleared:
+            names = ", ".join(str(t) for t in cleared)
+            result = outcome(
+                Outcome.CLEARED, f"{reason}; cleared {names}", targets=targets, asset_id=asset_id
+            )
+        elif failed:
+            result = outcome(
+                Outcome.JOURNAL_UPDATED,
+                f"{reason}; upload marked failed",
+                targets=targets,
+                asset_id=asset_id,
+            )
+        else:
+            result = outcome(
+                Outcome.DUPLICATE, f"{reason}; no row or upload names it", asset_id=asset_id
+            )
+        if before_commit is not None:
+            before_commit(result)
+    return result
 
 
 def _upload_asset_created(
@@ -425,7 +558,13 @@ def _upload_asset_created(
     asset_id = data.get("asset_id")
     if not isinstance(asset_id, str) or not asset_id:
         raise MalformedEvent("video.upload.asset_created event has no data.asset_id")
-    with transaction(engine) as conn:
+    with transaction(engine, immediate=True) as conn:
+        # Tombstones first: an asset Mux said is gone clears the rows naming it.
+        lock_asset(conn, asset_id)
+        if is_tombstoned(conn, asset_id):
+            cleared = clear_asset_everywhere(conn, asset_id)
+            if cleared:
+                return _cleared_dead(outcome, asset_id, cleared)
         known = journal.latest_for_upload(conn, upload_id)
     if known is None:
         return outcome(
@@ -440,7 +579,8 @@ def _upload_asset_created(
             return outcome(
                 Outcome.STALE, refusal, targets=[journal.target_of(known)], asset_id=asset_id
             )
-    with transaction(engine) as conn:
+    with transaction(engine, immediate=True) as conn:
+        lock_asset(conn, asset_id)
         entry = journal.latest_for_upload(conn, upload_id)
         assert entry is not None  # journal entries are never deleted
         target = journal.target_of(entry)

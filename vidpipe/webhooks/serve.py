@@ -7,7 +7,9 @@ SQLAlchemy. Answers: 2xx for anything handled, duplicate or not vidpipe's busine
 stops retrying); 400/401 for bodies and signatures that will never be accepted; 413 for a
 body over the cap; 5xx when the database or Mux failed, so Mux retries later. One log line
 per request, control characters escaped (a client cannot forge a line); never the secret or
-the signature.
+the signature. Every `PRUNE_EVERY` seconds (checked as events arrive, the first time with the
+first event) it drops tombstones older than `TOMBSTONE_TTL`, as sync does, in a transaction
+of its own.
 
 Against hostile clients the process holds on its own (see `_GuardedH11Protocol`): a request's
 line and headers must arrive within `HEADER_TIMEOUT` seconds of the connection opening (or
@@ -26,6 +28,7 @@ import resource
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -42,8 +45,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vidpipe.assets import Policies
+from vidpipe.db import TOMBSTONE_TTL, transaction
 from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected, escape_controls
-from vidpipe.mux import MuxGateway, RetryPolicy
+from vidpipe.mux import Environment, MuxGateway, RetryPolicy
+from vidpipe.records import prune_tombstones
 from vidpipe.webhooks.events import EventOutcome, handle_event, parse_event
 from vidpipe.webhooks.signature import BadSignature, verify_signature
 
@@ -66,6 +71,8 @@ MAX_LOG_LINE = 1000
 MAX_CONNECTIONS = 1000
 """Open connections at most (fewer when the file-descriptor limit is low); beyond, the
 oldest connection waiting for a request is closed to make room."""
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of old tombstones by a running server."""
 
 Log = Callable[[str], None]
 
@@ -106,19 +113,24 @@ def create_app(
     secret: str,
     *,
     gateway_factory: Callable[[], MuxGateway | None] | None = None,
+    environment: Environment | None = None,
     max_body: int = MAX_BODY,
     log: Log | None = None,
     body_timeout: float = BODY_TIMEOUT,
     handler_timeout: float = HANDLER_TIMEOUT,
     policies: Policies | None = None,
     max_in_progress: int = MAX_IN_PROGRESS,
+    prune_every: float | None = PRUNE_EVERY,
 ) -> Starlette:
     """The webhook app: POST `/` and `/webhooks/mux` take events; GET `/` is a health check.
     A ready asset is recorded with its playback ID of its row's policy (`policies`).
 
     `engine` may be a factory, called once on first use (and so is `gateway_factory`): the
     engine and the Mux client are shared by every request. More than `max_in_progress`
-    requests at once are answered 503 (Mux retries later).
+    requests at once are answered 503 (Mux retries later). `environment` is the one the
+    database belongs to: events from another Mux environment are answered 200 and ignored.
+    Old tombstones are pruned after the first event handled and then at most every
+    `prune_every` seconds (None: never).
     """
     if not secret:
         raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
@@ -133,9 +145,32 @@ def create_app(
                 shared["gateway"] = gateway_factory() if gateway_factory else None
         return shared["engine"], shared["gateway"]
 
+    pruned_at: list[float] = []  # monotonic time of the last pruning, once there was one
+
+    def prune_if_due(eng: Engine) -> None:
+        if prune_every is None:
+            return
+        with lock:
+            now = time.monotonic()
+            if pruned_at and now - pruned_at[0] < prune_every:
+                return
+            pruned_at[:] = [now]  # claimed: concurrent requests do not prune as well
+        try:
+            with transaction(eng) as conn:
+                n = prune_tombstones(conn)
+        except VidpipeError as exc:  # the event was handled; pruning waits for its next turn
+            emit(f"webhook tombstone pruning failed: {exc.message}")
+            return
+        if n:
+            emit(f"webhook pruned {n} tombstone(s) older than {TOMBSTONE_TTL // 86400} days")
+
     def handle(event: dict[str, Any]) -> EventOutcome:
         eng, gateway = resources()
-        return handle_event(eng, event, gateway=gateway, policies=policies)
+        outcome = handle_event(
+            eng, event, gateway=gateway, environment=environment, policies=policies
+        )
+        prune_if_due(eng)
+        return outcome
 
     def answer(status: int, line: str, payload: dict[str, Any]) -> JSONResponse:
         emit(_log_text(f"webhook {status} {line}"))
@@ -470,16 +505,19 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     gateway: MuxGateway | None = None,
+    environment: Environment | None = None,
     log: Log = print,
     max_body: int = MAX_BODY,
     policies: Policies | None = None,
 ) -> None:
     """Serve webhooks until SIGTERM or SIGINT, then finish open requests (up to 10 s) and
-    return. A port that cannot be bound is a VidpipeError."""
+    return. A port that cannot be bound is a VidpipeError. `environment`: the database's
+    pinned Mux environment, as read at start (events from others are ignored)."""
     app = create_app(
         engine,
         secret,
         gateway_factory=(lambda: gateway),
+        environment=environment,
         max_body=max_body,
         log=log,
         policies=policies,
@@ -489,6 +527,8 @@ def serve(
     bound_port = sock.getsockname()[1]
     confirm = "confirming events with Mux" if gateway else "trusting signed events: no Mux token"
     log(f"vidpipe webhooks listening on http://{host}:{bound_port}/ ({confirm})")
+    if environment is not None:
+        log(f"accepting events of Mux environment {environment} only")
     try:
         server.run(sockets=[sock])
     finally:
