@@ -37,6 +37,7 @@ from vidpipe.errors import (
     MuxServerError,
     MuxUnauthorized,
 )
+from vidpipe.progress import ApiCall, OnProgress, Waiting, ignore
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
@@ -205,6 +206,9 @@ class MuxGateway:
         self._timeout = timeout
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
+        self.on_progress: OnProgress = ignore
+        """Told of every request (`ApiCall`) and every wait (`Waiting`); the facade sets it
+        for the length of one walk."""
         self._pacers = {
             "POST": Pacer(post_rate if pace else 0),
             "OTHER": Pacer(other_rate if pace else 0),
@@ -308,6 +312,10 @@ class MuxGateway:
 
         def before_sleep(state: RetryCallState) -> None:
             self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            seconds = state.next_action.sleep if state.next_action else 0.0
+            limited = isinstance(exc, MuxRateLimited)
+            self.on_progress(Waiting(seconds, retry=True, rate_limited=limited))
 
         retrying = Retrying(
             stop=stop_after_attempt(max(1, policy.attempts)),
@@ -320,8 +328,9 @@ class MuxGateway:
         return retrying(self._once, verb, what, fn, *args, **kwargs)
 
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self.retry.sleep)
+        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self._paced_sleep)
         self.stats.calls += 1
+        self.on_progress(ApiCall(self.stats.calls))
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
             try:
@@ -340,6 +349,10 @@ class MuxGateway:
             return json.loads(raw)
         except ValueError:
             raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
+    def _paced_sleep(self, seconds: float) -> None:
+        self.on_progress(Waiting(seconds))
+        self.retry.sleep(seconds)
 
     def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
         status = int(exc.status or 0)
