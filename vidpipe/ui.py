@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import ConsoleOptions, RenderResult
 
     from vidpipe.progress import Event
 
@@ -233,11 +233,11 @@ class UI:
             head = "  ".join(row[i] for i in keys if row[i])
             self.out.print(Text(head, style="bold"), overflow="fold", soft_wrap=False)
             grid = Table.grid(padding=(0, 1))
-            grid.add_column(width=label + 1, no_wrap=True)
+            grid.add_column(width=label + 2, no_wrap=True)
             grid.add_column(overflow="fold")
             for i in others:
                 if row[i]:
-                    grid.add_row(" " + cols[i].name.lower(), row[i])
+                    grid.add_row("  " + cols[i].name.lower(), row[i])
             if grid.row_count:
                 self.out.print(grid)
 
@@ -248,7 +248,7 @@ class UI:
         time so far) that disappears when the walk ends, however it ends. Off a terminal the
         events are dropped: plain and JSON output stay as they are."""
         if not self.err.is_terminal:
-            yield _drop
+            yield _walk_drop
             return
         from rich.live import Live
 
@@ -328,10 +328,6 @@ class UI:
         yield plain
 
 
-def _drop(_event: Event) -> None:
-    pass
-
-
 class _WalkView:
     """The live line of a walk, redrawn by rich from the latest events."""
 
@@ -368,7 +364,8 @@ class _WalkView:
             else:
                 self.wait_note = ""
 
-    def text(self) -> str:
+    def parts(self) -> list[str]:
+        """The line's parts, most important first after the title."""
         now = self.clock()
         parts = [self.title]
         if self.step:
@@ -384,17 +381,32 @@ class _WalkView:
             parts.append(note)
         elapsed = int(now - self.started)
         parts.append(f"{elapsed // 60}:{elapsed % 60:02d}")
-        return " · ".join(parts)
+        return parts
 
-    def __rich__(self) -> RenderableType:
+    def text(self, width: int = 10_000) -> str:
+        """The line, within `width` columns: the time, then the title, go first."""
+        parts = self.parts()
+        line = " · ".join(parts)
+        if cell_len(line) > width:
+            parts = parts[:-1]
+            line = " · ".join(parts)
+        if cell_len(line) > width:
+            line = " · ".join(parts[1:])
+        return line
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.table import Table
         from rich.text import Text
 
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True)
         grid.add_column(no_wrap=True, overflow="ellipsis")
-        grid.add_row(self.spinner, Text(self.text()))
-        return grid
+        grid.add_row(self.spinner, Text(self.text(options.max_width - 2)))
+        yield grid
+
+
+def _walk_drop(_event: Event) -> None:
+    pass
 
 
 _WRAPPING = {"Title", "Detail", "Action", "Upload", "Shared with", "Notes", "Mux"}
