@@ -12,6 +12,8 @@ Rows (each with its target):
   help    `vidpipe --help` beside a minimal two-command Typer app's `--help`
   verify  `vidpipe verify` of 5,000 rows / 5,000 assets, emulator with --rate-limit
   sync    `vidpipe sync` of the same catalogue plus 500 unrecorded rows
+  link    transfer() of 1 GiB over a shaped 25 ms / 400 Mbit/s link beside `curl -T`
+          (bench/link.py, which also has other link profiles)
 
 Every command runs as its own child process, timed from spawn to exit; its peak RSS comes
 from `os.wait4` on that one child, so no figure is mixed with another command's. Figures are
@@ -59,7 +61,7 @@ GiB = 1024**3
 MiB = 1024**2
 BIG, MID, SMALL = GiB, 64 * MiB, MiB
 TOKEN = ("bench", "bench-secret")
-ROWS = ("upload", "rss", "fixed", "help", "verify", "sync")
+ROWS = ("upload", "rss", "fixed", "help", "verify", "sync", "link")
 CATALOGUE = 5000
 UNRECORDED = 500
 LIST_PAGE = 100  # Mux's maximum page size
@@ -694,6 +696,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.append(rows.verify())
         if "sync" in want:
             table.append(rows.sync())
+        if "link" in want:
+            from link import link_rows
+
+            table += link_rows(work)
     finally:
         bench.close()
         if args.keep:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pgserver import PgServer, require_pg
 from sqlalchemy import Engine
@@ -62,6 +63,20 @@ def fast_retry(attempts: int = 6) -> RetryPolicy:
 def emulator() -> Iterator[Emulator]:
     with Emulator(ready_after=0.0) as emu:
         yield emu
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """An emulator with its default settings, for the emulator's own tests."""
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def http(emu: Emulator) -> Iterator[httpx.Client]:
+    """An httpx client for `emu`'s API (any token pair is accepted)."""
+    with httpx.Client(base_url=emu.base_url, auth=("id", "secret"), timeout=10) as client:
+        yield client
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -52,12 +52,6 @@ def emu(tmp_path: Path) -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def http(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, auth=AUTH, timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
 def uploads_api(emu: Emulator) -> Any:
     return mux_python.DirectUploadsApi(mux_python.ApiClient(mux_config(emu.base_url)))
 

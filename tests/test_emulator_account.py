@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import httpx
 import mux_python
@@ -20,18 +19,6 @@ from vidpipe.emulator import Emulator
 
 AUTH = ("id", "secret")
 WHOAMI = "/system/v1/whoami"
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, auth=AUTH, timeout=10) as client:
-        yield client
 
 
 # ----- whoami and environments ----------------------------------------------------------

@@ -33,18 +33,6 @@ def files() -> Iterator[FileServer]:
         yield server
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, auth=AUTH, timeout=10) as client:
-        yield client
-
-
 def ingest(http: httpx.Client, url: str, **settings: Any) -> dict[str, Any]:
     response = http.post("/video/v1/assets", json={"inputs": [{"url": url}], **settings})
     assert response.status_code == 201, response.text

@@ -3,7 +3,6 @@ real mux-python client and httpx over real sockets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,18 +32,6 @@ EVERY_SETTING: dict[str, Any] = {
     "inputs": [{"generated_subtitles": [{"language_code": "en", "name": "English (auto)"}]}],
     "static_renditions": [{"resolution": "highest"}, {"resolution": "audio-only"}],
 }
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, auth=AUTH, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

@@ -18,12 +18,11 @@ import httpx
 import pytest
 
 from vidpipe import transfer as transfer_module
-from vidpipe.errors import TransferError, UsageError
+from vidpipe.errors import TransferError
 from vidpipe.transfer import (
     CHUNK_QUANTUM,
     RetryPolicy,
     UploadUrlExpired,
-    parse_chunk_size,
     query_offset,
     transfer,
 )
@@ -687,44 +686,3 @@ def test_over_a_real_socket_on_one_kept_alive_connection(tmp_path: Path) -> None
     assert result.requests == 4
     assert result.response_json == {"size": str(5 * MiB + 3)}
     assert len(set(_GcsHandler.ports)) == 1
-
-
-# --- parse_chunk_size ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("256KiB", 256 * KiB),
-        ("8MiB", 8 * MiB),
-        ("8mib", 8 * MiB),
-        ("8M", 8 * MiB),
-        ("1GiB", 1024 * MiB),
-        ("262144", 262144),
-        (" 32 MiB ", 32 * MiB),
-        ("512K", 512 * KiB),
-        ("262144KB", 262144 * 1000),  # decimal, and by luck a multiple of 256 KiB
-    ],
-)
-def test_parse_chunk_size(text: str, expected: int) -> None:
-    assert parse_chunk_size(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        ("", "expected a number"),
-        ("abc", "expected a number"),
-        ("1.5MiB", "expected a number"),
-        ("-1MiB", "expected a number"),
-        ("8XB", "expected a number"),
-        ("0", "must be positive"),
-        ("0MiB", "must be positive"),
-        ("100KiB", "multiple of 256 KiB"),
-        ("262145", "multiple of 256 KiB"),
-        ("32MB", "use MiB"),
-    ],
-)
-def test_parse_chunk_size_rejects(text: str, fragment: str) -> None:
-    with pytest.raises(UsageError, match=fragment):
-        parse_chunk_size(text)

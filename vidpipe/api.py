@@ -23,6 +23,7 @@ from vidpipe.config import Settings, load_settings
 from vidpipe.errors import UsageError
 from vidpipe.progress import OnProgress, ignore
 from vidpipe.targets import Target, choose
+from vidpipe.units import AUTO_CHUNK
 
 if TYPE_CHECKING:
     import httpx
@@ -156,15 +157,15 @@ class Vidpipe:
     ) -> UploadOutcome:
         """Upload a video file to a lesson or course: resumable (calling again with the same
         file continues the same Mux upload), waits for the asset unless `wait` is false, and
-        records the asset and playback IDs on the row."""
+        records the asset and playback IDs on the row. `chunk_size` None (or 0) sizes each
+        request adaptively; otherwise a multiple of 256 KiB is used as given."""
         from vidpipe.pipeline import Pipeline, UploadOptions
-        from vidpipe.transfer import DEFAULT_CHUNK_SIZE
 
         target = self._target(lesson, course)
         if timeout < 0:
             raise UsageError("the wait timeout must not be negative")
         options = UploadOptions(
-            chunk_size=chunk_size or DEFAULT_CHUNK_SIZE, replace=replace, wait=wait, timeout=timeout
+            chunk_size=chunk_size or AUTO_CHUNK, replace=replace, wait=wait, timeout=timeout
         )
         engine, gateway = self._mux_and_db()
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)

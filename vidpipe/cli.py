@@ -119,7 +119,7 @@ def _vidpipe(ctx: typer.Context, ui: UI | None = None) -> Vidpipe:
 
 
 def _chunk_size(text: str) -> int:
-    from vidpipe.transfer import parse_chunk_size
+    from vidpipe.units import parse_chunk_size
 
     return parse_chunk_size(text)
 
@@ -144,10 +144,11 @@ def upload(
     chunk_size: Annotated[
         str,
         typer.Option(
-            help="Bytes per PUT: bytes or units (256KiB, 8MiB); a multiple of 256 KiB.",
-            autocompletion=_suggest("256KiB", "1MiB", "8MiB", "32MiB", "64MiB", "128MiB"),
+            help="Bytes per PUT: auto (adaptive), or bytes or units (256KiB, 8MiB), "
+            "a multiple of 256 KiB.",
+            autocompletion=_suggest("auto", "256KiB", "1MiB", "8MiB", "32MiB", "64MiB", "128MiB"),
         ),
-    ] = "32MiB",
+    ] = "auto",
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the target's current video.")
     ] = False,

@@ -34,7 +34,8 @@ from vidpipe.media import VideoFile, check_video_file
 from vidpipe.mux import Asset, MuxGateway, Upload
 from vidpipe.records import read_row, rows_naming, set_video
 from vidpipe.targets import Target
-from vidpipe.transfer import DEFAULT_CHUNK_SIZE, TransferResult, UploadUrlExpired, transfer
+from vidpipe.transfer import TransferResult, UploadUrlExpired, transfer
+from vidpipe.units import AUTO_CHUNK
 
 FAILED_UPLOAD_STATES = ("errored", "cancelled", "timed_out")
 POLL_START = 1.0
@@ -47,7 +48,7 @@ Notify = Callable[[str], None]
 
 @dataclass
 class UploadOptions:
-    chunk_size: int = DEFAULT_CHUNK_SIZE
+    chunk_size: int = AUTO_CHUNK  # bytes per request; AUTO_CHUNK sizes each request itself
     replace: bool = False
     wait: bool = True
     timeout: float = DEFAULT_WAIT_TIMEOUT

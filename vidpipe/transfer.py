@@ -12,44 +12,44 @@ Protocol (Mux's upload URL is a Google Cloud Storage resumable session):
 - 200/201 means complete;
 - an empty `PUT` with `Content-Range: bytes */TOTAL` asks for the offset.
 
+Request sizes: each chunk's 308 costs a round trip in which the link idles, so by default
+(`AUTO_CHUNK`) a `ChunkSizer` starts small and grows each request until that idle time is a
+small fraction of the request's; an explicit `chunk_size` is used exactly as given.
+
 Timeouts are the client's. httpx applies the write timeout to each block handed to the
-socket (`read_size` bytes), not to a whole chunk, so an ordinary write timeout (tens of
-seconds) is right even for 32 MiB chunks; nothing here overrides it.
+socket (`read_size` bytes), not to a whole request, so an ordinary write timeout (tens of
+seconds) is right whatever the request size; nothing here overrides it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import httpx
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
-from vidpipe.errors import TransferError, UsageError
+from vidpipe.errors import TransferError
+from vidpipe.units import AUTO_CHUNK, CHUNK_QUANTUM
 
 __all__ = [
+    "AUTO_CHUNK",
     "CHUNK_QUANTUM",
-    "DEFAULT_CHUNK_SIZE",
     "READ_SIZE",
+    "ChunkSizer",
     "RetryPolicy",
     "TransferResult",
     "UploadUrlExpired",
-    "parse_chunk_size",
     "query_offset",
     "transfer",
 ]
 
-CHUNK_QUANTUM = 256 * 1024
-"""GCS requires every chunk but the last to be a multiple of this."""
-
-DEFAULT_CHUNK_SIZE = 32 * 1024 * 1024
-"""Bytes per PUT. Memory does not grow with it (bytes stream in `READ_SIZE` blocks); each
-chunk boundary costs one round trip, and a broken request keeps its whole 256 KiB blocks."""
 
 READ_SIZE = 1024 * 1024
 """Bytes read from disk and handed to httpx at a time: memory use is bounded by this."""
@@ -67,12 +67,191 @@ while the callback writes its journal row, instead of idling once per chunk.
 RETRY_AFTER_CAP = 300.0
 """A server's Retry-After is honoured up to this many seconds."""
 
+START_CHUNK = 8 * 1024 * 1024
+"""`ChunkSizer`'s first request: small enough to answer soon on a slow link, big enough to
+measure the link's throughput."""
+
+MIN_CHUNK = 1024 * 1024
+"""`ChunkSizer` never plans a request smaller than this, however many failures in a row."""
+
+IDLE_TARGET = 0.02
+"""`ChunkSizer` sizes requests so the round trip after each costs at most this fraction of
+the request's time."""
+
+MAX_REQUEST_SECONDS = 60.0
+"""`ChunkSizer` plans no request longer than this at the measured throughput (the last one may
+be up to twice as long), so a journal hears of progress at least about this often."""
+
 
 class UploadUrlExpired(TransferError):
     """The upload URL answered 404/410: the session expired or the upload was cancelled.
 
     Resuming is impossible; a new direct upload has to be created.
     """
+
+
+class ChunkSizer:
+    """How many bytes the next PUT carries: small first, then as large as the link warrants.
+
+    A pure policy: it sees what each request sent and how long it took (`observe`, or the
+    clock-driven `request_started`/`body_sent`/`request_answered`), and failures
+    (`request_failed`). `transfer` drives one per run when `chunk_size` is `AUTO_CHUNK`;
+    pass your own to `transfer` to change its settings or its clock.
+
+    - Start: `start` bytes (`START_CHUNK`).
+    - Overhead: the shortest wait seen between a request's last body byte leaving and its
+      answer arriving, or an offset query's round trip, whichever is smaller. It is what the
+      link idles per request (plus what was still buffered on the way, so it errs large, and
+      requests err long).
+    - Growth, after each answered request: enough bytes, at that request's throughput (its
+      bytes over its time less the overhead), that the overhead is at most `idle` of a
+      request's time; but at most `growth` times the previous size, and never smaller than
+      it unless a request would last longer than `max_seconds`. Until an overhead is known
+      it just grows by `growth`.
+    - Shrink, after a failed request: the size is divided by `shrink`.
+    - Bounds: between `minimum` and `maximum` (None: no limit), always a multiple of
+      `CHUNK_QUANTUM`; `next_size` sends what is left in one request once that is less than
+      two planned requests, so no short tail request follows a long one.
+
+    One instance per upload: a second transfer with the same instance starts from what the
+    first learned (its size and estimates).
+    """
+
+    def __init__(
+        self,
+        *,
+        start: int = START_CHUNK,
+        minimum: int = MIN_CHUNK,
+        maximum: int | None = None,
+        idle: float = IDLE_TARGET,
+        growth: float = 4.0,
+        shrink: float = 4.0,
+        max_seconds: float = MAX_REQUEST_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (("start", start), ("minimum", minimum), ("maximum", maximum)):
+            if value is not None and (value <= 0 or value % CHUNK_QUANTUM):
+                raise ValueError(f"{name} must be a positive multiple of {CHUNK_QUANTUM}")
+        if not minimum <= start <= (maximum or start):
+            raise ValueError("sizes must satisfy minimum <= start <= maximum")
+        if not 0 < idle < 1 or growth < 1 or shrink < 1 or max_seconds <= 0:
+            raise ValueError("need 0 < idle < 1, growth >= 1, shrink >= 1, max_seconds > 0")
+        self.size = start
+        """Bytes the next request carries (unless less is left, see `next_size`)."""
+        self.overhead: float | None = None
+        """Seconds the link is thought to idle per request; None until measured."""
+        self.rate: float | None = None
+        """Bytes per second of the last answered request's body; None before."""
+        self.minimum = minimum
+        self.maximum = maximum
+        self.idle = idle
+        self.growth = growth
+        self.shrink = shrink
+        self.max_seconds = max_seconds
+        self.clock = clock
+        self._started: float | None = None
+        self._body_sent: float | None = None
+
+    def next_size(self, remaining: int) -> int:
+        """Bytes for a request when `remaining` bytes of the file are left to send.
+
+        `size`, or all of `remaining` when that is less than twice `size`.
+        """
+        if remaining <= 0:
+            raise ValueError("nothing left to send")
+        return remaining if remaining < 2 * self.size else self.size
+
+    # --- driven by a clock
+
+    def request_started(self) -> None:
+        """A request (a chunk or an offset query) is about to go out."""
+        self._started = self.clock()
+        self._body_sent = None
+
+    def body_sent(self) -> None:
+        """The request's last body byte has been handed to the connection."""
+        self._body_sent = self.clock()
+
+    def request_answered(self, sent: int) -> None:
+        """The request started last was answered (a 308, or 200/201); it carried `sent`
+        body bytes (0 for an offset query)."""
+        if self._started is None:
+            return
+        now = self.clock()
+        seconds = now - self._started
+        if self._body_sent is not None:
+            wait: float | None = now - self._body_sent
+        else:
+            wait = seconds if sent == 0 else None
+        self._started = self._body_sent = None
+        self.observe(sent, seconds, wait)
+
+    def request_failed(self) -> None:
+        """The chunk request started last failed (dropped, timed out, 408/429/5xx, or the
+        server kept none of it): the next one is smaller."""
+        self._started = self._body_sent = None
+        self.size = self._bounded(self.size / self.shrink)
+
+    # --- the policy itself
+
+    def observe(self, sent: int, seconds: float, wait: float | None = None) -> None:
+        """Learn from one answered request: `sent` body bytes (0 for an offset query) over
+        `seconds` from its start to its answer, of which `wait` (if known) came after the
+        last body byte left."""
+        if wait is not None and wait >= 0:
+            self.overhead = wait if self.overhead is None else min(self.overhead, wait)
+        if sent <= 0:
+            return
+        # The body's own time: the request's less the overhead, which is no part of it (at
+        # least half the request's, in case the overhead is overestimated).
+        body_seconds = max(seconds - (self.overhead or 0.0), seconds / 2)
+        rate = sent / body_seconds if body_seconds > 0 else math.inf
+        self.rate = rate
+        if self.overhead is None or math.isinf(rate):
+            wanted = math.inf
+        else:
+            # The idle share of a request is overhead / (overhead + its body's time).
+            wanted = rate * self.overhead * (1 - self.idle) / self.idle
+        wanted = max(wanted, self.size)  # success alone never shrinks a request...
+        longest = rate * self.max_seconds  # ...except to keep it this short
+        self.size = self._bounded(min(wanted, self.size * self.growth, longest))
+
+    def _bounded(self, size: float) -> int:
+        # Rounded up: rounding down would leave the idle share just over its target.
+        whole = math.ceil(size / CHUNK_QUANTUM) * CHUNK_QUANTUM
+        if self.maximum is not None:
+            whole = min(whole, self.maximum)
+        return max(self.minimum, whole)
+
+
+class _FixedSize:
+    """`chunk_size` given as a number: every request but the last carries exactly that."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def next_size(self, remaining: int) -> int:
+        return min(self.size, remaining)
+
+    def request_started(self) -> None:
+        pass
+
+    def body_sent(self) -> None:
+        pass
+
+    def request_answered(self, sent: int) -> None:
+        pass
+
+    def request_failed(self) -> None:
+        pass
+
+
+class _SizePolicy(Protocol):
+    def next_size(self, remaining: int) -> int: ...
+    def request_started(self) -> None: ...
+    def body_sent(self) -> None: ...
+    def request_answered(self, sent: int) -> None: ...
+    def request_failed(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -108,48 +287,6 @@ class TransferResult:
     start_offset: int = 0  # where this run started: the caller's offset or the server's
 
 
-_SIZE_RE = re.compile(r"\s*(\d+)\s*([A-Za-z]*)\s*")
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1024,
-    "kib": 1024,
-    "m": 1024**2,
-    "mib": 1024**2,
-    "g": 1024**3,
-    "gib": 1024**3,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-}
-
-
-def parse_chunk_size(text: str) -> int:
-    """Parse a chunk size such as "256KiB", "8MiB", "1GiB", "8M" or "262144" into bytes.
-
-    Binary units (KiB/MiB/GiB, or K/M/G) are powers of 1024. Decimal units (KB/MB/GB) are
-    powers of 1000 and accepted, but such sizes are almost never a multiple of 256 KiB and
-    are then rejected like any other. Raises `UsageError` on garbage, zero, or a size that
-    is not a multiple of 256 KiB.
-    """
-    match = _SIZE_RE.fullmatch(text)
-    unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
-        raise UsageError(
-            f"invalid chunk size {text!r}: expected a number of bytes or a size like 8MiB"
-        )
-    size = int(match.group(1)) * _UNITS[unit]
-    if size <= 0:
-        raise UsageError(f"invalid chunk size {text!r}: must be positive")
-    if size % CHUNK_QUANTUM:
-        hint = " (decimal units such as MB are powers of 1000; use MiB)" if "b" in unit else ""
-        raise UsageError(
-            f"invalid chunk size {text!r} = {size:,} bytes: must be a multiple of "
-            f"256 KiB (262,144 bytes){hint}"
-        )
-    return size
-
-
 def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
     """Ask the upload URL how many bytes it holds, with one empty `PUT` (`bytes */TOTAL`).
 
@@ -171,7 +308,7 @@ def transfer(
     url: str,
     path: Path,
     *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | ChunkSizer | None = AUTO_CHUNK,
     start_offset: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_confirmed: Callable[[int], None] | None = None,
@@ -184,14 +321,16 @@ def transfer(
     - `start_offset`: where to start (e.g. from a journal); None asks the server first, and
       returns at once if it says the upload is complete. The server's word wins after the
       first answer either way.
-    - `chunk_size`: bytes per PUT; a positive multiple of `CHUNK_QUANTUM`.
+    - `chunk_size`: `AUTO_CHUNK` (or None) lets a fresh `ChunkSizer` size each PUT; a
+      `ChunkSizer` is used as given; a number is the exact size of every PUT but the last,
+      a positive multiple of `CHUNK_QUANTUM`.
     - `on_progress(done, total)`: the position in the file as bytes go out (throttled to
       one call per `PROGRESS_INTERVAL`) and after each server answer. It can go back when
       the server held fewer bytes than were sent.
     - `on_confirmed(offset)`: the server-confirmed byte count after each 308 and on
       completion (`total`), in order; safe to journal. The call for a 308 waits until the
-      next chunk has `CONFIRM_OVERLAP` bytes in flight (or is about to read its last block),
-      so a journal write there overlaps the network instead of stalling it once per chunk;
+      next request has `CONFIRM_OVERLAP` bytes in flight (or is about to read its last block),
+      so a journal write there overlaps the network instead of stalling it once per request;
       a pending call is always made before `transfer` retries, returns or raises.
     - `read_size`: bytes read from disk per block; memory stays at about this much.
 
@@ -201,8 +340,15 @@ def transfer(
     progress, on a server answer that contradicts the file's size, or if the file changes
     during the transfer. Messages never contain the URL.
     """
-    if chunk_size <= 0 or chunk_size % CHUNK_QUANTUM:
+    sizes: _SizePolicy
+    if isinstance(chunk_size, ChunkSizer):
+        sizes = chunk_size
+    elif chunk_size is None or chunk_size == AUTO_CHUNK:
+        sizes = ChunkSizer()
+    elif chunk_size < 0 or chunk_size % CHUNK_QUANTUM:
         raise ValueError(f"chunk_size must be a positive multiple of {CHUNK_QUANTUM}")
+    else:
+        sizes = _FixedSize(chunk_size)
     if read_size <= 0:
         raise ValueError("read_size must be positive")
     # Unbuffered: each read goes straight from the kernel into the bytes object httpx sends.
@@ -211,7 +357,7 @@ def transfer(
             client=client,
             url=url,
             file=file,
-            chunk_size=chunk_size,
+            sizes=sizes,
             read_size=read_size,
             on_progress=on_progress,
             on_confirmed=on_confirmed,
@@ -325,7 +471,7 @@ class _Session:
         client: httpx.Client,
         url: str,
         file: BinaryIO,
-        chunk_size: int,
+        sizes: _SizePolicy,
         read_size: int,
         on_progress: Callable[[int, int], None] | None,
         on_confirmed: Callable[[int], None] | None,
@@ -335,7 +481,7 @@ class _Session:
         self.client = client
         self.url = url
         self.file = file
-        self.chunk_size = chunk_size
+        self.sizes = sizes
         self.read_size = read_size
         self.on_progress = on_progress
         self.on_confirmed = on_confirmed
@@ -412,7 +558,9 @@ class _Session:
 
     def _query(self) -> _Answer:
         self.requests += 1
+        self.sizes.request_started()
         answer = _interpret(_put_query(self.client, self.url, self.total), self.total, sent_to=None)
+        self.sizes.request_answered(0)
         if not answer.complete and answer.held >= self.total:
             # Every byte is there but the session is not finalised; asking again later is
             # all a client can do.
@@ -420,24 +568,31 @@ class _Session:
         return answer
 
     def _send_chunk(self, start: int) -> _Answer:
-        end = min(start + self.chunk_size, self.total)
+        end = start + self.sizes.next_size(self.total - start)
         headers = {
             "Content-Range": f"bytes {start}-{end - 1}/{self.total}",
             "Content-Length": str(end - start),
         }
         self.requests += 1
-        response = self.client.put(self.url, content=self._body(start, end), headers=headers)
-        answer = _interpret(response, self.total, sent_to=end)
+        self.sizes.request_started()
+        try:
+            response = self.client.put(self.url, content=self._body(start, end), headers=headers)
+            answer = _interpret(response, self.total, sent_to=end)
+        except (httpx.TransportError, _Retryable):
+            self.sizes.request_failed()
+            raise
         if not answer.complete and answer.held <= start:
             # Without this a server that keeps accepting nothing would loop forever.
+            self.sizes.request_failed()
             self._confirm(answer.held)
             raise _Retryable(f"server kept none of the chunk at {start:,}")
+        self.sizes.request_answered(end - start)
         return answer
 
     def _body(self, start: int, end: int) -> Iterator[bytes]:
         """Yield the file's bytes [start, end) in blocks of `read_size`, read as sent."""
         file, read_size, total = self.file, self.read_size, self.total
-        # The previous chunk's confirmation is reported once this much of this chunk is in
+        # The previous request's confirmation is reported once this much of this one is in
         # flight, and at the latest before its last block is read (before the first, for a
         # one-block chunk): the callback's database write overlaps the network.
         last_block = start + (end - start - 1) // read_size * read_size
@@ -458,6 +613,8 @@ class _Session:
             yield data
             if self.on_progress is not None:
                 self._progress(position)
+        # httpx asks for more only once the last block is written to the connection.
+        self.sizes.body_sent()
 
     def _progress(self, done: int, *, force: bool = False) -> None:
         if self.on_progress is None:
