@@ -39,6 +39,7 @@ from vidpipe.errors import (
     MuxServerError,
     MuxUnauthorized,
 )
+from vidpipe.progress import ApiCall, OnProgress, Waiting, ignore
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
@@ -238,6 +239,9 @@ class MuxGateway:
         self._http: httpx.Client | None = None
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
+        self.on_progress: OnProgress = ignore
+        """Told of every request (`ApiCall`) and every wait (`Waiting`); the facade sets it
+        for the length of one walk."""
         self._pacers = {
             "POST": Pacer(post_rate if pace else 0),
             "OTHER": Pacer(other_rate if pace else 0),
@@ -441,6 +445,10 @@ class MuxGateway:
 
         def before_sleep(state: RetryCallState) -> None:
             self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            seconds = state.next_action.sleep if state.next_action else 0.0
+            limited = isinstance(exc, MuxRateLimited)
+            self.on_progress(Waiting(seconds, retry=True, rate_limited=limited))
 
         retrying = Retrying(
             stop=stop_after_attempt(max(1, policy.attempts)),
@@ -453,8 +461,9 @@ class MuxGateway:
         return retrying(attempt, *args, **kwargs)
 
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self.retry.sleep)
+        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self._paced_sleep)
         self.stats.calls += 1
+        self.on_progress(ApiCall(self.stats.calls))
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
             try:
@@ -477,8 +486,9 @@ class MuxGateway:
     def _http_once(self, verb: str, what: str, path: str) -> Any:
         """One request with httpx, for endpoints mux-python lacks: paced and mapped as
         `_once` is."""
-        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self.retry.sleep)
+        self._pacers["POST" if verb == "POST" else "OTHER"].wait(self._paced_sleep)
         self.stats.calls += 1
+        self.on_progress(ApiCall(self.stats.calls))
         if self._http is None:
             connect, read = self._timeout
             self._http = httpx.Client(
@@ -498,6 +508,10 @@ class MuxGateway:
             return resp.json()
         except ValueError:
             raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
+    def _paced_sleep(self, seconds: float) -> None:
+        self.on_progress(Waiting(seconds))
+        self.retry.sleep(seconds)
 
     def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
         return self._map_status(int(exc.status or 0), exc.body, exc.headers, what)
