@@ -90,13 +90,13 @@ class Vidpipe:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP client and the gateway, and dispose of the engine."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        """Close the gateway and the HTTP client it shares, and dispose of the engine."""
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -123,7 +123,9 @@ class Vidpipe:
         if self._gateway is None:
             from vidpipe.mux import MuxGateway
 
-            self._gateway = MuxGateway.from_settings(self.settings, **self.gateway_defaults)
+            # One httpx client for the upload bytes and the gateway's own requests.
+            options = {"http": self.http, **self.gateway_defaults}
+            self._gateway = MuxGateway.from_settings(self.settings, **options)
         return self._gateway
 
     @property

@@ -163,11 +163,16 @@ class Upload:
 
 
 class Pacer:
-    """Spaces requests so a run stays under a sustained rate (requests per second)."""
+    """Spaces requests so a run stays under a sustained rate (requests per second), letting
+    up to `burst` requests through at once after a pause (Mux allows short bursts): the
+    generic cell rate algorithm, so the long-run rate never exceeds `rate`."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, *, burst: int = 1
+    ) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
+        self.burst = max(1, burst)
+        self._tat = 0.0  # the theoretical arrival time of the next request
         self._lock = threading.Lock()
         self._clock = clock
 
@@ -176,10 +181,10 @@ class Pacer:
             return
         with self._lock:
             now = self._clock()
-            at = max(now, self._next)
-            self._next = at + self.interval
-        if at > now:
-            sleep(at - now)
+            self._tat = max(self._tat, now) + self.interval
+            delay = self._tat - now - self.burst * self.interval
+        if delay > 0:
+            sleep(delay)
 
 
 @dataclass
@@ -219,7 +224,10 @@ class MuxGateway:
         other_rate: float = 5.0,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+        http: httpx.Client | None = None,
     ) -> None:
+        """`http`: an httpx client to share for the endpoints mux-python lacks (the caller
+        keeps owning it); without one the gateway makes its own on first use."""
         cfg = mux_python.Configuration()
         cfg.host = base_url.rstrip("/")
         cfg.username = token_id
@@ -236,7 +244,8 @@ class MuxGateway:
         self._assets = mux_python.AssetsApi(self._client)
         self._timeout = timeout
         self._auth = (token_id, token_secret)
-        self._http: httpx.Client | None = None
+        self._http: httpx.Client | None = http
+        self._owns_http = http is None
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
         self.on_progress: OnProgress = ignore
@@ -244,7 +253,8 @@ class MuxGateway:
         for the length of one walk."""
         self._pacers = {
             "POST": Pacer(post_rate if pace else 0),
-            "OTHER": Pacer(other_rate if pace else 0),
+            # A burst of 2: the environment check and the first real request go out together.
+            "OTHER": Pacer(other_rate if pace else 0, burst=2),
         }
 
     @classmethod
@@ -255,7 +265,7 @@ class MuxGateway:
     def close(self) -> None:
         try:
             self._client.close()
-            if self._http is not None:
+            if self._http is not None and self._owns_http:
                 self._http.close()
                 self._http = None
         except Exception:  # closing must not mask the real outcome
@@ -490,16 +500,17 @@ class MuxGateway:
         self.stats.calls += 1
         self.on_progress(ApiCall(self.stats.calls))
         if self._http is None:
-            connect, read = self._timeout
-            self._http = httpx.Client(
-                base_url=self._cfg.host,
+            self._http = httpx.Client(follow_redirects=False)
+        connect, read = self._timeout
+        try:
+            resp = self._http.request(
+                verb,
+                self._cfg.host + path,
                 auth=self._auth,
                 timeout=httpx.Timeout(read, connect=connect),
                 headers={"User-Agent": "vidpipe (httpx)"},
                 follow_redirects=False,
             )
-        try:
-            resp = self._http.request(verb, path)
         except httpx.HTTPError as exc:
             raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
         if resp.status_code != 200:
