@@ -1,9 +1,10 @@
 """The floor for any Typer CLI: a minimal two-command app and nothing else.
 
 `bench/run.py` times `--help` of this beside `vidpipe --help`, run by the same Python. It uses
-the Typer settings vidpipe uses (plain help, no completion, no pretty exceptions), so the
-comparison shows only what vidpipe adds; with BENCH_TYPER_DEFAULTS=1 it uses Typer's defaults
-(rich-formatted help), which is slower and reported for scale.
+the Typer settings vidpipe uses (plain help, no pretty exceptions) but leaves shell completion
+off, which vidpipe turns on, so the comparison shows what vidpipe adds, completion included;
+with BENCH_TYPER_DEFAULTS=1 it uses Typer's defaults (rich-formatted help), which is slower
+and reported for scale.
 """
 
 import os

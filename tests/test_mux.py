@@ -145,6 +145,26 @@ def test_pacer_spaces_requests() -> None:
     assert len(slept) == 5
 
 
+def test_pacer_lets_a_short_burst_through_then_keeps_the_rate() -> None:
+    now = [100.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    pacer = Pacer(5.0, clock=lambda: now[0], burst=2)
+    at = []
+    for _ in range(7):
+        pacer.wait(sleep)
+        at.append(round(now[0] - 100.0, 6))
+    # Two at once, then one every 0.2 s: 7 requests in 1.0 s, never more than 5/s after.
+    assert at == [0.0, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    now[0] += 10.0  # a pause refills the burst, and only the burst
+    start = now[0]
+    for _ in range(3):
+        pacer.wait(sleep)
+    assert now[0] - start == pytest.approx(0.2)
+
+
 def test_paced_gateway_meets_rate_limit(emulator: Emulator) -> None:
     with Emulator(rate_limit=True) as limited:
         limited.seed_assets(30)
@@ -154,4 +174,5 @@ def test_paced_gateway_meets_rate_limit(emulator: Emulator) -> None:
         for aid in ids:
             gw.get_asset(aid)
         assert limited.count(status=429) == 0
-        assert time.monotonic() - start >= 11 / 5 - 0.05
+        # 12 GETs at 5/s with a burst of 2: the 12th goes out 10 intervals after the first.
+        assert time.monotonic() - start >= 10 / 5 - 0.05

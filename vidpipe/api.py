@@ -14,7 +14,8 @@ command-line option.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from vidpipe.assets import AssetSettings
 from vidpipe.config import Settings, load_settings
 from vidpipe.errors import UsageError
+from vidpipe.progress import OnProgress, ignore
 from vidpipe.targets import Kind, Target, choose
 from vidpipe.units import AUTO_CHUNK
 
@@ -90,13 +92,13 @@ class Vidpipe:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP client and the gateway, and dispose of the engine."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        """Close the gateway and the HTTP client it shares, and dispose of the engine."""
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -123,7 +125,9 @@ class Vidpipe:
         if self._gateway is None:
             from vidpipe.mux import MuxGateway
 
-            self._gateway = MuxGateway.from_settings(self.settings, **self.gateway_defaults)
+            # One httpx client for the upload bytes and the gateway's own requests.
+            options = {"http": self.http, **self.gateway_defaults}
+            self._gateway = MuxGateway.from_settings(self.settings, **options)
         return self._gateway
 
     @property
@@ -320,27 +324,44 @@ class Vidpipe:
         self._require_row(target)
         return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
 
-    def status(self, *, lesson: int | None = None, course: int | None = None) -> StatusReport:
+    def status(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> StatusReport:
         """The database and Mux side by side (every target with a video or an unfinished
-        upload, or the one named)."""
+        upload, or the one named). `on_progress(event)` hears the walk (`vidpipe.progress`)."""
         from vidpipe.status import status
 
         target = self._target(lesson, course, required=False)
         self.settings.mux_credentials()
         self._require_row(target)
-        report = status(*self._mux_and_db(), target)
+        engine, gateway = self._mux_and_db()
+        with self._watching(on_progress) as watch:
+            report = status(engine, gateway, target, on_progress=watch)
         report.environment = self._environment
         return report
 
-    def verify(self, *, lesson: int | None = None, course: int | None = None) -> Report:
-        """Read-only comparison of the database with Mux; `result.ok` is False on drift."""
+    def verify(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> Report:
+        """Read-only comparison of the database with Mux; `result.ok` is False on drift.
+        `on_progress(event)` hears the walk: assets listed, rows checked, API calls, waits."""
         from vidpipe import reconcile
 
         target = self._target(lesson, course, required=False)
         self.settings.mux_credentials()
         self._require_row(target)
         policies = self.settings.playback_policies()
-        report = reconcile.verify(*self._mux_and_db(), target, policies=policies)
+        engine, gateway = self._mux_and_db()
+        with self._watching(on_progress) as watch:
+            report = reconcile.verify(engine, gateway, target, policies=policies, on_progress=watch)
         report.environment = self._environment
         return report
 
@@ -354,11 +375,13 @@ class Vidpipe:
         max_clears: int | None = 10,
         fix_policy: bool = False,
         before_apply: Callable[[], None] | None = None,
+        on_progress: OnProgress | None = None,
     ) -> Report:
         """Make the database agree with Mux (one sync at a time). A plan that would clear more
         than `max_clears` rows (None: no limit) changes nothing and reports `blocked`. Policy
         drift is reported, and repaired only with `fix_policy`. `before_apply` is called after
-        planning, before the first write (a hook for tests)."""
+        planning, before the first write (a hook for tests); `on_progress(event)` hears the
+        walk and the changes applied."""
         from vidpipe import reconcile
 
         if orphan_min_age < 0:
@@ -376,7 +399,11 @@ class Vidpipe:
             fix_policy=fix_policy,
             policies=self.settings.playback_policies(),
         )
-        report = reconcile.sync(*self._mux_and_db(), options, before_apply=before_apply)
+        engine, gateway = self._mux_and_db()
+        with self._watching(on_progress) as watch:
+            report = reconcile.sync(
+                engine, gateway, options, before_apply=before_apply, on_progress=watch
+            )
         report.environment = self._environment
         return report
 
@@ -408,13 +435,17 @@ class Vidpipe:
         asset_id: str | None = None,
         lesson: int | None = None,
         course: int | None = None,
+        on_progress: OnProgress | None = None,
     ) -> DeleteResult:
-        """Delete the asset from Mux, then clear it from every row that names it."""
+        """Delete the asset from Mux, then clear it from every row that names it.
+        `on_progress(event)` hears the step and its API calls and waits."""
         from vidpipe.delete import delete
 
         if plan is None:
             plan = self.plan_delete(asset_id=asset_id, lesson=lesson, course=course)
-        return delete(*self._mux_and_db(), plan)
+        engine, gateway = self._mux_and_db()
+        with self._watching(on_progress) as watch:
+            return delete(engine, gateway, plan, on_progress=watch)
 
     def apply_webhook(
         self, body: bytes, *, signature: str | None = None, verify: bool = True
@@ -496,6 +527,19 @@ class Vidpipe:
             timeout=timeout,
             asset=settings,
         )
+
+    @contextmanager
+    def _watching(self, on_progress: OnProgress | None) -> Iterator[OnProgress]:
+        """`on_progress` (or a no-op) for the walk, and told of the gateway's requests and
+        waits for as long as the walk lasts."""
+        watch = on_progress or ignore
+        gateway = self.gateway
+        previous = gateway.on_progress
+        gateway.on_progress = watch
+        try:
+            yield watch
+        finally:
+            gateway.on_progress = previous
 
     def _has_credentials(self) -> bool:
         return bool(self.settings.mux_token_id and self.settings.mux_token_secret)

@@ -26,7 +26,6 @@ app = typer.Typer(
     help="Manage a course platform's videos on Mux: upload, status, verify, sync, delete.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
     rich_markup_mode=None,
 )
 db_app = typer.Typer(
@@ -162,6 +161,21 @@ def asset_options(
     return options
 
 
+def _suggest(*values: str) -> Any:
+    """Shell completion for an option: the `values` that start with what was typed. Cheap
+    (no imports), so completing never loads the core."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [v for v in values if v.startswith(incomplete)]
+
+    return complete
+
+
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Full IDs in terminal tables (never shortened with …).")
+]
+
+
 def _print_version(value: bool) -> None:
     if value:
         from vidpipe import __version__
@@ -190,10 +204,10 @@ def _root(
 # -- shared plumbing -------------------------------------------------------------------------
 
 
-def _ui(json_mode: bool = False) -> UI:
+def _ui(json_mode: bool = False, *, wide: bool = False) -> UI:
     from vidpipe.ui import UI
 
-    return UI(json_mode=json_mode)
+    return UI(json_mode=json_mode, wide=wide)
 
 
 def _vidpipe(ctx: typer.Context, ui: UI | None = None) -> Vidpipe:
@@ -241,7 +255,8 @@ def upload(
         str,
         typer.Option(
             help="Bytes per PUT: auto (adaptive), or bytes or units (256KiB, 8MiB), "
-            "a multiple of 256 KiB."
+            "a multiple of 256 KiB.",
+            autocompletion=_suggest("auto", "256KiB", "1MiB", "8MiB", "32MiB", "64MiB", "128MiB"),
         ),
     ] = "auto",
     replace: Annotated[
@@ -251,7 +266,11 @@ def upload(
         bool, typer.Option("--no-wait", help="Stop after the transfer; sync records it later.")
     ] = False,
     timeout: Annotated[
-        str, typer.Option(help="How long to wait for the asset to be ready (e.g. 30m, 90s).")
+        str,
+        typer.Option(
+            help="How long to wait for the asset to be ready (e.g. 30m, 90s).",
+            autocompletion=_suggest("90s", "10m", "30m", "1h", "2h"),
+        ),
     ] = "30m",
     json_out: JsonOpt = False,
     playback_policy: PlaybackPolicyOpt = None,
@@ -437,15 +456,24 @@ def status(
     ctx: typer.Context,
     lesson: LessonOpt = None,
     course: CourseOpt = None,
+    all_rows: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="On a terminal, list every target (default: those needing attention first, "
+            "at most 20).",
+        ),
+    ] = False,
+    wide: WideOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """The database and Mux side by side (all targets with a video or an unfinished upload)."""
     from vidpipe.render import render_status
 
-    ui = _ui(json_out)
-    with _vidpipe(ctx, ui) as vp:
-        report = vp.status(lesson=lesson, course=course)
-    render_status(ui, report)
+    ui = _ui(json_out, wide=wide)
+    with _vidpipe(ctx, ui) as vp, ui.walk("status") as on_progress:
+        report = vp.status(lesson=lesson, course=course, on_progress=on_progress)
+    render_status(ui, report, show_all=all_rows)
 
 
 # -- verify / sync / delete --------------------------------------------------------------------
@@ -456,14 +484,15 @@ def verify(
     ctx: typer.Context,
     lesson: LessonOpt = None,
     course: CourseOpt = None,
+    wide: WideOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Read-only drift report: exit 0 when the database agrees with Mux, 1 on drift."""
     from vidpipe.render import render_report
 
-    ui = _ui(json_out)
-    with _vidpipe(ctx, ui) as vp:
-        report = vp.verify(lesson=lesson, course=course)
+    ui = _ui(json_out, wide=wide)
+    with _vidpipe(ctx, ui) as vp, ui.walk("verify") as on_progress:
+        report = vp.verify(lesson=lesson, course=course, on_progress=on_progress)
     render_report(ui, report, title="verify")
     if not report.ok:
         raise typer.Exit(1)
@@ -479,7 +508,11 @@ def sync(
         bool, typer.Option("--prune-orphans", help="Delete orphan assets (old enough) from Mux.")
     ] = False,
     orphan_min_age: Annotated[
-        str, typer.Option(help="Only prune orphans older than this (e.g. 24h, 90m, 2d).")
+        str,
+        typer.Option(
+            help="Only prune orphans older than this (e.g. 24h, 90m, 2d).",
+            autocompletion=_suggest("1h", "24h", "2d", "7d", "30d"),
+        ),
     ] = "24h",
     max_deletes: Annotated[
         int, typer.Option(help="Delete at most this many orphans per run.", min=0)
@@ -500,14 +533,15 @@ def sync(
             "record it, delete their playback IDs of the other policy that no row names.",
         ),
     ] = False,
+    wide: WideOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Make the database agree with Mux (for cron). One sync at a time."""
     from vidpipe.render import render_report
 
-    ui = _ui(json_out)
+    ui = _ui(json_out, wide=wide)
     min_age = _duration(orphan_min_age, "--orphan-min-age")
-    with _vidpipe(ctx, ui) as vp:
+    with _vidpipe(ctx, ui) as vp, ui.walk("sync") as on_progress:
         report = vp.sync(
             dry_run=dry_run,
             prune_orphans=prune_orphans,
@@ -515,6 +549,7 @@ def sync(
             max_deletes=max_deletes,
             max_clears=max_clears,
             fix_policy=fix_policy,
+            on_progress=on_progress,
         )
     render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
     if report.blocked is not None:
@@ -557,7 +592,8 @@ def delete(
             ):
                 ui.message("nothing deleted")
                 raise typer.Exit(1)
-        result = vp.delete(plan)
+        with ui.walk("delete") as on_progress:
+            result = vp.delete(plan, on_progress=on_progress)
     render_delete(ui, result)
 
 

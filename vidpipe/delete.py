@@ -19,6 +19,7 @@ from vidpipe.db import transaction
 from vidpipe.errors import TargetNotFound, UsageError, VidpipeError
 from vidpipe.locks import run_lock
 from vidpipe.mux import MuxGateway
+from vidpipe.progress import OnProgress, Step, StepProgress, ignore
 from vidpipe.records import (
     clear_asset_everywhere,
     lock_asset,
@@ -108,10 +109,14 @@ def check_on_mux(gateway: MuxGateway, plan: DeletePlan) -> DeletePlan:
     return plan
 
 
-def delete(engine: Engine, gateway: MuxGateway, plan: DeletePlan) -> DeleteResult:
+def delete(
+    engine: Engine, gateway: MuxGateway, plan: DeletePlan, *, on_progress: OnProgress = ignore
+) -> DeleteResult:
     """Delete on Mux, confirm the 404, then clear every row naming the asset (one
-    transaction). Raises `LockHeld` at once while a sync runs."""
+    transaction). Raises `LockHeld` at once while a sync runs. `on_progress` hears the step
+    (and, through the gateway, its requests and waits)."""
     with run_lock(engine, "sync"):
+        on_progress(StepProgress(Step.DELETING, 0, 1))
         deleted = gateway.delete_asset(plan.asset_id)
         if gateway.find_asset(plan.asset_id) is not None:
             raise VidpipeError(
@@ -123,4 +128,5 @@ def delete(engine: Engine, gateway: MuxGateway, plan: DeletePlan) -> DeleteResul
             lock_asset(conn, plan.asset_id)  # the lock order of `vidpipe.records`
             cleared = clear_asset_everywhere(conn, plan.asset_id)
             journal.fail_matching(conn, "asset deleted", asset_id=plan.asset_id)
+        on_progress(StepProgress(Step.DELETING, 1, 1))
     return DeleteResult(plan.asset_id, deleted, not deleted, cleared)

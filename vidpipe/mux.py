@@ -39,6 +39,7 @@ from vidpipe.errors import (
     MuxServerError,
     MuxUnauthorized,
 )
+from vidpipe.progress import ApiCall, OnProgress, Waiting, ignore
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
@@ -162,7 +163,9 @@ class Upload:
 
 
 class Pacer:
-    """Spaces requests so a run stays under a sustained rate (requests per second).
+    """Spaces requests so a run stays under a sustained rate (requests per second), letting
+    up to `burst` requests through at once after a pause (Mux allows short bursts): the
+    generic cell rate algorithm, so the long-run rate never exceeds `rate`.
 
     Thread-safe: every thread of a process that shares one gateway draws on one pacer, so
     parallel workers together stay under the rate. `hold_until` pushes the next slot back
@@ -170,24 +173,27 @@ class Pacer:
     other clients of the same environment (another process, the cron sync) are accounted for.
     """
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, *, burst: int = 1
+    ) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._next = 0.0
+        self.burst = max(1, burst)
+        self._tat = 0.0  # the theoretical arrival time of the next request
         self._lock = threading.Lock()
         self._clock = clock
 
     def wait(self, sleep: Callable[[float], None]) -> None:
         with self._lock:
             now = self._clock()
-            at = max(now, self._next)
-            self._next = at + self.interval
-        if at > now:
-            sleep(at - now)
+            self._tat = max(self._tat, now) + self.interval
+            delay = self._tat - now - self.burst * self.interval
+        if delay > 0:
+            sleep(delay)
 
     def hold_until(self, at: float) -> None:
-        """No request before the monotonic time `at`."""
+        """No request before the monotonic time `at` (then the sustained rate again)."""
         with self._lock:
-            self._next = max(self._next, at)
+            self._tat = max(self._tat, at + (self.burst - 1) * self.interval)
 
 
 @dataclass
@@ -232,7 +238,10 @@ class MuxGateway:
         other_rate: float = 5.0,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+        http: httpx.Client | None = None,
     ) -> None:
+        """`http`: an httpx client to share for the endpoints mux-python lacks (the caller
+        keeps owning it); without one the gateway makes its own on first use."""
         cfg = mux_python.Configuration()
         cfg.host = base_url.rstrip("/")
         cfg.username = token_id
@@ -249,13 +258,18 @@ class MuxGateway:
         self._assets = mux_python.AssetsApi(self._client)
         self._timeout = timeout
         self._auth = (token_id, token_secret)
-        self._http: httpx.Client | None = None
+        self._http: httpx.Client | None = http
+        self._owns_http = http is None
         self.retry = retry or RetryPolicy()
         self.stats = Stats()
         self._stats_lock = threading.Lock()
+        self.on_progress: OnProgress = ignore
+        """Told of every request (`ApiCall`) and every wait (`Waiting`); the facade sets it
+        for the length of one walk."""
         self._pacers = {
             "POST": Pacer(post_rate if pace else 0),
-            "OTHER": Pacer(other_rate if pace else 0),
+            # A burst of 2: the environment check and the first real request go out together.
+            "OTHER": Pacer(other_rate if pace else 0, burst=2),
         }
 
     @classmethod
@@ -266,7 +280,7 @@ class MuxGateway:
     def close(self) -> None:
         try:
             self._client.close()
-            if self._http is not None:
+            if self._http is not None and self._owns_http:
                 self._http.close()
                 self._http = None
         except Exception:  # closing must not mask the real outcome
@@ -518,6 +532,10 @@ class MuxGateway:
         def before_sleep(state: RetryCallState) -> None:
             with self._stats_lock:
                 self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            seconds = state.next_action.sleep if state.next_action else 0.0
+            limited = isinstance(exc, MuxRateLimited)
+            self.on_progress(Waiting(seconds, retry=True, rate_limited=limited))
 
         attempts = stop_after_attempt(max(1, policy.attempts))
 
@@ -539,9 +557,11 @@ class MuxGateway:
 
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
-        pacer.wait(self.retry.sleep)
+        pacer.wait(self._paced_sleep)
         with self._stats_lock:
             self.stats.calls += 1
+            calls = self.stats.calls
+        self.on_progress(ApiCall(calls))
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
             try:
@@ -589,20 +609,23 @@ class MuxGateway:
         """One request with httpx, for endpoints mux-python lacks: paced and mapped as
         `_once` is."""
         pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
-        pacer.wait(self.retry.sleep)
+        pacer.wait(self._paced_sleep)
         with self._stats_lock:
             self.stats.calls += 1
+            calls = self.stats.calls
+        self.on_progress(ApiCall(calls))
         if self._http is None:
-            connect, read = self._timeout
-            self._http = httpx.Client(
-                base_url=self._cfg.host,
+            self._http = httpx.Client(follow_redirects=False)
+        connect, read = self._timeout
+        try:
+            resp = self._http.request(
+                verb,
+                self._cfg.host + path,
                 auth=self._auth,
                 timeout=httpx.Timeout(read, connect=connect),
                 headers={"User-Agent": "vidpipe (httpx)"},
                 follow_redirects=False,
             )
-        try:
-            resp = self._http.request(verb, path)
         except httpx.HTTPError as exc:
             raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
         self._note_budget(pacer, resp.headers)
@@ -612,6 +635,10 @@ class MuxGateway:
             return resp.json()
         except ValueError:
             raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
+    def _paced_sleep(self, seconds: float) -> None:
+        self.on_progress(Waiting(seconds))
+        self.retry.sleep(seconds)
 
     def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
         return self._map_status(int(exc.status or 0), exc.body, exc.headers, what)

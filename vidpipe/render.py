@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,11 +13,16 @@ from vidpipe.delete import DeleteResult
 from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
 from vidpipe.manifest import Item
 from vidpipe.reconcile import Report
-from vidpipe.status import StatusReport
-from vidpipe.ui import UI
+from vidpipe.status import StatusEntry, StatusReport
+from vidpipe.ui import UI, Col, Role
+
+STATUS_ROWS = 20
+"""On a terminal, `status` lists at most this many targets unless asked for all."""
 
 
-def render_status(ui: UI, report: StatusReport) -> None:
+def render_status(ui: UI, report: StatusReport, *, show_all: bool = False) -> None:
+    """JSON and plain output: every target. On a terminal: the targets that need attention
+    first, and past `STATUS_ROWS` targets only those, with a count of the rest."""
     if ui.json_mode:
         ui.json(report.as_json())
         return
@@ -27,7 +32,7 @@ def render_status(ui: UI, report: StatusReport) -> None:
         ui.line("no target has a video or an unfinished upload")
         return
     if ui.rich:
-        _status_table(ui, report)
+        _status_table(ui, report, show_all=show_all)
         return
     rows = []
     for e in report.entries:
@@ -47,26 +52,56 @@ def render_status(ui: UI, report: StatusReport) -> None:
     ui.table("vidpipe status", [*columns, "Shared with", "Upload"], rows)
 
 
-def _status_table(ui: UI, report: StatusReport) -> None:
-    """A terminal table narrow enough for two full IDs: Mux's side folds into one column."""
+def needs_attention(entry: StatusEntry) -> bool:
+    """Anything but a ready asset whose playback ID the row records, with no upload pending:
+    missing, errored, still preparing, a playback ID Mux does not have, an unfinished upload."""
+    if entry.upload or entry.mux_status != "ready":
+        return True
+    return _playback_on_mux(entry.db_playback_id, entry.mux_playback_ids) != "matches"
+
+
+def _status_table(ui: UI, report: StatusReport, *, show_all: bool) -> None:
+    """A terminal table: Mux's side folds into a status word and notes; the title wraps."""
+    attention = [e for e in report.entries if needs_attention(e)]
+    fine = [e for e in report.entries if not needs_attention(e)]
+    shown = attention + fine
+    if not show_all and len(shown) > STATUS_ROWS:
+        shown = attention[:STATUS_ROWS]
     rows: list[tuple[str | None, ...]] = []
-    for e in report.entries:
+    for e in shown:
+        notes = []
         mux = e.mux_status or ""
         if e.mux_status == "ready":
             on_mux = _playback_on_mux(e.db_playback_id, e.mux_playback_ids)
-            mux += " ✓" if on_mux == "matches" else f" (playback {on_mux or 'none'})"
-        notes = []
+            if on_mux == "matches":
+                mux += " ✓"
+            else:
+                notes.append(f"playback ID not on the asset (Mux has {on_mux or 'none'})")
         if e.shared_with:
             notes.append("shared with " + ", ".join(str(t) for t in e.shared_with))
         if e.upload:
             notes.append("upload " + _upload_text(e.upload))
-        rows.append(
-            (str(e.target), e.title, e.db_asset_id, e.db_playback_id, mux, "; ".join(notes))
-        )
-    columns = ["Target", "Title", "DB asset", "DB playback", "Mux", "Notes"]
-    if not any(r[-1] for r in rows):
-        columns, rows = columns[:-1], [r[:-1] for r in rows]
-    ui.table("vidpipe status", columns, rows)
+        notes_text = "; ".join(notes)
+        rows.append((str(e.target), mux, e.db_asset_id, e.db_playback_id, notes_text, e.title))
+    columns = [
+        Col("Target"),
+        Col("Mux"),
+        Col("DB asset", Role.ID),
+        Col("DB playback", Role.ID),
+        Col("Notes", Role.TEXT, label=""),
+        Col("Title", Role.TEXT),
+    ]
+    if rows:
+        ui.table("vidpipe status", columns, rows)
+    hidden_attention = len(attention) - min(len(attention), len(shown))
+    hidden_fine = len(report.entries) - len(shown) - hidden_attention
+    if hidden_attention or hidden_fine:
+        told = f"{len(report.entries):,} targets: {len(attention):,} need attention"
+        if hidden_attention:
+            told += f" ({len(shown):,} shown)"
+        if hidden_fine:
+            told += f", {hidden_fine:,} ready (not shown)"
+        ui.line(told + "; --all lists them all")
 
 
 def _upload_text(upload: dict[str, object] | None) -> str:
@@ -90,19 +125,25 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
     if report.environment is not None:
         ui.line(f"{title}: Mux environment {report.environment}")
     if report.drift:
-        columns = ["Kind", "Target", "Asset", "Detail"] + (["Action"] if with_action else [])
+        columns = [Col("Kind"), Col("Target"), Col("Asset", Role.ID), Col("Detail", Role.TEXT)]
         rows = [
             (d.kind, str(d.target) if d.target else "-", d.asset_id, d.detail)
             + ((d.action,) if with_action else ())
             for d in report.drift
         ]
-        ui.table(f"vidpipe {title}: drift", columns, rows)
+        if with_action:
+            columns.append(Col("Action", Role.TEXT, label="→ "))
+        ui.table(f"vidpipe {title}: drift", *_prose_last(ui, columns, rows))
     if report.journal:
-        ui.table(
-            f"vidpipe {title}: unfinished uploads",
-            ["Target", "Upload", "State", "Detail", "Action"],
-            [(str(j.target), j.upload_id, j.state, j.detail, j.action) for j in report.journal],
-        )
+        columns = [
+            Col("Target"),
+            Col("Upload", Role.ID),
+            Col("State"),
+            Col("Detail", Role.TEXT),
+            Col("Action", Role.TEXT, label="→ "),
+        ]
+        rows = [(str(j.target), j.upload_id, j.state, j.detail, j.action) for j in report.journal]
+        ui.table(f"vidpipe {title}: unfinished uploads", *_prose_last(ui, columns, rows))
     for failure in report.failed:
         ui.error(failure)
     summary = (
@@ -113,6 +154,18 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
     if report.blocked is not None:
         summary += f"; nothing applied ({report.blocked.clears} clears over the limit)"
     ui.line(summary)
+
+
+def _prose_last(
+    ui: UI, columns: list[Col], rows: Sequence[tuple[object, ...]]
+) -> tuple[list[Col], Sequence[tuple[object, ...]]]:
+    """On a terminal the Detail column goes last (the one that wraps); plain lines keep
+    their order."""
+    if not ui.rich or columns[-1].name == "Detail":
+        return columns, rows
+    at = next(i for i, c in enumerate(columns) if c.name == "Detail")
+    order = [i for i in range(len(columns)) if i != at] + [at]
+    return [columns[i] for i in order], [tuple(r[i] for i in order) for r in rows]
 
 
 def render_delete(ui: UI, result: DeleteResult) -> None:

@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.journal import target_of
 from vidpipe.mux import Asset, Environment, MuxGateway
-from vidpipe.reconcile.snapshot import read_database
+from vidpipe.progress import OnProgress, Step, StepProgress, ignore
+from vidpipe.reconcile.snapshot import list_assets, read_database
 from vidpipe.records import read_row
 from vidpipe.targets import Target
 
@@ -65,9 +66,16 @@ class StatusReport:
         }
 
 
-def status(engine: Engine, gateway: MuxGateway, target: Target | None = None) -> StatusReport:
+def status(
+    engine: Engine,
+    gateway: MuxGateway,
+    target: Target | None = None,
+    *,
+    on_progress: OnProgress = ignore,
+) -> StatusReport:
     """Every target with a video or an unfinished upload, or just `target` (video or not).
-    Raises `TargetNotFound` for a named target with no row."""
+    Raises `TargetNotFound` for a named target with no row. `on_progress` hears the walk."""
+    on_progress(StepProgress(Step.DATABASE))
     db = read_database(engine, target, with_existing=False)
     rows = db.rows
     if not rows and db.target_row is not None:
@@ -93,7 +101,8 @@ def status(engine: Engine, gateway: MuxGateway, target: Target | None = None) ->
                 None,
             )
         by_target[t].upload = _upload(entry)
-    assets = _assets(gateway, {e.db_asset_id for e in by_target.values() if e.db_asset_id})
+    wanted = {e.db_asset_id for e in by_target.values() if e.db_asset_id}
+    assets = _assets(gateway, wanted, on_progress)
     for item in by_target.values():
         if item.db_asset_id:
             seen = assets.get(item.db_asset_id)
@@ -115,15 +124,18 @@ def _upload(entry: UploadJournal) -> dict[str, Any]:
     }
 
 
-def _assets(gateway: MuxGateway, wanted: set[str]) -> dict[str, Asset]:
+def _assets(gateway: MuxGateway, wanted: set[str], on_progress: OnProgress) -> dict[str, Asset]:
     """The wanted assets Mux has (absent: a definite 404)."""
     assets: dict[str, Asset] = {}
     if len(wanted) > STATUS_GET_LIMIT:
-        for asset in gateway.iter_assets():
-            if asset.id in wanted:
-                assets[asset.id] = asset
-    for aid in sorted(wanted - assets.keys()):
+        listed = list_assets(gateway, on_progress)
+        assets = {aid: asset for aid, asset in listed.items() if aid in wanted}
+    unlisted = sorted(wanted - assets.keys())
+    for done, aid in enumerate(unlisted):
+        on_progress(StepProgress(Step.CHECKING, done, len(unlisted)))
         found = gateway.find_asset(aid)
         if found is not None:
             assets[aid] = found
+    if unlisted:
+        on_progress(StepProgress(Step.CHECKING, len(unlisted), len(unlisted)))
     return assets

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from vidpipe.assets import Policies
 from vidpipe.locks import run_lock
 from vidpipe.mux import Environment, MuxGateway
+from vidpipe.progress import OnProgress, ignore
 from vidpipe.reconcile import apply as _apply
 from vidpipe.reconcile import plan as _plan
 from vidpipe.reconcile.apply import DriftResult, JournalResult, Outcome
@@ -110,12 +111,14 @@ def verify(
     target: Target | None = None,
     *,
     policies: Policies | None = None,
+    on_progress: OnProgress = ignore,
 ) -> Report:
     """Compare the database with Mux (everything, or one target); change nothing. Rows are
     held to the playback policy of their kind in `policies` (public for both when None)."""
     calls0 = gateway.stats.calls
     options = SyncOptions(policies=policies or Policies(), max_clears=None)
-    planned = _plan.plan(take_snapshot(engine, gateway, target), options)
+    snapshot = take_snapshot(engine, gateway, target, on_progress=on_progress)
+    planned = _plan.plan(snapshot, options)
     return Report(
         command="verify",
         checked=planned.checked,
@@ -135,17 +138,19 @@ def sync(
     *,
     clock: Callable[[], float] = time.time,
     before_apply: Callable[[], None] | None = None,
+    on_progress: OnProgress = ignore,
 ) -> Report:
     """Make the database agree with Mux. One sync at a time: raises `LockHeld` at once when
     another holds the lock (a dry run writes nothing and takes no lock).
 
     `before_apply` is called after planning and before the first write (in a dry run too): a
-    test hook to step a concurrent writer in between.
+    test hook to step a concurrent writer in between. `on_progress` hears the walk and then
+    each planned item applied.
     """
     if options.dry_run:
-        return _sync(engine, gateway, options, clock, before_apply)
+        return _sync(engine, gateway, options, clock, before_apply, on_progress)
     with run_lock(engine, "sync"):
-        return _sync(engine, gateway, options, clock, before_apply)
+        return _sync(engine, gateway, options, clock, before_apply, on_progress)
 
 
 def _sync(
@@ -154,13 +159,16 @@ def _sync(
     options: SyncOptions,
     clock: Callable[[], float],
     before_apply: Callable[[], None] | None,
+    on_progress: OnProgress,
 ) -> Report:
     calls0 = gateway.stats.calls
-    snapshot = take_snapshot(engine, gateway)
+    snapshot = take_snapshot(engine, gateway, on_progress=on_progress)
     planned = _plan.plan(snapshot, options, now=clock())
     if before_apply is not None:
         before_apply()
-    results = _apply.apply(engine, gateway, planned, dry_run=options.dry_run)
+    results = _apply.apply(
+        engine, gateway, planned, dry_run=options.dry_run, on_progress=on_progress
+    )
     drift = [r for r in results if isinstance(r, DriftResult)]
     return Report(
         command="sync",

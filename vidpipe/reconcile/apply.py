@@ -24,6 +24,7 @@ from vidpipe import journal
 from vidpipe.db import transaction
 from vidpipe.errors import MuxError
 from vidpipe.mux import MuxGateway
+from vidpipe.progress import OnProgress, Step, StepProgress, ignore
 from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry
 from vidpipe.records import (
     clear_asset_everywhere,
@@ -191,15 +192,25 @@ _DECIDED = {
 }
 
 
-def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> list[Result]:
+def apply(
+    engine: Engine,
+    gateway: MuxGateway,
+    plan: Plan,
+    *,
+    dry_run: bool,
+    on_progress: OnProgress = ignore,
+) -> list[Result]:
     """Apply `plan` (drift first, then journal entries), or with `dry_run` say what it would
     do and write nothing. A blocked plan writes nothing either (dry run or not): each item
-    says what it would have done. Returns one result per planned item, in the plan's order."""
+    says what it would have done. Returns one result per planned item, in the plan's order;
+    `on_progress` hears the count of items done."""
     if plan.blocked is not None:
         return _not_applied(plan)
     results: list[Result] = []
     created: dict[str, str] = {}
+    total = len(plan.drift) + len(plan.journal)
     for item in plan.drift:
+        on_progress(StepProgress(Step.APPLYING, len(results), total))
         if item.action in _DECIDED:
             results.append(DriftResult.of(item, _DECIDED[item.action]))
         elif item.action is Action.FIX_POLICY:
@@ -214,12 +225,15 @@ def apply(engine: Engine, gateway: MuxGateway, plan: Plan, *, dry_run: bool) -> 
         else:
             results.append(_repair(engine, item))
     for entry in plan.journal:
+        on_progress(StepProgress(Step.APPLYING, len(results), total))
         if entry.action is Action.NONE:
             results.append(JournalResult.of(entry, None))
         elif dry_run:
             results.append(JournalResult.of(entry, _DRY[entry.action]))
         else:
             results.append(JournalResult.of(entry, _settle(engine, entry)))
+    if total:
+        on_progress(StepProgress(Step.APPLYING, total, total))
     if not dry_run:
         with transaction(engine) as conn:
             prune_tombstones(conn)

@@ -23,6 +23,7 @@ from vidpipe import journal
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import MuxNotFound, TargetNotFound
 from vidpipe.mux import Asset, MuxGateway
+from vidpipe.progress import OnProgress, Step, StepProgress, ignore
 from vidpipe.records import RowVideo, existing_ids, read_row, rows_with_video
 from vidpipe.targets import Kind, Target
 
@@ -113,26 +114,37 @@ class Snapshot:
         return target.id in self.existing.get(target.kind, frozenset())
 
 
-def take_snapshot(engine: Engine, gateway: MuxGateway, target: Target | None = None) -> Snapshot:
+def take_snapshot(
+    engine: Engine,
+    gateway: MuxGateway,
+    target: Target | None = None,
+    *,
+    on_progress: OnProgress = ignore,
+) -> Snapshot:
     """Read the database, then Mux. Raises `TargetNotFound` for a named target with no row,
-    and the gateway's errors for anything short of a definite answer from Mux."""
+    and the gateway's errors for anything short of a definite answer from Mux. `on_progress`
+    hears each step: assets listed, rows checked one by one, unfinished uploads asked about."""
+    on_progress(StepProgress(Step.DATABASE))
     db = read_database(engine, target)
     pending = [PendingUpload.from_entry(e) for e in db.unfinished]
     assets: dict[str, Asset] = {}
     full = target is None
     if full:
-        for asset in gateway.iter_assets():
-            assets[asset.id] = asset
+        assets = list_assets(gateway, on_progress)
     # Rows naming an asset the listing lacks: a direct GET decides (only a 404 is missing).
-    for row in db.rows:
-        aid = row.asset_id
-        if aid and aid not in assets:
+    unlisted = [r.asset_id for r in db.rows if r.asset_id and r.asset_id not in assets]
+    for done, aid in enumerate(unlisted):
+        on_progress(StepProgress(Step.CHECKING, done, len(unlisted)))
+        if aid not in assets:
             found = gateway.find_asset(aid)
             if found is not None:
                 assets[aid] = found
+    if unlisted:
+        on_progress(StepProgress(Step.CHECKING, len(unlisted), len(unlisted)))
     # Unfinished uploads: their asset, if Mux created one.
     listed_uploads = {a.upload_id for a in assets.values() if a.upload_id}
-    for p in pending:
+    for done, p in enumerate(pending):
+        on_progress(StepProgress(Step.UPLOADS, done, len(pending)))
         if p.asset_id and p.asset_id not in assets:
             found = gateway.find_asset(p.asset_id)
             if found is not None:
@@ -150,6 +162,8 @@ def take_snapshot(engine: Engine, gateway: MuxGateway, target: Target | None = N
             uploads[p.upload_id] = gateway.get_upload(p.upload_id).status
         except MuxNotFound:
             uploads[p.upload_id] = None
+    if pending:
+        on_progress(StepProgress(Step.UPLOADS, len(pending), len(pending)))
     return Snapshot(
         rows=db.rows,
         assets=assets,
@@ -158,3 +172,13 @@ def take_snapshot(engine: Engine, gateway: MuxGateway, target: Target | None = N
         uploads=uploads,
         target=target,
     )
+
+
+def list_assets(gateway: MuxGateway, on_progress: OnProgress = ignore) -> dict[str, Asset]:
+    """The whole Mux catalogue by ID, telling `on_progress` of each asset listed."""
+    assets: dict[str, Asset] = {}
+    on_progress(StepProgress(Step.LISTING, 0))
+    for asset in gateway.iter_assets():
+        assets[asset.id] = asset
+        on_progress(StepProgress(Step.LISTING, len(assets)))
+    return assets
