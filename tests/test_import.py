@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from vidpipe.db import UploadJournal
 from vidpipe.emulator import Emulator
+from vidpipe.media import url_key
 from vidpipe.mux import MuxGateway
 from vidpipe.targets import Kind, Target
 
@@ -124,7 +125,27 @@ def test_upload_of_a_url_has_mux_fetch_it_and_records_the_ready_asset(
     assert doc["asset_id"] == asset["id"]
     assert emulator.count(method="POST", path_prefix="/video/v1/uploads") == 0
     (entry,) = journal_rows(env)
-    assert entry.state == "done" and entry.file_path == url
+    assert entry.state == "done" and entry.file_path == url_key(url)
+
+
+def test_a_presigned_urls_signature_is_never_stored_or_shown(
+    env: Platform, emulator: Emulator, files: FileServer, cli: Callable[..., Result]
+) -> None:
+    path = "/bucket/intro.mp4?X-Amz-Signature=deadbeefSECRET&X-Amz-Expires=600"
+    files.files[path] = video_bytes(300 * KiB)
+    url = files.url(path)
+    res = cli("upload", url, "--lesson", "2", "--no-wait", "--json")
+    assert res.code == 0, res.err
+    (entry,) = journal_rows(env)
+    assert "deadbeefSECRET" not in entry.file_path and entry.file_path.endswith(
+        url_key(url).rsplit(" ", 1)[1]
+    )
+    status = cli("status", "--json")
+    assert status.code == 0 and "deadbeefSECRET" not in status.out + status.err
+    # The same URL again is the same source: a re-run finds its journal entry.
+    again = cli("upload", url, "--lesson", "2", "--no-wait", "--json")
+    assert again.code == 0, again.err
+    assert len(journal_rows(env)) == 1
 
 
 def test_upload_of_a_url_mux_cannot_fetch_fails_and_leaves_the_row_alone(

@@ -24,7 +24,14 @@ from sqlalchemy import Engine
 from vidpipe import journal
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import UsageError
-from vidpipe.media import VideoFile, check_url, check_video_file, display_source, is_url
+from vidpipe.media import (
+    VideoFile,
+    check_url,
+    check_video_file,
+    display_source,
+    is_url,
+    url_key,
+)
 from vidpipe.records import read_row
 from vidpipe.targets import Kind, Target
 
@@ -47,9 +54,10 @@ class Item:
 
     @property
     def key(self) -> str:
-        """The source as the journal keeps it: the file's absolute path, or the URL."""
+        """The source as the journal keeps it: the file's absolute path, or the URL's key
+        (`media.url_key`: no query string is stored)."""
         if self.url is not None:
-            return self.url
+            return url_key(self.url)
         assert self.video is not None
         return str(self.video.path)
 

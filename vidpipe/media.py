@@ -3,6 +3,7 @@ never by decoding. A URL: `http(s)://` and well formed (Mux fetches it)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 from dataclasses import dataclass
@@ -121,3 +122,11 @@ def display_source(text: str) -> str:
     authority, slash, path = rest.partition("/")
     authority = authority.rsplit("@", 1)[-1]
     return f"{scheme}://{authority}{slash}{path}" + ("?…" if sep else "")
+
+
+def url_key(url: str) -> str:
+    """What the journal keeps for a URL source: the URL as `display_source` shows it plus a
+    digest of the whole URL. The same URL always gives the same key (so a re-run finds its
+    entry), and no query string (an S3 presigned URL's signature) is ever stored."""
+    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{display_source(url)} sha256={digest}"

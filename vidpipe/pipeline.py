@@ -50,7 +50,14 @@ from vidpipe.errors import (
 )
 from vidpipe.journal import State
 from vidpipe.locks import run_lock
-from vidpipe.media import VideoFile, check_url, check_video_file, display_source, is_url
+from vidpipe.media import (
+    VideoFile,
+    check_url,
+    check_video_file,
+    display_source,
+    is_url,
+    url_key,
+)
 from vidpipe.mux import Asset, MuxGateway, Upload
 from vidpipe.records import (
     clear_asset_everywhere,
@@ -139,9 +146,10 @@ class Prepared:
 
     @property
     def source(self) -> str:
-        """What the journal keeps as the source: the file's absolute path, or the URL."""
+        """What the journal keeps as the source: the file's absolute path, or the URL's key
+        (`media.url_key`: no query string is stored)."""
         if self.url is not None:
-            return self.url
+            return url_key(self.url)
         assert self.video is not None
         return str(self.video.path)
 
