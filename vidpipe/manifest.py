@@ -30,7 +30,7 @@ from vidpipe.media import (
     check_video_file,
     display_source,
     is_url,
-    url_key,
+    journal_source,
 )
 from vidpipe.records import read_row
 from vidpipe.targets import Kind, Target
@@ -54,12 +54,8 @@ class Item:
 
     @property
     def key(self) -> str:
-        """The source as the journal keeps it: the file's absolute path, or the URL's key
-        (`media.url_key`: no query string is stored)."""
-        if self.url is not None:
-            return url_key(self.url)
-        assert self.video is not None
-        return str(self.video.path)
+        """The source as the journal keeps it (`media.journal_source`)."""
+        return journal_source(self.video, self.url)
 
     @property
     def shown(self) -> str:

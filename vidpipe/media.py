@@ -130,3 +130,12 @@ def url_key(url: str) -> str:
     entry), and no query string (an S3 presigned URL's signature) is ever stored."""
     digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"{display_source(url)} sha256={digest}"
+
+
+def journal_source(video: VideoFile | None, url: str | None) -> str:
+    """What the journal keeps as an upload's source: the file's absolute path, or the URL's
+    key (`url_key`: no query string is stored). Exactly one of `video` and `url` is given."""
+    if url is not None:
+        return url_key(url)
+    assert video is not None
+    return str(video.path)

@@ -56,7 +56,7 @@ from vidpipe.media import (
     check_video_file,
     display_source,
     is_url,
-    url_key,
+    journal_source,
 )
 from vidpipe.mux import Asset, MuxGateway, Upload
 from vidpipe.records import (
@@ -146,12 +146,8 @@ class Prepared:
 
     @property
     def source(self) -> str:
-        """What the journal keeps as the source: the file's absolute path, or the URL's key
-        (`media.url_key`: no query string is stored)."""
-        if self.url is not None:
-            return url_key(self.url)
-        assert self.video is not None
-        return str(self.video.path)
+        """What the journal keeps as the source (`media.journal_source`)."""
+        return journal_source(self.video, self.url)
 
     @property
     def size(self) -> int:
