@@ -7,8 +7,9 @@ types to exit codes (bad input 2, everything else 1) and `_hint` adds option hin
 `vidpipe --help` starts as fast as any Typer app.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Typer reads every command's annotations to
+# build the CLI, and evaluating them as strings (typing.get_type_hints) was a fifth of
+# `vidpipe --help`'s own time. Names imported only for type checking are quoted instead.
 import os
 import sys
 from dataclasses import dataclass, field
@@ -204,13 +205,13 @@ def _root(
 # -- shared plumbing -------------------------------------------------------------------------
 
 
-def _ui(json_mode: bool = False, *, wide: bool = False) -> UI:
+def _ui(json_mode: bool = False, *, wide: bool = False) -> "UI":
     from vidpipe.ui import UI
 
     return UI(json_mode=json_mode, wide=wide)
 
 
-def _vidpipe(ctx: typer.Context, ui: UI | None = None) -> Vidpipe:
+def _vidpipe(ctx: typer.Context, ui: "UI | None" = None) -> "Vidpipe":
     """The facade, with this invocation's settings (read once, checked here)."""
     from vidpipe.api import Vidpipe
     from vidpipe.config import dotenv_warning, load_settings
