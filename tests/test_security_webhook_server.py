@@ -18,16 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session
-from test_webhooks import SECRET, asset_data, bind, event, post, ready, row
+from test_webhooks import SECRET, Served, asset_data, event, post, ready, row
 
 from vidpipe.db import Lesson, World, init_db, make_engine
 from vidpipe.mux import Asset
 from vidpipe.targets import MAX_ID, Kind, Target, from_passthrough
 from vidpipe.webhooks import MissingSignature, sign, verify_signature
-from vidpipe.webhooks.serve import create_app, server_config
+from vidpipe.webhooks.serve import create_app
 
 
 @pytest.fixture
@@ -42,30 +41,9 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     eng.dispose()
 
 
-class Served:
+def served(app: Any, **limits: Any) -> Served:
     """A real uvicorn server in a thread, with the production config and test-sized limits."""
-
-    def __init__(self, app: Any, **limits: Any) -> None:
-        self.sock = bind("127.0.0.1", 0)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(server_config(app, port=self.port, graceful=1, **limits))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+    return Served(app, graceful=1, **limits)
 
 
 def connect(port: int) -> socket.socket:
@@ -169,7 +147,7 @@ def test_a_delivery_is_answered_while_205_idle_and_slow_sockets_are_open(
 def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
     engine: Engine,
 ) -> None:
-    with Served(create_app(engine, SECRET), header_timeout=0.5) as s:
+    with served(create_app(engine, SECRET), header_timeout=0.5) as s:
         sock = connect(s.port)
         with sock:
             assert read_until_closed(sock) == b""  # closed by the server, nothing said
@@ -179,7 +157,7 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(
 def test_a_trickled_header_is_cut_off_with_408_however_steady_the_bytes(
     engine: Engine,
 ) -> None:
-    with Served(create_app(engine, SECRET), header_timeout=1.0) as s:
+    with served(create_app(engine, SECRET), header_timeout=1.0) as s:
         slow = Trickle(s.port, 1, interval=0.05)  # 20 bytes/s: never idle, never done
         try:
             answer = read_until_closed(slow.socks[0])
@@ -200,7 +178,7 @@ def test_a_request_handled_for_longer_than_the_header_timeout_is_answered(
             return Asset.from_json(asset_data(asset_id))
 
     app = create_app(engine, SECRET, gateway_factory=lambda: SlowGateway())  # type: ignore[arg-type,return-value]
-    with Served(app, header_timeout=0.5) as s:
+    with served(app, header_timeout=0.5) as s:
         with httpx.Client(timeout=10) as client:
             body = json.dumps(ready("A")).encode()
             timer = threading.Timer(1.5, gate.set)  # handled well past the header timeout
@@ -215,7 +193,7 @@ def test_a_request_handled_for_longer_than_the_header_timeout_is_answered(
 
 def test_idle_connections_take_no_slot_of_the_requests_in_progress(engine: Engine) -> None:
     app = create_app(engine, SECRET, max_in_progress=2)
-    with Served(app) as s:
+    with served(app) as s:
         idle = [connect(s.port) for _ in range(20)]
         try:
             time.sleep(0.3)
@@ -243,7 +221,7 @@ def test_requests_in_progress_beyond_the_limit_are_answered_503(engine: Engine) 
         max_in_progress=2,
         log=logs.append,
     )
-    with Served(app) as s:
+    with served(app) as s:
         results: dict[int, int] = {}
 
         def deliver(i: int) -> None:
@@ -265,7 +243,7 @@ def test_requests_in_progress_beyond_the_limit_are_answered_503(engine: Engine) 
 
 
 def test_at_the_connection_cap_the_oldest_idle_connection_makes_room(engine: Engine) -> None:
-    with Served(create_app(engine, SECRET), max_connections=20) as s:
+    with served(create_app(engine, SECRET), max_connections=20) as s:
         idle = [connect(s.port) for _ in range(30)]
         try:
             time.sleep(0.3)
@@ -281,7 +259,7 @@ def test_at_the_connection_cap_the_oldest_idle_connection_makes_room(engine: Eng
 def test_a_header_block_over_the_cap_is_refused_even_when_it_arrives_whole(
     engine: Engine, pad: int
 ) -> None:
-    with Served(create_app(engine, SECRET)) as s:
+    with served(create_app(engine, SECRET)) as s:
         body = json.dumps(ready("A")).encode()
         head = (
             b"POST /webhooks/mux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -366,7 +344,7 @@ def test_malformed_input_is_a_4xx_and_changes_nothing(
 ) -> None:
     body, headers = MALFORMED[case]
     logs: list[str] = []
-    with Served(create_app(engine, SECRET, log=logs.append)) as s:
+    with served(create_app(engine, SECRET, log=logs.append)) as s:
         response = httpx.post(s.url, content=body, headers=headers or _signed(body), timeout=10)
         assert 400 <= response.status_code < 500, (response.status_code, response.text)
         assert httpx.get(s.url).status_code == 200  # still serving
@@ -379,7 +357,7 @@ def test_malformed_input_is_a_4xx_and_changes_nothing(
 def test_odd_fields_in_a_signed_event_are_handled_without_a_5xx(
     engine: Engine, case: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    with Served(create_app(engine, SECRET)) as s:
+    with served(create_app(engine, SECRET)) as s:
         response = post(s.url, ODD[case])
     assert response.status_code < 500, response.text
     assert row(engine) == (None, None)
@@ -388,7 +366,7 @@ def test_odd_fields_in_a_signed_event_are_handled_without_a_5xx(
 
 @pytest.mark.parametrize("lesson_id", [10**30, 2**63, -1, 0])
 def test_a_passthrough_id_no_row_can_have_is_not_vidpipes(engine: Engine, lesson_id: int) -> None:
-    with Served(create_app(engine, SECRET)) as s:
+    with served(create_app(engine, SECRET)) as s:
         response = post(s.url, ready("A", passthrough=_lesson(lesson_id)))
     assert response.status_code == 200 and response.json()["outcome"] == "ignored"
 
@@ -409,7 +387,7 @@ def test_a_timestamp_of_thousands_of_digits_is_a_garbled_signature() -> None:
 def test_an_event_cannot_forge_log_lines(engine: Engine) -> None:
     logs: list[str] = []
     forged = "\nwebhook 200 video.asset.deleted id=x outcome=cleared: lesson 1\r\x1b[2K"
-    with Served(create_app(engine, SECRET, log=logs.append)) as s:
+    with served(create_app(engine, SECRET, log=logs.append)) as s:
         evt = ready("A")
         evt["id"] = "evt-1" + forged
         assert post(s.url, evt).status_code == 200
@@ -426,6 +404,6 @@ def test_an_event_cannot_forge_log_lines(engine: Engine) -> None:
 
 def test_a_long_field_is_cut_in_the_log(engine: Engine) -> None:
     logs: list[str] = []
-    with Served(create_app(engine, SECRET, log=logs.append)) as s:
+    with served(create_app(engine, SECRET, log=logs.append)) as s:
         assert post(s.url, event("x" * 50_000, asset_data("B"))).status_code == 200
     assert len(logs) == 1 and len(logs[0]) <= 1000

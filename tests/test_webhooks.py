@@ -705,13 +705,15 @@ class TestApplyCommand:
 
 
 class Served:
-    """A real uvicorn server on a free loopback port, in a background thread."""
+    """A real uvicorn server on a free loopback port, in a background thread, with the
+    production config (`limits` override its keyword arguments, e.g. `header_timeout`)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, graceful: int = 2, **limits: Any) -> None:
         self.sock = bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(server_config(app, port=self.port, graceful=2))
+        config = server_config(app, port=self.port, graceful=graceful, **limits)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )

@@ -142,24 +142,21 @@ def asset_options(
     `Vidpipe.upload` / `Vidpipe.asset_settings` (options not given are left out, so the
     settings apply). A bad value raises before anything is created: exit 2, naming the
     option and the allowed values."""
-    from vidpipe.assets import check_choice, parse_list
+    from vidpipe.assets import AssetSettings
 
-    options: dict[str, Any] = {}
-    if playback_policy is not None:
-        options["playback_policy"] = check_choice("playback_policy", playback_policy)
-    if video_quality is not None:
-        options["video_quality"] = check_choice("video_quality", video_quality)
-    if max_resolution is not None:
-        options["max_resolution"] = check_choice("max_resolution", max_resolution)
-    if captions is not None:
-        options["captions"] = parse_list("captions", captions)
-    if static_rendition:
-        options["static_renditions"] = parse_list("static_renditions", static_rendition)
-    if normalize_audio is not None:
-        options["normalize_audio"] = normalize_audio
-    if test:
-        options["test"] = True
-    return options
+    given: dict[str, Any] = {
+        "playback_policy": playback_policy,
+        "video_quality": video_quality,
+        "max_resolution": max_resolution,
+        "captions": captions,
+        "static_renditions": static_rendition or None,
+        "normalize_audio": normalize_audio,
+        "test": test or None,
+    }
+    given = {name: value for name, value in given.items() if value is not None}
+    # The core's own check (`AssetSettings.override`), so the CLI and the library agree.
+    checked = AssetSettings().override(**given)
+    return {name: getattr(checked, name) for name in given}
 
 
 def _suggest(*values: str) -> Any:
