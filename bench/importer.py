@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from run import (
-    PY,
     VIDPIPE,
     Bench,
     Row,
@@ -48,31 +47,7 @@ BENCH = Path(__file__).resolve().parent
 
 def emulator(bench: Bench, name: str) -> SeededEmulator:
     """A fresh rate-limited emulator process with an empty catalogue."""
-    import subprocess
-
-    out = bench.work / name
-    out.mkdir(exist_ok=True)
-    log = open(out / "emulator.log", "wb")  # noqa: SIM115
-    args = ["--out", str(out), "--assets", "0", "--rate-limit", "--no-checksum"]
-    proc = subprocess.Popen(
-        [PY, str(BENCH / "emulator_proc.py"), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=bench.base_env,
-        cwd=bench.work,
-    )
-    bench.procs.append(proc)
-    catalogue = out / "catalogue.json"
-    deadline = time.monotonic() + 60
-    while not catalogue.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"bench/emulator_proc.py failed; see {out / 'emulator.log'}")
-        time.sleep(0.05)
-    import json
-
-    doc = json.loads(catalogue.read_text())
-    return SeededEmulator(proc, out, doc["base_url"], [])
+    return bench.catalogue_emulator(name, 0, "--no-checksum")
 
 
 class FileServer:

@@ -212,7 +212,9 @@ class Bench:
         wait_listening(port, proc)
         return f"http://127.0.0.1:{port}"
 
-    def catalogue_emulator(self, name: str, assets: int) -> SeededEmulator:
+    def catalogue_emulator(self, name: str, assets: int, *extra: str) -> SeededEmulator:
+        """A rate-limited emulator process seeded with `assets` assets (`extra`: more of
+        bench/emulator_proc.py's flags, e.g. `--no-checksum`)."""
         out = self.work / name
         out.mkdir(exist_ok=True)
         log = open(out / "emulator.log", "wb")  # noqa: SIM115
@@ -225,6 +227,7 @@ class Bench:
                 "--assets",
                 str(assets),
                 "--rate-limit",
+                *extra,
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
