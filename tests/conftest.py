@@ -218,3 +218,17 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
         return Result(code, captured.out, captured.err)
 
     return _run
+
+
+@pytest.fixture
+def vp(cli: Callable[..., Result]) -> Callable[..., Result]:
+    """`cli`, checking on every run that no secret and no traceback reaches stdout or stderr."""
+
+    def _run(*args: Any) -> Result:
+        res = cli(*args)
+        for secret in (TOKEN_SECRET, WEBHOOK_SECRET):
+            assert secret not in res.out + res.err
+        assert "Traceback" not in res.err
+        return res
+
+    return _run

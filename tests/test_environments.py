@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import TOKEN_SECRET, WEBHOOK_SECRET, Platform, Result, fast_retry
+from conftest import WEBHOOK_SECRET, Platform, Result, fast_retry
 
 from vidpipe import environment, journal
 from vidpipe.emulator import Emulator, sign
@@ -58,20 +58,6 @@ def staging() -> Iterator[Emulator]:
 def quick(mux_tuning: dict[str, Any]) -> None:
     mux_tuning["retry"] = fast_retry()
     mux_tuning["pace"] = False
-
-
-@pytest.fixture
-def vp(cli: Callable[..., Result]) -> Callable[..., Result]:
-    """`cli`, checking that no secret and no traceback is ever printed."""
-
-    def _run(*args: Any) -> Result:
-        res = cli(*args)
-        for secret in (TOKEN_SECRET, WEBHOOK_SECRET):
-            assert secret not in res.out + res.err
-        assert "Traceback" not in res.err
-        return res
-
-    return _run
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOKEN_SECRET, WEBHOOK_SECRET, Platform, Result, fast_retry
+from conftest import TOKEN_SECRET, Platform, Result, fast_retry
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -113,20 +113,6 @@ def fast_retries(mux_tuning: dict[str, Any]) -> None:
 def unpaced(mux_tuning: dict[str, Any]) -> None:
     """No client-side pacing (waits of 0.2 s a request add up); the pacing test puts it back."""
     mux_tuning["pace"] = False
-
-
-@pytest.fixture
-def vp(cli: Callable[..., Result]) -> Callable[..., Result]:
-    """`cli`, checking on every run that no secret reaches stdout or stderr."""
-
-    def _run(*args: str) -> Result:
-        res = cli(*args)
-        for secret in (TOKEN_SECRET, WEBHOOK_SECRET):
-            assert secret not in res.out + res.err
-        assert "Traceback" not in res.err
-        return res
-
-    return _run
 
 
 @dataclass
