@@ -41,7 +41,13 @@ from vidpipe.errors import LockHeld, MuxError, MuxNotFound, TargetHasVideo, Vidp
 from vidpipe.journal import State
 from vidpipe.manifest import Item
 from vidpipe.mux import Asset, MuxGateway
-from vidpipe.pipeline import FAILED_UPLOAD_STATES, Pipeline, UploadOptions, UploadOutcome
+from vidpipe.pipeline import (
+    FAILED_UPLOAD_STATES,
+    Pipeline,
+    UploadOptions,
+    UploadOutcome,
+    upload_failure,
+)
 from vidpipe.records import read_row
 from vidpipe.targets import Kind, Target
 
@@ -504,9 +510,7 @@ class _Waiter(threading.Thread):
         if entry.asset_id is None and entry.upload_id is not None:
             upload = self.mux.get_upload(entry.upload_id)
             if upload.status in FAILED_UPLOAD_STATES:
-                reason = f"Mux says upload {upload.id} {upload.status}"
-                if upload.error:
-                    reason += f": {upload.error}"
+                reason = upload_failure(upload)
                 self._end(
                     waiting, self.importer._failed(waiting.item, str(pipeline.fail(entry, reason)))
                 )

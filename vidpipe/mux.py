@@ -556,12 +556,7 @@ class MuxGateway:
         return retrying(attempt, *args, **kwargs)
 
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
-        pacer.wait(self._paced_sleep)
-        with self._stats_lock:
-            self.stats.calls += 1
-            calls = self.stats.calls
-        self.on_progress(ApiCall(calls))
+        pacer = self._before_request(verb)
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
             try:
@@ -605,15 +600,21 @@ class MuxGateway:
         if wait > 0:
             pacer.hold_until(time.monotonic() + wait)
 
-    def _http_once(self, verb: str, what: str, path: str) -> Any:
-        """One request with httpx, for endpoints mux-python lacks: paced and mapped as
-        `_once` is."""
+    def _before_request(self, verb: str) -> Pacer:
+        """Every request, whichever client sends it: wait for its pacer, then count it.
+        Returns the pacer, which the answer's rate-limit headers then update."""
         pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
         pacer.wait(self._paced_sleep)
         with self._stats_lock:
             self.stats.calls += 1
             calls = self.stats.calls
         self.on_progress(ApiCall(calls))
+        return pacer
+
+    def _http_once(self, verb: str, what: str, path: str) -> Any:
+        """One request with httpx, for endpoints mux-python lacks: paced and mapped as
+        `_once` is."""
+        pacer = self._before_request(verb)
         if self._http is None:
             self._http = httpx.Client(follow_redirects=False)
         connect, read = self._timeout

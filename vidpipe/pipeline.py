@@ -579,9 +579,7 @@ class Pipeline:
             if entry.asset_id is None and entry.upload_id is not None:
                 upload = self.mux.get_upload(entry.upload_id)
                 if upload.status in FAILED_UPLOAD_STATES:
-                    reason = f"Mux says upload {upload.id} {upload.status}"
-                    if upload.error:
-                        reason += f": {upload.error}"
+                    reason = upload_failure(upload)
                     journal.update(self.engine, entry, state=State.FAILED, last_error=reason)
                     raise UploadFailed(reason + f"; {journal.target_of(entry)} is unchanged")
                 if upload.asset_id:
@@ -710,3 +708,9 @@ class Pipeline:
             lock_asset(conn, old_asset_id)
             clear_asset_everywhere(conn, old_asset_id)
         return True
+
+
+def upload_failure(upload: Upload) -> str:
+    """Why a failed (errored, cancelled, timed out) Mux upload failed, in one line."""
+    reason = f"Mux says upload {upload.id} {upload.status}"
+    return reason + f": {upload.error}" if upload.error else reason
