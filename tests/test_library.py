@@ -94,3 +94,14 @@ def test_importing_vidpipe_loads_no_heavy_library() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_a_sqlite_upload_path_loads_no_postgresql_dialect() -> None:
+    # The PostgreSQL dialect costs 17 ms of every command's start; the core loads it only
+    # for a PostgreSQL database (the engine does, and records' insert does when it runs).
+    code = (
+        "import sys, vidpipe.api, vidpipe.pipeline, vidpipe.records, vidpipe.journal; "
+        "print('sqlalchemy.dialects.postgresql' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
