@@ -14,7 +14,7 @@ Rows (each with its target):
   help    `vidpipe --help` beside a minimal two-command Typer app's `--help`
   verify  `vidpipe verify` of 5,000 rows / 5,000 assets, emulator with --rate-limit
   sync    `vidpipe sync` of the same catalogue plus 500 unrecorded rows
-  link    transfer() of 1 GiB over a shaped 25 ms / 400 Mbit/s link beside `curl -T`
+  link    transfer() of 1 GiB over shaped 25 ms and 50 ms / 400 Mbit/s links beside `curl -T`
           (bench/link.py, which also has other link profiles)
   webhooks `vidpipe webhook serve` under 32 clients, SQLite and PostgreSQL (bench/webhooks.py)
 

@@ -331,6 +331,37 @@ def test_a_cut_final_chunk_keeps_only_whole_blocks_too(emu: Emulator, uploads_ap
     assert uploads_api.get_direct_upload(upload.id).data.status == "waiting"
 
 
+def test_a_slow_fault_reads_an_upload_body_at_its_rate(emu: Emulator, uploads_api: Any) -> None:
+    data = video_bytes(8 * BLOCK + 321)  # 2 MiB and a bit
+    upload = create_upload(uploads_api)
+    emu.inject("PUT", "/upload/", "slow", rate=4 * 1024 * 1024)  # about half a second
+    seen_mid_request: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        for i in range(0, len(data), BLOCK):
+            if i == 6 * BLOCK:
+                # Three quarters sent: the server holds whole blocks of what it has read.
+                time.sleep(0.1)
+                seen_mid_request.append(emu.received(upload.id)[0])
+            yield data[i : i + BLOCK]
+
+    started = time.monotonic()
+    response = httpx.put(upload.url, content=body(), headers={"Content-Length": str(len(data))})
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert emu.received(upload.id) == (len(data), sha256(data))
+    assert elapsed >= len(data) / (4 * 1024 * 1024) * 0.9  # never faster than its rate
+    (mid,) = seen_mid_request
+    assert 0 < mid < len(data) and mid % BLOCK == 0
+    assert emu.pending_faults == 0
+
+
+def test_a_slow_fault_needs_a_rate(emu: Emulator) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        emu.inject("PUT", "/upload/", "slow")
+
+
 def test_chunked_transfer_encoding_is_accepted(emu: Emulator, uploads_api: Any) -> None:
     data = video_bytes(BLOCK * 3 + 17)
     upload = create_upload(uploads_api)

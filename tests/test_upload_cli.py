@@ -326,3 +326,60 @@ def test_second_upload_to_same_target_refused_at_once(
     assert "another vidpipe upload to lesson 1 is running" in res.err
     assert journal_rows(env) == [] and emulator.count(path_prefix="/video/") == 0
     assert cli("upload", video(), "--lesson", "1").code == 0
+
+
+def test_killed_in_the_middle_of_a_large_request_resumes_exactly(
+    env: Platform, emulator: Emulator, video: Callable[..., Path]
+) -> None:
+    """SIGKILL while one 32 MiB request is part-way across a slow link: until the server
+    answered, the journal claims no byte; the re-run asks the server, continues from what it
+    kept, and the bytes arrive exact."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    mib = 1024 * 1024
+    clip = video(48 * mib + 999)
+    emulator.inject("PUT", "/upload/", "slow", rate=16 * mib, times=1000)
+    cmd = [sys.executable, "-m", "vidpipe", "upload", str(clip), "--lesson", "1"]
+    cmd += ["--chunk-size", "32MiB", "--json"]
+    proc = subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    held = journaled = 0
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            if emulator.uploads:
+                held, _ = emulator.received(the_upload(emulator))
+                if held >= 8 * mib:
+                    rows = journal_rows(env)
+                    journaled = rows[0].confirmed_bytes if rows else -1
+                    break
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert held >= 8 * mib, "the first request never got going"
+    # Part-way through the first request: nothing answered, so nothing journaled.
+    assert journaled == 0
+    upload_id = the_upload(emulator)
+    held_at_kill, _ = emulator.received(upload_id)
+    assert 8 * mib <= held_at_kill < 32 * mib
+
+    emulator.clear_faults()
+    done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["upload_id"] == upload_id and doc["resumed"] is True
+    # The server's offset: the whole 256 KiB blocks it kept, at least what it held at the kill.
+    assert doc["resumed_from"] % QUANTUM == 0
+    assert held_at_kill <= doc["resumed_from"] < 32 * mib
+    assert len(emulator.uploads) == 1
+    assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
+    (row,) = journal_rows(env)
+    assert row.confirmed_bytes == clip.stat().st_size
+    lesson = env.lesson(1)
+    assert lesson is not None and lesson.mux_asset_id == doc["asset_id"]

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-FAULT_KINDS = frozenset({"status", "delay", "cut", "reset"})
+FAULT_KINDS = frozenset({"status", "delay", "cut", "reset", "slow"})
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Fault:
     times: int = 1
     delay: float = 0.0
     after_bytes: int = 0
+    rate: float = 0.0  # bytes per second, for "slow"
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and path.startswith(
@@ -40,6 +41,8 @@ class FaultPlan:
             raise ValueError(f"unknown fault kind {fault.kind!r}; use one of {sorted(FAULT_KINDS)}")
         if fault.times < 1:
             raise ValueError("times must be at least 1")
+        if fault.kind == "slow" and not fault.rate > 0:
+            raise ValueError("a slow fault needs a rate > 0 (bytes per second)")
         with self._lock:
             self._rules.append(fault)
 

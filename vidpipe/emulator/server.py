@@ -39,6 +39,7 @@ from vidpipe.emulator.store import (
 from vidpipe.emulator.webhooks import DEFAULT_ENVIRONMENT, WebhookSender, envelope
 
 READ_SIZE = 1024 * 1024
+SLOW_READ_SIZE = 64 * 1024  # reads of an upload body under a "slow" fault
 MAX_JSON_BODY = 1024 * 1024
 MAX_DRAIN = 64 * 1024 * 1024
 TOO_MANY_REQUESTS = {"errors": ["Too many requests, retry later."]}
@@ -233,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return False  # the upload handler reads `after_bytes` first
             self._drop()
             return True
+        if fault.kind == "slow":
+            return False  # the upload handler paces its reads; other requests run as usual
         if fault.status == 429:
             self._send_json(429, TOO_MANY_REQUESTS)
         else:
@@ -474,9 +477,13 @@ class _Handler(BaseHTTPRequestHandler):
         token = session.begin()
         writer = BlockWriter(session, token, start)
         budget = fault.after_bytes if fault is not None and fault.kind == "cut" else None
-        buf = memoryview(bytearray(READ_SIZE))
+        rate = fault.rate if fault is not None and fault.kind == "slow" else None
+        # A slow link is read a block at a time, so what it holds grows steadily.
+        read_size = READ_SIZE if rate is None else SLOW_READ_SIZE
+        buf = memoryview(bytearray(read_size))
+        started, taken = time.monotonic(), 0
         while not self._body.done:
-            want = READ_SIZE if budget is None else min(READ_SIZE, budget)
+            want = read_size if budget is None else min(read_size, budget)
             if want == 0:
                 break
             n = self._body.readinto(buf[:want])
@@ -485,6 +492,11 @@ class _Handler(BaseHTTPRequestHandler):
             if budget is not None:
                 budget -= n
             writer.feed(buf[:n])
+            if rate is not None:
+                taken += n
+                ahead = started + taken / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
         if budget is not None or self._body.truncated:
             # GCS keeps whole blocks of a broken request; the client never gets an answer.
             self._drop()
@@ -847,6 +859,7 @@ class Emulator:
         times: int = 1,
         delay: float = 0.0,
         after_bytes: int = 0,
+        rate: float = 0.0,
     ) -> None:
         """Add a fault for the next `times` requests matching method (None = any) and path.
 
@@ -856,10 +869,22 @@ class Emulator:
         blocks of them, then the connection closes with no answer; other requests close
         with no answer and are not processed.
         kind "reset": the connection is reset (RST) before anything is read or processed.
+        kind "slow": an upload PUT's body is read at `rate` bytes per second (what the
+        session holds grows as it arrives), then answered as usual; other requests are not
+        affected. With `times` large, every request of an upload crosses a slow link.
         Rules are checked in the order they were added.
         """
         self._faults.add(
-            Fault(method, path_prefix, kind, status, times, delay=delay, after_bytes=after_bytes)
+            Fault(
+                method,
+                path_prefix,
+                kind,
+                status,
+                times,
+                delay=delay,
+                after_bytes=after_bytes,
+                rate=rate,
+            )
         )
 
     def clear_faults(self) -> None:
