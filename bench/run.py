@@ -393,19 +393,22 @@ class Rows:
             self._upload = (base_url, db)
         return self._upload
 
-    def _vidpipe_upload(self, path: Path, vidpipe: Sequence[str] = VIDPIPE) -> Run:
+    def _vidpipe_upload(
+        self, path: Path, vidpipe: Sequence[str] = VIDPIPE, *, json_out: bool = False
+    ) -> Run:
         base_url, db = self._upload_setup()
         lesson = self.next_lesson
         self.next_lesson += 1
         cmd = [*vidpipe, "upload", str(path), "--lesson", str(lesson), "--no-wait"]
+        cmd += ["--json"] if json_out else []
         cmd += shlex.split(self.args.upload_args)
         return run(cmd, self.b.env(base_url, db), self.b.work)
 
     def _curl_upload(self, path: Path) -> Run:
         base_url, db = self._upload_setup()
         url = new_upload_url(base_url)
-        cmd = [CURL, "-sS", "--fail", "-o", "/dev/null", "-T", str(path), url]
-        return run(cmd, self.b.env(base_url, db), self.b.work)
+        cmd = [CURL, "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total}", "-T", str(path)]
+        return run([*cmd, url], self.b.env(base_url, db), self.b.work)
 
     # upload + rss: the same runs
 
@@ -430,7 +433,7 @@ class Rows:
             for who, size in steps:
                 path = big if size == "big" else mid
                 if who == "vp":
-                    vp[size].append(self._vidpipe_upload(path))
+                    vp[size].append(self._vidpipe_upload(path, json_out=True))
                 else:
                     cu[size].append(self._curl_upload(path))
             print(
@@ -447,6 +450,10 @@ class Rows:
         m_vp, m_cu = median(d_vp), median(d_cu)
         per_gib_vp, per_gib_cu = m_vp / span * GiB, m_cu / span * GiB
         ratio = m_vp / m_cu if m_cu > 0 else math.inf
+        # Each tool's own clock for its transfer of the 1 GiB, process start and exit left
+        # out: vidpipe's `transfer.seconds` (first PUT to final answer), curl's time_total.
+        own_vp = median(json.loads(r.out)["transfer"]["seconds"] for r in vp["big"])
+        own_cu = median(float(r.out) for r in cu["big"])
         if "upload" in want:
             rows.append(
                 Row(
@@ -460,6 +467,8 @@ class Rows:
                     [
                         f"{rounds} rounds; per-round ratios "
                         + ", ".join(f"{a / b:.2f}" for a, b in zip(d_vp, d_cu, strict=True))
+                        + f"; each tool's own transfer clock on the 1 GiB: vidpipe "
+                        f"{fmt_s(own_vp)}, curl {fmt_s(own_cu)} = {own_vp / own_cu:.2f}x"
                         + f"; whole-command medians: vidpipe 1 GiB "
                         f"{fmt_s(median(r.wall for r in vp['big']))}, 64 MiB "
                         f"{fmt_s(median(r.wall for r in vp['mid']))}; curl 1 GiB "
@@ -685,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(ROWS),
         help=f"comma-separated rows to run: {', '.join(ROWS)} (default: all)",
     )
-    parser.add_argument("--rounds", type=int, default=5, help="upload rounds (min 3)")
+    parser.add_argument("--rounds", type=int, default=7, help="upload rounds (min 3)")
     parser.add_argument("--reconcile-runs", type=int, default=3, help="verify and sync runs")
     parser.add_argument("--runs", type=int, default=15, help="--help and fixed-cost runs (min 10)")
     parser.add_argument(

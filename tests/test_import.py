@@ -113,6 +113,7 @@ def test_upload_of_a_url_has_mux_fetch_it_and_records_the_ready_asset(
     assert res.code == 0, res.err
     doc = json.loads(res.out)
     assert doc["state"] == "ready" and doc["upload_id"] is None
+    assert doc["transfer"] is None  # Mux fetched it: vidpipe sent no bytes
     (asset,) = assets_for(emulator, 2)
     assert asset["ingest_type"] == "on_demand_url" and asset["status"] == "ready"
     assert files.requests == ["/course/intro.mp4"]

@@ -184,6 +184,69 @@ def test_the_clock_driven_calls_feed_the_policy() -> None:
     assert sizer.size == 4 * MiB  # wanted ~4.9 MiB, capped at 4x
 
 
+def drive(
+    sizer: ChunkSizer, clock: FakeClock, *, rate: float, rtt: float, stall: float
+) -> list[int]:
+    """Six requests over a link of `rate` and `rtt`, the sender spending `stall` seconds of
+    its own between an answer and the next request and as much in a callback mid-body
+    (the journal's write of the previous offset), as `transfer` does from the second on."""
+    sizes = []
+    for n in range(6):
+        size = sizer.size
+        sizes.append(size)
+        sizer.request_started()
+        clock.advance(size / rate / 2)
+        if n:
+            sizer.callback_started()
+            clock.advance(stall)
+            sizer.callback_ended()
+        clock.advance(size / rate / 2)
+        sizer.body_sent()
+        clock.advance(rtt)
+        sizer.request_answered(size)
+        clock.advance(stall)
+    return sizes
+
+
+def test_the_senders_own_stall_counts_like_a_round_trip() -> None:
+    # Loopback-like: a fast link whose round trip is shorter than a journal write.
+    rate, rtt, stall = 2e9, 0.0005, 0.002
+    clock = FakeClock()
+    plain = ChunkSizer(clock=clock)
+    plain_sizes = drive(plain, clock, rate=rate, rtt=rtt, stall=0.0)
+    stalled = ChunkSizer(clock=clock)
+    stalled_sizes = drive(stalled, clock, rate=rate, rtt=rtt, stall=stall)
+
+    assert plain.stall == 0.0
+    assert stalled.stall == pytest.approx(2 * stall)  # before the request and inside it
+    # Sized so that everything the link idles per request is the target share.
+    idle = rtt + 2 * stall
+    steady = stalled_sizes[-1]
+    assert idle / (idle + steady / stalled.rate) <= IDLE_TARGET  # type: ignore[operator]
+    assert idle / (idle + (steady - 2 * CHUNK_QUANTUM) / stalled.rate) > IDLE_TARGET  # type: ignore[operator]
+    # Without counting the stall the requests stay far smaller: the link idles longer.
+    assert plain_sizes[-1] * 4 < steady
+
+
+def test_a_back_off_is_no_part_of_the_stall() -> None:
+    clock = FakeClock()
+    sizer = ChunkSizer(clock=clock)
+    drive(sizer, clock, rate=2e9, rtt=0.0005, stall=0.001)
+    before = sizer.stall
+    sizer.request_started()
+    sizer.request_failed()
+    clock.advance(30.0)  # the back-off
+    sizer.request_started()  # the offset query
+    clock.advance(0.001)
+    sizer.request_answered(0)
+    sizer.request_started()  # the next chunk, right away
+    clock.advance(0.01)
+    sizer.body_sent()
+    clock.advance(0.0005)
+    sizer.request_answered(8 * MiB)
+    assert sizer.stall == pytest.approx(before, rel=0.2)
+
+
 def test_success_never_shrinks_a_request_but_a_slow_link_caps_its_duration() -> None:
     sizer = ChunkSizer(start=64 * MiB, max_seconds=10.0)
     sizer.observe(64 * MiB, 0.7, wait=0.001)  # a fast link with a short round trip

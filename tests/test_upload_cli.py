@@ -105,6 +105,33 @@ def test_cut_connection_mid_chunk_resumes_same_upload(
     assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
 
 
+def test_upload_reports_what_its_transfer_sent(
+    env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    clip = video(8 * QUANTUM + 77)
+    size = clip.stat().st_size
+    res = cli("upload", clip, "--lesson", "1", "--chunk-size", "1MiB", "--no-wait")
+    assert res.code == 0, res.err
+    # 1 MiB, 1 MiB, 77 bytes: three PUTs, every byte once; on stderr, stdout keeps the result.
+    (summary,) = [line for line in res.err.splitlines() if line.startswith("sent ")]
+    assert summary.startswith("sent 2.0 MiB in ")
+    assert summary.endswith(", 3 requests, no retries")
+    assert "transferred" in res.out and "sent " not in res.out
+
+    # A cut after QUANTUM + 1000 bytes of the first request: the server keeps one block,
+    # the retry asks for the offset and sends the rest; what was sent twice counts twice.
+    emulator.inject("PUT", "/upload/", "cut", after_bytes=QUANTUM + 1000, times=1)
+    res = cli("upload", clip, "--lesson", "2", "--chunk-size", "1MiB", "--no-wait", "--json")
+    assert res.code == 0, res.err
+    sent = json.loads(res.out)["transfer"]
+    # The cut request, the offset query, then two from the kept block.
+    assert (sent["requests"], sent["retries"]) == (4, 1)
+    # The first request handed between QUANTUM + 1000 bytes and all of its 1 MiB to the
+    # connection before the cut; everything after the kept block went again.
+    assert size + 1000 <= sent["bytes_sent"] <= size - QUANTUM + 1024 * 1024
+    assert sent["seconds"] > 0
+
+
 def test_expired_upload_starts_fresh(
     env: Platform, emulator: Emulator, video: Callable[..., Path], cli: Callable[..., Result]
 ) -> None:

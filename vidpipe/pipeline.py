@@ -130,7 +130,19 @@ class UploadOutcome:
             "replaced_asset_id": self.replaced_asset_id,
             "old_asset_deleted": self.old_asset_deleted,
             "warnings": self.warnings,
+            "transfer": None if self.transfer is None else transfer_json(self.transfer),
         }
+
+
+def transfer_json(result: TransferResult) -> dict[str, object]:
+    """What this run sent (JSON): body bytes (resends included), PUT requests (offset queries
+    included), retries after failures, and wall seconds from the first request to the end."""
+    return {
+        "bytes_sent": result.bytes_sent,
+        "requests": result.requests,
+        "retries": result.retries,
+        "seconds": round(result.seconds, 3),
+    }
 
 
 @dataclass

@@ -14,7 +14,7 @@ from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
 from vidpipe.manifest import Item
 from vidpipe.reconcile import Report
 from vidpipe.status import StatusEntry, StatusReport
-from vidpipe.ui import UI, Col, Role
+from vidpipe.ui import UI, Col, Role, size_text
 
 STATUS_ROWS = 20
 """On a terminal, `status` lists at most this many targets unless asked for all."""
@@ -270,7 +270,7 @@ class _PlainImport(_ImportObserver):
         self.last = self.started_at
 
     def started(self, item: Item) -> None:
-        size = f" ({_size(item.size)})" if item.size else ""
+        size = f" ({size_text(item.size)})" if item.size else ""
         self.ui.message(f"line {item.line}: {item.target}: {item.shown}{size}: started")
 
     def progress(self, item: Item, done: int, total: int) -> None:
@@ -299,8 +299,8 @@ class _PlainImport(_ImportObserver):
         elapsed = max(now - self.started_at, 1e-6)
         done = self.bytes_done
         return (
-            f"import: {self.ended}/{self.total_items} items, {_size(done)} of "
-            f"{_size(self.total_bytes)} ({_size(done / elapsed)}/s)"
+            f"import: {self.ended}/{self.total_items} items, {size_text(done)} of "
+            f"{size_text(self.total_bytes)} ({size_text(done / elapsed)}/s)"
         )
 
 
@@ -369,11 +369,3 @@ class _RichImport(_ImportObserver):
 
     def close(self) -> None:
         self.bar.stop()
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover

@@ -103,11 +103,16 @@ class ChunkSizer:
       answer arriving, or an offset query's round trip, whichever is smaller. It is what the
       link idles per request (plus what was still buffered on the way, so it errs large, and
       requests err long).
+    - Stall: what the sender itself spends per request besides sending: its own work from
+      one answer to the next request, and callbacks that hold up a request's body (the
+      journal's write of the previous offset). On a slow link the bytes already in flight
+      hide it; on a fast one (loopback, a LAN) it idles the link like a round trip does, so
+      it counts with the overhead. A running mean of the requests so far.
     - Growth, after each answered request: enough bytes, at that request's throughput (its
-      bytes over its time less the overhead), that the overhead is at most `idle` of a
-      request's time; but at most `growth` times the previous size, and never smaller than
-      it unless a request would last longer than `max_seconds`. Until an overhead is known
-      it just grows by `growth`.
+      bytes over its time less the overhead), that overhead plus stall is at most `idle` of
+      a request's time; but at most `growth` times the previous size, and never smaller
+      than it unless a request would last longer than `max_seconds`. Until an overhead is
+      known it just grows by `growth`.
     - Shrink, after a failed request: the size is divided by `shrink`.
     - Bounds: between `minimum` and `maximum` (None: no limit), always a multiple of
       `CHUNK_QUANTUM`; `next_size` sends what is left in one request once that is less than
@@ -142,6 +147,8 @@ class ChunkSizer:
         """Seconds the link is thought to idle per request; None until measured."""
         self.rate: float | None = None
         """Bytes per second of the last answered request's body; None before."""
+        self.stall = 0.0
+        """Seconds the sender is thought to spend per request besides sending (see above)."""
         self.minimum = minimum
         self.maximum = maximum
         self.idle = idle
@@ -151,6 +158,11 @@ class ChunkSizer:
         self.clock = clock
         self._started: float | None = None
         self._body_sent: float | None = None
+        self._answered: float | None = None  # when the last request was answered
+        self._stalled = 0.0  # the current request's stall so far
+        self._callback: float | None = None  # when a callback inside a body began
+        self._measuring = False  # the current request's stall is measured
+        self._stalls_seen = 0
 
     def next_size(self, remaining: int) -> int:
         """Bytes for a request when `remaining` bytes of the file are left to send.
@@ -165,8 +177,25 @@ class ChunkSizer:
 
     def request_started(self) -> None:
         """A request (a chunk or an offset query) is about to go out."""
-        self._started = self.clock()
+        now = self.clock()
+        # The sender's own work since the last answer; the first request of a run (or the
+        # first after a failure) has no last answer, and its stall is not measured.
+        self._measuring = self._answered is not None
+        if self._answered is not None:
+            self._stalled += now - self._answered
+            self._answered = None
+        self._started = now
         self._body_sent = None
+
+    def callback_started(self) -> None:
+        """A callback that holds up the current request's body (a journal write) begins."""
+        self._callback = self.clock()
+
+    def callback_ended(self) -> None:
+        """That callback returned: its time counts as the request's stall."""
+        if self._callback is not None:
+            self._stalled += self.clock() - self._callback
+            self._callback = None
 
     def body_sent(self) -> None:
         """The request's last body byte has been handed to the connection."""
@@ -183,23 +212,33 @@ class ChunkSizer:
             wait: float | None = now - self._body_sent
         else:
             wait = seconds if sent == 0 else None
-        self._started = self._body_sent = None
-        self.observe(sent, seconds, wait)
+        stall, self._stalled = self._stalled, 0.0
+        self._started = self._body_sent = self._callback = None
+        self._answered = now
+        self.observe(sent, seconds, wait, stall=stall if sent > 0 and self._measuring else None)
 
     def request_failed(self) -> None:
         """The chunk request started last failed (dropped, timed out, 408/429/5xx, or the
         server kept none of it): the next one is smaller."""
-        self._started = self._body_sent = None
+        # A back-off and an offset query follow: no part of the sender's usual stall.
+        self._started = self._body_sent = self._callback = self._answered = None
+        self._stalled = 0.0
         self.size = self._bounded(self.size / self.shrink)
 
     # --- the policy itself
 
-    def observe(self, sent: int, seconds: float, wait: float | None = None) -> None:
+    def observe(
+        self, sent: int, seconds: float, wait: float | None = None, *, stall: float | None = None
+    ) -> None:
         """Learn from one answered request: `sent` body bytes (0 for an offset query) over
         `seconds` from its start to its answer, of which `wait` (if known) came after the
-        last body byte left."""
+        last body byte left; `stall`, if known, is what the sender spent besides sending for
+        it (its work before the request, callbacks during it)."""
         if wait is not None and wait >= 0:
             self.overhead = wait if self.overhead is None else min(self.overhead, wait)
+        if stall is not None and stall >= 0:
+            self._stalls_seen += 1
+            self.stall += (stall - self.stall) / self._stalls_seen
         if sent <= 0:
             return
         # The body's own time: the request's less the overhead, which is no part of it (at
@@ -210,8 +249,8 @@ class ChunkSizer:
         if self.overhead is None or math.isinf(rate):
             wanted = math.inf
         else:
-            # The idle share of a request is overhead / (overhead + its body's time).
-            wanted = rate * self.overhead * (1 - self.idle) / self.idle
+            # The idle share of a request is idle time / (idle time + its body's time).
+            wanted = rate * (self.overhead + self.stall) * (1 - self.idle) / self.idle
         wanted = max(wanted, self.size)  # success alone never shrinks a request...
         longest = rate * self.max_seconds  # ...except to keep it this short
         self.size = self._bounded(min(wanted, self.size * self.growth, longest))
@@ -245,6 +284,12 @@ class _FixedSize:
     def request_failed(self) -> None:
         pass
 
+    def callback_started(self) -> None:
+        pass
+
+    def callback_ended(self) -> None:
+        pass
+
 
 class _SizePolicy(Protocol):
     def next_size(self, remaining: int) -> int: ...
@@ -252,6 +297,8 @@ class _SizePolicy(Protocol):
     def body_sent(self) -> None: ...
     def request_answered(self, sent: int) -> None: ...
     def request_failed(self) -> None: ...
+    def callback_started(self) -> None: ...
+    def callback_ended(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -277,6 +324,8 @@ class TransferResult:
     `bytes_sent` counts body bytes handed to the connection, resends included; `requests`
     counts every PUT (offset queries included); `retries` counts back-offs after failures.
     `response_json` is the body of the final 200/201 when it was JSON, else None.
+    `seconds` is the run's wall time, from its first request to the final answer (back-offs
+    included).
     """
 
     total: int
@@ -285,6 +334,7 @@ class TransferResult:
     retries: int
     response_json: Any | None
     start_offset: int = 0  # where this run started: the caller's offset or the server's
+    seconds: float = 0.0
 
 
 def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
@@ -504,6 +554,7 @@ class _Session:
         self.best = 0  # highest offset the server has confirmed in this run
         self.known = 0  # latest offset known to be held: the caller's, then the server's
         self.last_progress_call = 0.0
+        self.started = time.monotonic()
 
     def run(self, start_offset: int | None) -> TransferResult:
         try:
@@ -561,6 +612,7 @@ class _Session:
                     retries=self.retries,
                     response_json=answer.body,
                     start_offset=first,
+                    seconds=time.monotonic() - self.started,
                 )
             self._confirm(answer.held, defer=True)
             offset = answer.held
@@ -610,7 +662,9 @@ class _Session:
         position = start
         while position < end:
             if position >= report_at and self.pending is not None:
+                self.sizes.callback_started()
                 self._report_confirmed()
+                self.sizes.callback_ended()
             data = file.read(min(read_size, end - position))
             if not data:
                 raise TransferError(

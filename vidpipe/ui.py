@@ -452,3 +452,22 @@ def _plain(value: Any) -> str:
         return "-"
     text = str(value)
     return json.dumps(text) if any(c.isspace() for c in text) or '"' in text else text
+
+
+def size_text(n: float) -> str:
+    """A byte count for people: "512 B", "3.2 MiB", "1.0 GiB"."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def transfer_summary(bytes_sent: int, seconds: float, requests: int, retries: int) -> str:
+    """One line on what an upload's transfer did: "sent 1.0 GiB in 3.2 s (320.0 MiB/s),
+    4 requests, no retries"."""
+    speed = f" ({size_text(bytes_sent / seconds)}/s)" if seconds > 0 and bytes_sent else ""
+    plural = "" if requests == 1 else "s"
+    again = {0: "no retries", 1: "1 retry"}.get(retries, f"{retries} retries")
+    sent = f"sent {size_text(bytes_sent)} in {seconds:.1f} s{speed}"
+    return f"{sent}, {requests} request{plural}, {again}"
