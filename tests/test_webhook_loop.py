@@ -74,7 +74,13 @@ def test_no_wait_upload_recorded_by_webhooks_alone(
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             row = env.lesson(3)
-            if row is not None and row.mux_asset_id:
+            # serve commits the row before it answers, and the emulator logs a delivery once
+            # answered: wait for both.
+            if (
+                row is not None
+                and row.mux_asset_id
+                and ("video.asset.ready", 200) in (emu.webhook_log)
+            ):
                 break
             time.sleep(0.1)
         (asset,) = emu.assets.values()
