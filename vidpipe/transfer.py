@@ -159,9 +159,10 @@ class ChunkSizer:
         self._started: float | None = None
         self._body_sent: float | None = None
         self._answered: float | None = None  # when the last request was answered
-        self._stalled = 0.0  # the current request's stall so far
+        # The current request's stall so far; None when it is not measured (no answer came
+        # before it in this run, or since a failure).
+        self._stalled: float | None = None
         self._callback: float | None = None  # when a callback inside a body began
-        self._measuring = False  # the current request's stall is measured
         self._stalls_seen = 0
 
     def next_size(self, remaining: int) -> int:
@@ -178,12 +179,9 @@ class ChunkSizer:
     def request_started(self) -> None:
         """A request (a chunk or an offset query) is about to go out."""
         now = self.clock()
-        # The sender's own work since the last answer; the first request of a run (or the
-        # first after a failure) has no last answer, and its stall is not measured.
-        self._measuring = self._answered is not None
-        if self._answered is not None:
-            self._stalled += now - self._answered
-            self._answered = None
+        # The sender's own work since the last answer, if there was one.
+        self._stalled = None if self._answered is None else now - self._answered
+        self._answered = None
         self._started = now
         self._body_sent = None
 
@@ -193,9 +191,9 @@ class ChunkSizer:
 
     def callback_ended(self) -> None:
         """That callback returned: its time counts as the request's stall."""
-        if self._callback is not None:
+        if self._callback is not None and self._stalled is not None:
             self._stalled += self.clock() - self._callback
-            self._callback = None
+        self._callback = None
 
     def body_sent(self) -> None:
         """The request's last body byte has been handed to the connection."""
@@ -212,17 +210,17 @@ class ChunkSizer:
             wait: float | None = now - self._body_sent
         else:
             wait = seconds if sent == 0 else None
-        stall, self._stalled = self._stalled, 0.0
-        self._started = self._body_sent = self._callback = None
+        stall = self._stalled if sent > 0 else None
+        self._started = self._body_sent = self._callback = self._stalled = None
         self._answered = now
-        self.observe(sent, seconds, wait, stall=stall if sent > 0 and self._measuring else None)
+        self.observe(sent, seconds, wait, stall=stall)
 
     def request_failed(self) -> None:
         """The chunk request started last failed (dropped, timed out, 408/429/5xx, or the
         server kept none of it): the next one is smaller."""
         # A back-off and an offset query follow: no part of the sender's usual stall.
         self._started = self._body_sent = self._callback = self._answered = None
-        self._stalled = 0.0
+        self._stalled = None
         self.size = self._bounded(self.size / self.shrink)
 
     # --- the policy itself
