@@ -313,11 +313,10 @@ def upload(
     if json_out:
         ui.json(outcome.as_json())
         return
-    sent = outcome.transfer
-    if sent is not None:
+    if outcome.transfer is not None:
         from vidpipe.ui import transfer_summary
 
-        ui.message(transfer_summary(sent.bytes_sent, sent.seconds, sent.requests, sent.retries))
+        ui.message(transfer_summary(outcome.transfer))
     target = outcome.target
     if outcome.state == "ready":
         ui.line(

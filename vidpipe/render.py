@@ -309,24 +309,7 @@ class _RichImport(_ImportObserver):
 
     def __init__(self, ui: UI) -> None:
         super().__init__(ui)
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self.bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=ui.err,
-            transient=False,
-        )
+        self.bar = ui.byte_bar("{task.description}", transient=False)
         self.overall = self.bar.add_task("import", total=None)
         self.tasks: dict[int, Any] = {}
         self.bar.start()

@@ -21,8 +21,10 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from rich.console import ConsoleOptions, RenderResult
+    from rich.progress import Progress
 
     from vidpipe.progress import Event
+    from vidpipe.transfer import TransferResult
 
 
 def _console(file: IO[str]) -> Console:
@@ -267,30 +269,35 @@ class UI:
         finally:
             live.stop()
 
+    def byte_bar(self, description: str, *, transient: bool) -> Progress:
+        """A rich bar of bytes on stderr (not started): `description` (a rich column
+        template), the bar, bytes done of total, speed, time left."""
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        return Progress(
+            TextColumn(description),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self.err,
+            transient=transient,
+        )
+
     @contextmanager
     def progress(self, description: str) -> Iterator[Callable[[int, int], None]]:
         """A byte progress callback `(done, total)`: a rich bar on a terminal (stderr),
         plain periodic lines otherwise (every 10% or 10 s), nothing in --json off a terminal.
         The bar starts on the first call, when the total is known, and stops when done."""
         if self.err.is_terminal:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            bar = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                DownloadColumn(binary_units=True),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=self.err,
-                transient=True,
-            )
+            bar = self.byte_bar("[bold]{task.description}", transient=True)
             tasks: list[Any] = []
 
             def update(done: int, total: int) -> None:
@@ -463,11 +470,11 @@ def size_text(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-def transfer_summary(bytes_sent: int, seconds: float, requests: int, retries: int) -> str:
+def transfer_summary(result: TransferResult) -> str:
     """One line on what an upload's transfer did: "sent 1.0 GiB in 3.2 s (320.0 MiB/s),
     4 requests, no retries"."""
-    speed = f" ({size_text(bytes_sent / seconds)}/s)" if seconds > 0 and bytes_sent else ""
-    plural = "" if requests == 1 else "s"
-    again = {0: "no retries", 1: "1 retry"}.get(retries, f"{retries} retries")
-    sent = f"sent {size_text(bytes_sent)} in {seconds:.1f} s{speed}"
-    return f"{sent}, {requests} request{plural}, {again}"
+    sent, seconds = result.bytes_sent, result.seconds
+    speed = f" ({size_text(sent / seconds)}/s)" if seconds > 0 and sent else ""
+    requests = f"{result.requests} request{'' if result.requests == 1 else 's'}"
+    again = {0: "no retries", 1: "1 retry"}.get(result.retries, f"{result.retries} retries")
+    return f"sent {size_text(sent)} in {seconds:.1f} s{speed}, {requests}, {again}"
