@@ -4,6 +4,11 @@ the emulator over real sockets, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,42 @@ def journal_rows(platform: Platform) -> list[UploadJournal]:
 def the_upload(emulator: Emulator) -> str:
     (upload_id,) = emulator.uploads.keys()
     return upload_id
+
+
+def kill_when(cmd: list[str], ready: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Run `cmd` as its own process and SIGKILL it as soon as `ready()` is true (or after
+    `timeout`); whether `ready()` was seen."""
+    proc = subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if ready():
+                return True
+            time.sleep(0.02)
+        return False
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def rerun_resumes_exactly(
+    cmd: list[str], env: Platform, emulator: Emulator, clip: Path
+) -> dict[str, Any]:
+    """Run the killed `cmd` (a `--json` upload) again, faults cleared: the same Mux upload
+    resumes, the bytes arrive exact and the row records the asset; its JSON document."""
+    upload_id = the_upload(emulator)
+    emulator.clear_faults()
+    done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    assert doc["upload_id"] == upload_id and doc["resumed"] is True
+    assert len(emulator.uploads) == 1
+    assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
+    row = env.lesson(doc["target"]["id"])
+    assert row is not None and row.mux_asset_id == doc["asset_id"]
+    return doc
 
 
 def test_upload_lesson_records_ids_and_bytes_arrive_exact(
@@ -291,55 +332,22 @@ def test_killed_process_resumes_same_upload(
 ) -> None:
     """SIGKILL mid-transfer, then the same command: the same Mux upload continues from the
     server's offset (no restart from 0), and the bytes arrive exact."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     clip = video(24 * QUANTUM + 999)
     emulator.inject("PUT", "/upload/", "delay", delay=0.25, times=1000)
-    cmd = [
-        sys.executable,
-        "-m",
-        "vidpipe.cli",
-        "upload",
-        str(clip),
-        "--lesson",
-        "1",
-        "--chunk-size",
-        "256KiB",
-        "--json",
-    ]
-    proc = subprocess.Popen(
-        cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 30
-    confirmed = 0
-    while time.monotonic() < deadline:
+    cmd = [sys.executable, "-m", "vidpipe.cli", "upload", str(clip), "--lesson", "1"]
+    cmd += ["--chunk-size", "256KiB", "--json"]
+
+    def going() -> bool:
         rows = journal_rows(env)
-        confirmed = rows[0].confirmed_bytes if rows else 0
-        if confirmed >= 4 * QUANTUM:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert confirmed >= 4 * QUANTUM, "the transfer never got going"
-    upload_id = the_upload(emulator)
-    held_at_kill, _ = emulator.received(upload_id)
+        return bool(rows) and rows[0].confirmed_bytes >= 4 * QUANTUM
+
+    assert kill_when(cmd, going), "the transfer never got going"
+    held_at_kill, _ = emulator.received(the_upload(emulator))
     assert 0 < held_at_kill < clip.stat().st_size
 
-    emulator.clear_faults()
-    done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)
-    assert doc["upload_id"] == upload_id and doc["resumed"] is True
+    doc = rerun_resumes_exactly(cmd, env, emulator, clip)
     # The server may have taken a request already in flight at the kill: at least that much.
     assert held_at_kill <= doc["resumed_from"] < clip.stat().st_size
-    assert len(emulator.uploads) == 1
-    assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
-    row = env.lesson(1)
-    assert row is not None and row.mux_asset_id == doc["asset_id"]
 
 
 def test_second_upload_to_same_target_refused_at_once(
@@ -361,52 +369,29 @@ def test_killed_in_the_middle_of_a_large_request_resumes_exactly(
     """SIGKILL while one 32 MiB request is part-way across a slow link: until the server
     answered, the journal claims no byte; the re-run asks the server, continues from what it
     kept, and the bytes arrive exact."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     mib = 1024 * 1024
     clip = video(48 * mib + 999)
     emulator.inject("PUT", "/upload/", "slow", rate=16 * mib, times=1000)
     cmd = [sys.executable, "-m", "vidpipe", "upload", str(clip), "--lesson", "1"]
     cmd += ["--chunk-size", "32MiB", "--json"]
-    proc = subprocess.Popen(
-        cmd, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    held = journaled = 0
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            if emulator.uploads:
-                held, _ = emulator.received(the_upload(emulator))
-                if held >= 8 * mib:
-                    rows = journal_rows(env)
-                    journaled = rows[0].confirmed_bytes if rows else -1
-                    break
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    assert held >= 8 * mib, "the first request never got going"
+    journaled: list[int] = []
+
+    def part_way_through_the_first_request() -> bool:
+        if not emulator.uploads or emulator.received(the_upload(emulator))[0] < 8 * mib:
+            return False
+        rows = journal_rows(env)
+        journaled.append(rows[0].confirmed_bytes if rows else -1)
+        return True
+
+    assert kill_when(cmd, part_way_through_the_first_request), "the first request never got going"
     # Part-way through the first request: nothing answered, so nothing journaled.
-    assert journaled == 0
-    upload_id = the_upload(emulator)
-    held_at_kill, _ = emulator.received(upload_id)
+    assert journaled == [0]
+    held_at_kill, _ = emulator.received(the_upload(emulator))
     assert 8 * mib <= held_at_kill < 32 * mib
 
-    emulator.clear_faults()
-    done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)
-    assert doc["upload_id"] == upload_id and doc["resumed"] is True
+    doc = rerun_resumes_exactly(cmd, env, emulator, clip)
     # The server's offset: the whole 256 KiB blocks it kept, at least what it held at the kill.
     assert doc["resumed_from"] % QUANTUM == 0
     assert held_at_kill <= doc["resumed_from"] < 32 * mib
-    assert len(emulator.uploads) == 1
-    assert emulator.received(upload_id) == (clip.stat().st_size, sha256_file(clip))
     (row,) = journal_rows(env)
     assert row.confirmed_bytes == clip.stat().st_size
-    lesson = env.lesson(1)
-    assert lesson is not None and lesson.mux_asset_id == doc["asset_id"]
