@@ -56,7 +56,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PY = sys.executable
 VIDPIPE_SCRIPT = Path(PY).parent / "vidpipe"
-VIDPIPE = [str(VIDPIPE_SCRIPT)] if VIDPIPE_SCRIPT.exists() else [PY, "-m", "vidpipe.cli"]
+VIDPIPE = [str(VIDPIPE_SCRIPT)] if VIDPIPE_SCRIPT.exists() else [PY, "-m", "vidpipe"]
 MINIMAL_APP = [PY, str(BENCH / "minimal_app.py")]
 CURL = shutil.which("curl") or "/usr/bin/curl"
 
@@ -153,11 +153,12 @@ def wait_listening(port: int, proc: subprocess.Popen[Any], timeout: float = 30.0
     raise RuntimeError(f"emulator not listening on {port} after {timeout:.0f} s")
 
 
-def stop(proc: subprocess.Popen[Any]) -> None:
+def stop(proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL if it is still running after `timeout` seconds."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -29,7 +29,6 @@ import os
 import queue
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -49,9 +48,10 @@ from vidpipe.webhooks import sign
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-PY = sys.executable
-VIDPIPE_SCRIPT = Path(PY).parent / "vidpipe"
-VIDPIPE = [str(VIDPIPE_SCRIPT)] if VIDPIPE_SCRIPT.exists() else [PY, "-m", "vidpipe.cli"]
+sys.path.insert(0, str(BENCH))
+
+from run import VIDPIPE, stop  # noqa: E402 - bench/ is a directory of scripts, not a package
+
 SECRET = "whsec-bench-webhooks"
 SQLITE_RATE_TARGET = 150.0
 P99_TARGET = 1.0
@@ -181,13 +181,7 @@ def served(url: str, work: Path, name: str) -> Iterator[int]:
                 time.sleep(0.05)
         yield port
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc, timeout=20)
         log.close()
 
 
