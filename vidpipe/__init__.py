@@ -32,6 +32,7 @@ _EXPORTS = {
     "StatusReport": "vidpipe.status",
     "DeletePlan": "vidpipe.delete",
     "DeleteResult": "vidpipe.delete",
+    "Diagnosis": "vidpipe.doctor",
     "EventOutcome": "vidpipe.webhooks",
     "ImportReport": "vidpipe.importer",
     "ManifestError": "vidpipe.manifest",
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigError",
     "DeletePlan",
     "DeleteResult",
+    "Diagnosis",
     "EnvironmentMismatch",
     "EventOutcome",
     "ImportReport",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from vidpipe.api import Vidpipe
     from vidpipe.config import Settings
     from vidpipe.delete import DeletePlan, DeleteResult
+    from vidpipe.doctor import Diagnosis
     from vidpipe.errors import (
         ConfigError,
         EnvironmentMismatch,

@@ -130,6 +130,7 @@ class Settings(BaseSettings):
 
     _from_dotenv: frozenset[str] = PrivateAttr(default_factory=frozenset)
     _from_environment: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    _shadowed_in_dotenv: frozenset[str] = PrivateAttr(default_factory=frozenset)
     _dotenv_note: str | None = PrivateAttr(default=None)
 
     @field_validator(
@@ -233,6 +234,16 @@ class Settings(BaseSettings):
     def from_dotenv(self) -> frozenset[str]:
         """Names of the variables (e.g. `MUX_BASE_URL`) whose value came from `.env`."""
         return self._from_dotenv
+
+    @property
+    def from_environment(self) -> frozenset[str]:
+        """Names of the variables whose value came from the environment (which wins)."""
+        return self._from_environment
+
+    @property
+    def shadowed_in_dotenv(self) -> frozenset[str]:
+        """Names `.env` sets too but the environment won: `.env`'s value was not used."""
+        return self._shadowed_in_dotenv
 
     @property
     def dotenv_note(self) -> str | None:
@@ -349,6 +360,7 @@ def load_settings(*, read_dotenv: bool = True, **overrides: object) -> Settings:
         environment - overridden
     )
     settings._from_dotenv = frozenset(from_dotenv - environment - overridden)
+    settings._shadowed_in_dotenv = frozenset((from_dotenv & environment) - overridden)
     settings._dotenv_note = note
     return settings
 
