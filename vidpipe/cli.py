@@ -642,6 +642,32 @@ def db_pin(
     )
 
 
+# -- doctor -------------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    webhooks: Annotated[
+        bool,
+        typer.Option("--webhooks", help="This deployment receives webhooks: require the secret."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> int:
+    """Check the deployment and say what to fix; changes nothing. Exit 1 if a check fails."""
+    from vidpipe.config import load_settings
+    from vidpipe.doctor import diagnose_loading
+    from vidpipe.render_doctor import render_diagnosis
+
+    invocation = ctx.find_object(Invocation) or Invocation()
+    diagnosis = diagnose_loading(
+        lambda: load_settings(read_dotenv=invocation.read_dotenv, **invocation.settings),
+        webhooks=webhooks,
+    )
+    render_diagnosis(_ui(json_out), diagnosis)
+    return 0 if diagnosis.ok else 1
+
+
 # -- webhooks -----------------------------------------------------------------------------------
 
 
