@@ -138,7 +138,7 @@ def test_tables_of_an_older_version_fail_until_db_init_adds_them(
 
     assert failed(diagnosis) == {"database"}
     detail = diagnosis["database"].detail
-    assert "older" in detail
+    assert "an older vidpipe" in detail
     assert "vidpipe_environment" in detail and "vidpipe_webhook_tombstone" in detail
 
     assert cli("db", "init").code == 0
@@ -255,7 +255,8 @@ def test_refused_credentials_fail_the_mux_check(env: Platform, emulator: Emulato
     diagnosis = doctor()
 
     assert {"mux", "environment", "clock"} == failed(diagnosis)
-    assert "refused" in diagnosis["mux"].detail
+    assert "refused the token" in diagnosis["mux"].detail
+    assert "access token" in (diagnosis["mux"].hint or "")
 
 
 def test_an_unfinished_upload_two_days_old_fails_the_uploads_check(env: Platform) -> None:
