@@ -23,11 +23,14 @@ class CutConnection(Exception):
 class Body:
     """The request body, read with `Content-Length` or chunked transfer-encoding.
 
-    `truncated` becomes True when the connection ends before the body does.
+    `length` is the Content-Length (None when absent or chunked); `truncated` becomes
+    True when the connection ends before the body does.
     """
 
     def __init__(self, rfile: io.BufferedIOBase, length: int | None, chunked: bool) -> None:
         self._rfile = rfile
+        self.length = length
+        self.chunked = chunked
         self._left = length or 0
         self._chunked = chunked
         self._chunk_left = 0

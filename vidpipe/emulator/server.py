@@ -105,7 +105,6 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60
     server: Server
     body: Body
-    length: int | None
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: requests are recorded in `Emulator.request_log` instead."""
@@ -124,7 +123,6 @@ class Handler(BaseHTTPRequestHandler):
         self._route_path = url.path
         self._query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         self._answered = False
-        self.length = None
         self._extra_headers: list[tuple[str, str]] = []
         self.body = Body(self.rfile, 0, chunked=False)  # until the headers are checked
         try:
@@ -134,15 +132,18 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if url.path.startswith(UPLOAD_PREFIX):
                 upload_id = url.path.removeprefix(UPLOAD_PREFIX)
-                serve_upload(self, self.wiring.services.store, upload_id, fault)
+                store = self.wiring.services.store
+                self._answer(
+                    serve_upload(store, upload_id, self.command, self.headers, self.body, fault)
+                )
             else:
                 self._answer(self._handle_api(url.path))
         except ApiError as exc:
             self._answer(json_response(exc.status, exc.body()))
         except CutConnection:
-            self.drop()
+            self._drop()
         except (ConnectionError, TimeoutError):
-            self.drop()
+            self._drop()
 
     def _open_body(self) -> Body:
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
@@ -156,7 +157,6 @@ class Handler(BaseHTTPRequestHandler):
             if length < 0:
                 self.close_connection = True
                 raise ApiError(400, "invalid_parameters", "Invalid Content-Length")
-        self.length = length
         return Body(self.rfile, length, chunked)
 
     def _apply_fault(self, fault: Fault) -> bool:
@@ -165,12 +165,12 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
             return False
         if fault.kind == "reset":
-            self.drop(reset=True)
+            self._drop(reset=True)
             return True
         if fault.kind == "cut":
             if self._route_path.startswith(UPLOAD_PREFIX) and self.command == "PUT":
                 return False  # the upload protocol reads `after_bytes` first
-            self.drop()
+            self._drop()
             return True
         if fault.kind == "slow":
             return False  # the upload protocol paces its reads; other requests run as usual
@@ -236,7 +236,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # ----- answering -----------------------------------------------------------------
 
-    def drop(self, *, reset: bool = False) -> None:
+    def _drop(self, *, reset: bool = False) -> None:
         """Close the connection without an answer (RST when `reset`)."""
         self._log(NO_RESPONSE)
         self.close_connection = True
@@ -256,9 +256,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wiring.record(self.command, self._route_path, status)
 
     def _answer(self, response: Response) -> None:
-        self.send(response.status, response.body, response.content_type, response.headers)
+        self._send(response.status, response.body, response.content_type, response.headers)
 
-    def send(
+    def _send(
         self,
         status: int,
         body: bytes = b"",

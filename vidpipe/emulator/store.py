@@ -260,28 +260,28 @@ def _decode_cursor(cursor: str) -> int:
 
 def parse_limit(raw: str | None) -> int:
     """`limit` query parameter: default 25, 1..100, else a 400."""
-    if raw is None or raw == "":
-        return LIMIT_DEFAULT
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameters", "limit must be an integer") from None
-    if not 1 <= limit <= LIMIT_MAX:
-        raise ApiError(400, "invalid_parameters", f"limit must be between 1 and {LIMIT_MAX}")
-    return limit
+    limit = _query_int(raw, "limit", low=1, high=LIMIT_MAX)
+    return LIMIT_DEFAULT if limit is None else limit
 
 
 def parse_page(raw: str | None) -> int | None:
     """`page` query parameter (1-based), or None when absent."""
+    return _query_int(raw, "page", low=1)
+
+
+def _query_int(raw: str | None, name: str, *, low: int, high: int | None = None) -> int | None:
+    """An integer query parameter in low..high (None when absent), else Mux's 400."""
     if raw is None or raw == "":
         return None
     try:
-        page = int(raw)
+        value = int(raw)
     except ValueError:
-        raise ApiError(400, "invalid_parameters", "page must be an integer") from None
-    if page < 1:
-        raise ApiError(400, "invalid_parameters", "page must be at least 1")
-    return page
+        raise ApiError(400, "invalid_parameters", f"{name} must be an integer") from None
+    if high is not None and not low <= value <= high:
+        raise ApiError(400, "invalid_parameters", f"{name} must be between {low} and {high}")
+    if value < low:
+        raise ApiError(400, "invalid_parameters", f"{name} must be at least {low}")
+    return value
 
 
 def _validate_upload_body(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vidpipe.emulator.routing import Request, Response, Route, data, no_content
+from vidpipe.emulator.routing import Request, Response, data, no_content
 from vidpipe.emulator.store import parse_limit, parse_page
 
 
@@ -31,11 +31,3 @@ def get_asset(req: Request) -> Response:
 def delete_asset(req: Request) -> Response:
     req.store.delete_asset(req.params["asset_id"])
     return no_content()
-
-
-ROUTES = [
-    Route("POST", "/video/v1/assets", create_asset),
-    Route("GET", "/video/v1/assets", list_assets),
-    Route("GET", "/video/v1/assets/{asset_id}", get_asset),
-    Route("DELETE", "/video/v1/assets/{asset_id}", delete_asset),
-]

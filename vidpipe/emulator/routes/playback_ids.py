@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from vidpipe.emulator.routing import Request, Response, Route, data, no_content
+from vidpipe.emulator.routing import Request, Response, data, no_content
 
 
-def create_playback_id(req: Request) -> Response:
+def create(req: Request) -> Response:
     return data(req.store.create_playback_id(req.params["asset_id"], req.json()), 201)
 
 
-def get_playback_id(req: Request) -> Response:
+def get(req: Request) -> Response:
     return data(req.store.get_playback_id(req.params["asset_id"], req.params["playback_id"]))
 
 
-def delete_playback_id(req: Request) -> Response:
+def delete(req: Request) -> Response:
     req.store.delete_playback_id(req.params["asset_id"], req.params["playback_id"])
     return no_content()
 
 
-def find_playback_id(req: Request) -> Response:
+def find(req: Request) -> Response:
     """GET /video/v1/playback-ids/{id}: the ID, its policy and the asset it belongs to."""
     return data(req.store.find_playback_id(req.params["playback_id"]))
-
-
-ROUTES = [
-    Route("POST", "/video/v1/assets/{asset_id}/playback-ids", create_playback_id),
-    Route("GET", "/video/v1/assets/{asset_id}/playback-ids/{playback_id}", get_playback_id),
-    Route("DELETE", "/video/v1/assets/{asset_id}/playback-ids/{playback_id}", delete_playback_id),
-    Route("GET", "/video/v1/playback-ids/{playback_id}", find_playback_id),
-]

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from vidpipe.emulator.routing import Request, Response, Route, data
+from vidpipe.emulator.routing import Request, Response, data
 
 
 def whoami(req: Request) -> Response:
     """GET /system/v1/whoami: the token's environment, organization and permissions."""
     return data(req.services.whoami())
-
-
-ROUTES = [
-    Route("GET", "/system/v1/whoami", whoami),
-]

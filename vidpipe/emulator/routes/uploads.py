@@ -5,7 +5,7 @@ The upload URL itself (the GCS resumable session) is served by upload_url.py.
 
 from __future__ import annotations
 
-from vidpipe.emulator.routing import Request, Response, Route, data
+from vidpipe.emulator.routing import Request, Response, data
 from vidpipe.emulator.store import parse_limit, parse_page
 
 
@@ -25,11 +25,3 @@ def get_upload(req: Request) -> Response:
 
 def cancel_upload(req: Request) -> Response:
     return data(req.store.cancel_upload(req.params["upload_id"]))
-
-
-ROUTES = [
-    Route("POST", "/video/v1/uploads", create_upload),
-    Route("GET", "/video/v1/uploads", list_uploads),
-    Route("GET", "/video/v1/uploads/{upload_id}", get_upload),
-    Route("PUT", "/video/v1/uploads/{upload_id}/cancel", cancel_upload),
-]
