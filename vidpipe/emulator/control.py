@@ -18,10 +18,11 @@ from typing import Any
 
 from vidpipe.emulator.faults import Fault, FaultPlan, RateLimiter
 from vidpipe.emulator.ingest import Ingestor
+from vidpipe.emulator.objects import ApiError
 from vidpipe.emulator.routes import ROUTES
 from vidpipe.emulator.routing import Router, Services
 from vidpipe.emulator.server import Server, Wiring
-from vidpipe.emulator.store import ApiError, Store
+from vidpipe.emulator.store import Store
 from vidpipe.emulator.webhooks import DEFAULT_ENVIRONMENT, WebhookSender, envelope
 
 WRITING_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})

@@ -10,7 +10,7 @@ import io
 import json
 from typing import Any
 
-from vidpipe.emulator.store import ApiError
+from vidpipe.emulator.objects import ApiError
 
 READ_SIZE = 1024 * 1024
 MAX_JSON_BODY = 1024 * 1024

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
-from vidpipe.emulator.store import NOT_FOUND, ApiError, Store
+from vidpipe.emulator.objects import NOT_FOUND, ApiError
+from vidpipe.emulator.store import Store
 
 
 @dataclass(frozen=True)

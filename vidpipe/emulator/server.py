@@ -25,8 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from vidpipe.emulator.faults import Fault, FaultPlan, RateLimiter
 from vidpipe.emulator.framing import Body, CutConnection
+from vidpipe.emulator.objects import NOT_FOUND, ApiError
 from vidpipe.emulator.routing import Request, Response, Router, Services, json_response
-from vidpipe.emulator.store import NOT_FOUND, ApiError
 from vidpipe.emulator.upload_url import serve_upload
 
 MAX_DRAIN = 64 * 1024 * 1024

@@ -3,6 +3,7 @@
 Everything here is in memory and guarded by one re-entrant lock. Time-driven changes
 (an upload timing out, an asset becoming ready) are applied lazily whenever a record is
 read, and by `Store.run_clock()` so that webhooks go out on time even if nobody asks.
+The objects and their JSON are in objects.py; the checks of request bodies in params.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import base64
 import bisect
 import dataclasses
 import heapq
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,219 +21,24 @@ from typing import Any
 
 from vidpipe.emulator.gcs import HEAD_BYTES, ResumableSession
 from vidpipe.emulator.ingest import Fetched
-from vidpipe.emulator.settings import (
-    PLAYBACK_POLICIES,
-    AssetSettings,
-    Subtitle,
-    parse_asset_settings,
-    static_rendition_file,
-    subtitle_track,
+from vidpipe.emulator.objects import (
+    INVALID_INPUT,
+    NOT_FOUND,
+    ApiError,
+    Asset,
+    TextTrack,
+    Upload,
+    looks_like_video,
+    random_id,
 )
+from vidpipe.emulator.params import validate_asset_body, validate_policy, validate_upload_body
+from vidpipe.emulator.settings import AssetSettings, parse_asset_settings
 
 ASSET_STATUSES = frozenset({"preparing", "ready", "errored"})
 TRACK_STATUSES = frozenset({"preparing", "ready", "errored"})
-TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 60, 604800, 3600
-LIMIT_DEFAULT, LIMIT_MAX = 25, 100
-TEST_ASSET_MAX_DURATION = 10.0
-
-NOT_FOUND = "The requested resource does not exist"
-INVALID_INPUT = {"type": "invalid_input", "messages": ["The input file could not be processed"]}
-_ENCODING_TIER = {"basic": "baseline", "plus": "smart", "premium": "premium"}
 
 Emit = Callable[[str, str, str, dict[str, Any]], None]
 """emit(event_type, object_type, object_id, data) — called with the store lock held."""
-
-
-class ApiError(Exception):
-    """A Mux error answer: `{"error": {"type": type, "messages": messages}}` with `status`."""
-
-    def __init__(self, status: int, type_: str, *messages: str) -> None:
-        super().__init__(f"{status} {type_}: {'; '.join(messages)}")
-        self.status = status
-        self.type = type_
-        self.messages = list(messages)
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"type": self.type, "messages": self.messages}}
-
-
-def random_id(length: int = 40) -> str:
-    """A Mux-looking opaque ID of ASCII letters and digits."""
-    out = ""
-    while len(out) < length:
-        out += secrets.token_urlsafe(length).replace("-", "").replace("_", "")
-    return out[:length]
-
-
-def looks_like_video(head: bytes) -> bool:
-    """True when `head` starts with a container signature Mux would ingest."""
-    return (
-        head[4:8] == b"ftyp"  # MP4 / MOV / 3GP
-        or head.startswith(b"\x1a\x45\xdf\xa3")  # Matroska / WebM
-        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
-        or head.startswith(b"\x00\x00\x01\xba")  # MPEG program stream
-        or head.startswith(b"FLV")
-        or head[:1] == b"\x47"  # MPEG transport stream sync byte
-    )
-
-
-@dataclass
-class Upload:
-    """A direct upload and the GCS session behind its URL."""
-
-    id: str
-    timeout: int
-    cors_origin: str | None
-    new_asset_settings: dict[str, Any]
-    asset_settings: AssetSettings
-    test: bool
-    url: str
-    created_at: float
-    session: ResumableSession
-    status: str = "waiting"
-    asset_id: str | None = None
-    error: dict[str, str] | None = None
-
-    @property
-    def expires_at(self) -> float:
-        return self.created_at + self.timeout
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "timeout": self.timeout,
-            "status": self.status,
-            "new_asset_settings": self.new_asset_settings,
-        }
-        if self.cors_origin is not None:
-            out["cors_origin"] = self.cors_origin
-        if self.status == "waiting":
-            out["url"] = self.url
-        if self.asset_id is not None:
-            out["asset_id"] = self.asset_id
-        if self.error is not None:
-            out["error"] = self.error
-        if self.test:
-            out["test"] = True
-        return out
-
-
-@dataclass
-class TextTrack:
-    """A generated subtitle track of an asset."""
-
-    subtitle: Subtitle
-    id: str
-    status: str = "preparing"
-
-
-@dataclass
-class Asset:
-    """An asset. `pinned` assets (seeded, or status set by a test) never change by themselves.
-
-    `outcome` is what the asset becomes at `ready_at` ("ready" or "errored"); None while
-    the emulator is still fetching its input URL. `failure` is the `errors` it then shows.
-    """
-
-    id: str
-    seq: int
-    created_at: int
-    status: str
-    settings: AssetSettings
-    playback_ids: list[dict[str, str]]
-    upload_id: str | None
-    size: int
-    ready_at: float
-    outcome: str | None = "ready"
-    pinned: bool = False
-    errors: dict[str, Any] | None = None
-    failure: dict[str, Any] | None = None
-    forced_error: bool = False
-    text_tracks: list[TextTrack] = field(default_factory=list)
-    rendition_ids: list[str] = field(default_factory=list)
-    media_track_ids: tuple[str, str] = ("", "")
-
-    @property
-    def passthrough(self) -> str | None:
-        return self.settings.passthrough
-
-    @property
-    def duration(self) -> float:
-        seconds = round(max(self.size, 1) / 250_000, 3)
-        return min(seconds, TEST_ASSET_MAX_DURATION) if self.settings.test else seconds
-
-    def to_json(self, *, integer_created_at: bool = False) -> dict[str, Any]:
-        s = self.settings
-        out: dict[str, Any] = {
-            "id": self.id,
-            "created_at": self.created_at if integer_created_at else str(self.created_at),
-            "status": self.status,
-            "playback_ids": [dict(p) for p in self.playback_ids],
-            "mp4_support": s.mp4_support,
-            "master_access": "none",
-            "video_quality": s.video_quality,
-            "encoding_tier": _ENCODING_TIER[s.video_quality],
-            "max_resolution_tier": s.max_resolution_tier,
-            "normalize_audio": s.normalize_audio,
-            "ingest_type": "on_demand_direct_upload" if self.upload_id else "on_demand_url",
-            "tracks": self._tracks(),
-        }
-        if s.static_renditions:
-            out["static_renditions"] = {
-                "files": [
-                    static_rendition_file(r, file_id, self.status)
-                    for r, file_id in zip(s.static_renditions, self.rendition_ids, strict=True)
-                ]
-            }
-        if s.passthrough is not None:
-            out["passthrough"] = s.passthrough
-        if self.upload_id is not None:
-            out["upload_id"] = self.upload_id
-        if s.meta:
-            out["meta"] = dict(s.meta)
-        if s.test:
-            out["test"] = True
-        if self.status == "ready":
-            out.update(
-                duration=self.duration,
-                max_stored_resolution="HD",
-                max_stored_frame_rate=30.0,
-                resolution_tier="1080p",
-                aspect_ratio="16:9",
-                progress={"state": "completed", "progress": 100},
-            )
-        elif self.status == "errored":
-            out["errors"] = dict(self.errors or INVALID_INPUT)
-            out["progress"] = {"state": "errored", "progress": -1}
-        else:
-            out["progress"] = {"state": "ingesting", "progress": 0}
-        return out
-
-    def _tracks(self) -> list[dict[str, Any]]:
-        tracks: list[dict[str, Any]] = []
-        if self.status == "ready":
-            video_id, audio_id = self.media_track_ids
-            tracks.append(
-                {
-                    "type": "video",
-                    "id": video_id,
-                    "duration": self.duration,
-                    "max_width": 1920,
-                    "max_height": 1080,
-                    "max_frame_rate": 30.0,
-                }
-            )
-            tracks.append(
-                {
-                    "type": "audio",
-                    "id": audio_id,
-                    "duration": self.duration,
-                    "max_channels": 2,
-                    "primary": True,
-                }
-            )
-        tracks += [subtitle_track(t.subtitle, t.id, t.status) for t in self.text_tracks]
-        return tracks
 
 
 @dataclass(order=True)
@@ -256,81 +61,6 @@ def _decode_cursor(cursor: str) -> int:
         return int(seq)
     except ValueError as exc:
         raise ApiError(400, "invalid_parameters", "cursor is invalid") from exc
-
-
-def parse_limit(raw: str | None) -> int:
-    """`limit` query parameter: default 25, 1..100, else a 400."""
-    limit = _query_int(raw, "limit", low=1, high=LIMIT_MAX)
-    return LIMIT_DEFAULT if limit is None else limit
-
-
-def parse_page(raw: str | None) -> int | None:
-    """`page` query parameter (1-based), or None when absent."""
-    return _query_int(raw, "page", low=1)
-
-
-def _query_int(raw: str | None, name: str, *, low: int, high: int | None = None) -> int | None:
-    """An integer query parameter in low..high (None when absent), else Mux's 400."""
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameters", f"{name} must be an integer") from None
-    if high is not None and not low <= value <= high:
-        raise ApiError(400, "invalid_parameters", f"{name} must be between {low} and {high}")
-    if value < low:
-        raise ApiError(400, "invalid_parameters", f"{name} must be at least {low}")
-    return value
-
-
-def _validate_upload_body(
-    body: Any,
-) -> tuple[int, str | None, bool, dict[str, Any], AssetSettings]:
-    """Check a create-upload body the way Mux does; returns its normalised parts."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_parameters", "Request body must be a JSON object")
-    problems: list[str] = []
-    timeout = body.get("timeout", TIMEOUT_DEFAULT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int):
-        problems.append("timeout must be an integer")
-    elif not TIMEOUT_MIN <= timeout <= TIMEOUT_MAX:
-        problems.append(f"timeout must be between {TIMEOUT_MIN} and {TIMEOUT_MAX}")
-    cors_origin = body.get("cors_origin")
-    if cors_origin is not None and not isinstance(cors_origin, str):
-        problems.append("cors_origin must be a string")
-    test = body.get("test", False)
-    if not isinstance(test, bool):
-        problems.append("test must be a boolean")
-    raw = body.get("new_asset_settings") or {}
-    if not isinstance(raw, dict):
-        problems.append("new_asset_settings must be an object")
-        raw = {}
-    settings = parse_asset_settings(raw, problems, direct_upload=True)
-    if problems:
-        raise ApiError(400, "invalid_parameters", *problems)
-    if test:
-        settings = dataclasses.replace(settings, test=True)
-    return timeout, cors_origin, test, raw, settings
-
-
-def _validate_asset_body(body: Any) -> AssetSettings:
-    """Check a create-asset (ingest from a URL) body the way Mux does."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_parameters", "Request body must be a JSON object")
-    problems: list[str] = []
-    settings = parse_asset_settings(body, problems, direct_upload=False)
-    if problems:
-        raise ApiError(400, "invalid_parameters", *problems)
-    return settings
-
-
-def _validate_policy(body: Any) -> str:
-    """The `policy` of a create-playback-ID body, or ApiError(400)."""
-    policy = body.get("policy") if isinstance(body, dict) else None
-    if policy not in PLAYBACK_POLICIES:
-        raise ApiError(400, "invalid_parameters", "policy must be one of public, signed, drm")
-    return str(policy)
 
 
 class Store:
@@ -358,7 +88,7 @@ class Store:
 
     def create_upload(self, body: Any, url_base: str) -> dict[str, Any]:
         """POST /video/v1/uploads. Raises ApiError(400) for an invalid body."""
-        timeout, cors_origin, test, raw, settings = _validate_upload_body(body)
+        timeout, cors_origin, test, raw, settings = validate_upload_body(body)
         upload_id = random_id(40)
         path = self._store_dir / f"{upload_id}.bin" if self._store_dir else None
         upload = Upload(
@@ -474,7 +204,7 @@ class Store:
 
         The caller fetches the URL and reports with `finish_ingest`. Raises ApiError(400).
         """
-        settings = _validate_asset_body(body)
+        settings = validate_asset_body(body)
         assert settings.input_url is not None
         with self._lock:
             asset = self._new_asset(settings, upload_id=None, size=0, outcome=None)
@@ -623,7 +353,7 @@ class Store:
         """POST /video/v1/assets/{id}/playback-ids. Raises ApiError(400 | 404)."""
         with self._lock:
             asset = self._asset(asset_id)
-            playback_id = {"id": random_id(44), "policy": _validate_policy(body)}
+            playback_id = {"id": random_id(44), "policy": validate_policy(body)}
             asset.playback_ids.append(playback_id)
             return dict(playback_id)
 

@@ -15,8 +15,9 @@ from email.message import Message
 from vidpipe.emulator.faults import Fault
 from vidpipe.emulator.framing import READ_SIZE, Body, CutConnection
 from vidpipe.emulator.gcs import BLOCK, BlockWriter, RangeError, parse_content_range
+from vidpipe.emulator.objects import Upload
 from vidpipe.emulator.routing import Response
-from vidpipe.emulator.store import Store, Upload
+from vidpipe.emulator.store import Store
 
 SLOW_READ_SIZE = 64 * 1024  # reads of an upload body under a "slow" fault
 

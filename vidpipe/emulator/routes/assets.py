@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from vidpipe.emulator.params import parse_limit, parse_page
 from vidpipe.emulator.routing import Request, Response, data, no_content
-from vidpipe.emulator.store import parse_limit, parse_page
 
 
 def create_asset(req: Request) -> Response:

@@ -5,8 +5,8 @@ The upload URL itself (the GCS resumable session) is served by upload_url.py.
 
 from __future__ import annotations
 
+from vidpipe.emulator.params import parse_limit, parse_page
 from vidpipe.emulator.routing import Request, Response, data
-from vidpipe.emulator.store import parse_limit, parse_page
 
 
 def create_upload(req: Request) -> Response:
