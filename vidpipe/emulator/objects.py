@@ -6,6 +6,7 @@ Also `ApiError`, the one way anything in the emulator answers with Mux's error s
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,9 +133,63 @@ class Asset:
     rendition_ids: list[str] = field(default_factory=list)
     media_track_ids: tuple[str, str] = ("", "")
 
+    @classmethod
+    def new(
+        cls,
+        settings: AssetSettings,
+        *,
+        seq: int,
+        ready_after: float,
+        upload_id: str | None,
+        size: int,
+        outcome: str | None,
+        asset_id: str | None = None,
+        created_at: int | None = None,
+        status: str | None = None,
+    ) -> Asset:
+        """A new asset with fresh IDs, `preparing` until `ready_after` seconds from now.
+
+        Given a `status`, the asset is pinned at it (a seeded asset).
+        """
+        now = time.time()
+        return cls(
+            id=asset_id or random_id(44),
+            seq=seq,
+            created_at=int(now) if created_at is None else created_at,
+            status=status or "preparing",
+            settings=settings,
+            playback_ids=[{"id": random_id(44), "policy": p} for p in settings.policies],
+            upload_id=upload_id,
+            size=size,
+            ready_at=now + ready_after,
+            outcome=outcome,
+            pinned=status is not None,
+            text_tracks=[TextTrack(sub, random_id(44)) for sub in settings.subtitles],
+            rendition_ids=[random_id(44) for _ in settings.static_renditions],
+            media_track_ids=(random_id(44), random_id(44)),
+        )
+
     @property
     def passthrough(self) -> str | None:
         return self.settings.passthrough
+
+    def settle(self, now: float) -> str | None:
+        """Take the outcome when it is due; the webhook event to send then, else None."""
+        if self.pinned or self.status != "preparing" or self.outcome is None:
+            return None
+        if now < self.ready_at:
+            return None
+        self.status = self.outcome
+        if self.outcome != "errored":
+            return "video.asset.ready"
+        self.errors = dict(self.failure or INVALID_INPUT)
+        for track in self.text_tracks:
+            track.status = "errored"
+        return "video.asset.errored"
+
+    def playback_id(self, playback_id: str) -> dict[str, str] | None:
+        """The entry of `playback_ids` with this ID, if any."""
+        return next((p for p in self.playback_ids if p["id"] == playback_id), None)
 
     @property
     def duration(self) -> float:

@@ -8,8 +8,6 @@ The objects and their JSON are in objects.py; the checks of request bodies in pa
 
 from __future__ import annotations
 
-import base64
-import bisect
 import dataclasses
 import heapq
 import threading
@@ -19,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidpipe.emulator.catalogue import Catalogue
 from vidpipe.emulator.gcs import HEAD_BYTES, ResumableSession
 from vidpipe.emulator.ingest import Fetched
 from vidpipe.emulator.objects import (
@@ -26,7 +25,6 @@ from vidpipe.emulator.objects import (
     NOT_FOUND,
     ApiError,
     Asset,
-    TextTrack,
     Upload,
     looks_like_video,
     random_id,
@@ -48,21 +46,6 @@ class _Due:
     ident: str = field(compare=False)
 
 
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"emu:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, seq = raw.partition(":")
-        if prefix != "emu":
-            raise ValueError(cursor)
-        return int(seq)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_parameters", "cursor is invalid") from exc
-
-
 class Store:
     """Uploads and assets with Mux's state machine. All public methods are thread-safe."""
 
@@ -76,10 +59,7 @@ class Store:
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._uploads: dict[str, Upload] = {}
-        self._assets: dict[str, Asset] = {}
-        self._order: list[int] = []  # asset seqs in creation order, for cursor paging
-        self._by_seq: dict[int, str] = {}
-        self._seq = 0
+        self._assets = Catalogue()
         self._fail_next = 0
         self._due: list[_Due] = []
         self._closed = False
@@ -240,10 +220,7 @@ class Store:
         """DELETE /video/v1/assets/{id}. Raises ApiError(404)."""
         with self._lock:
             asset = self._refresh_asset(self._asset(asset_id))
-            del self._assets[asset_id]
-            del self._by_seq[asset.seq]
-            index = bisect.bisect_left(self._order, asset.seq)
-            del self._order[index]
+            self._assets.remove(asset)
             if notify:
                 data = asset.to_json(integer_created_at=True)
                 self._emit("video.asset.deleted", "asset", asset_id, data)
@@ -257,27 +234,7 @@ class Store:
         skips or repeats one.
         """
         with self._lock:
-            if cursor:
-                index = bisect.bisect_right(self._order, _decode_cursor(cursor))
-                skip = 0
-            else:
-                index = 0
-                skip = ((page or 1) - 1) * limit
-            picked: list[Asset] = []
-            while index < len(self._order) and len(picked) < limit:
-                asset = self._assets[self._by_seq[self._order[index]]]
-                index += 1
-                if upload_id is not None and asset.upload_id != upload_id:
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
-                picked.append(asset)
-            more = any(
-                upload_id is None or self._assets[self._by_seq[s]].upload_id == upload_id
-                for s in self._order[index:]
-            )
-            next_cursor = _encode_cursor(picked[-1].seq) if picked and more else None
+            picked, next_cursor = self._assets.page(limit, page, cursor, upload_id)
             return [self._refresh_asset(a).to_json() for a in picked], next_cursor
 
     def seed_assets(
@@ -360,10 +317,10 @@ class Store:
     def get_playback_id(self, asset_id: str, playback_id: str) -> dict[str, str]:
         """GET /video/v1/assets/{id}/playback-ids/{pid}. Raises ApiError(404)."""
         with self._lock:
-            for entry in self._asset(asset_id).playback_ids:
-                if entry["id"] == playback_id:
-                    return dict(entry)
-            raise ApiError(404, "not_found", NOT_FOUND)
+            entry = self._asset(asset_id).playback_id(playback_id)
+            if entry is None:
+                raise ApiError(404, "not_found", NOT_FOUND)
+            return dict(entry)
 
     def delete_playback_id(self, asset_id: str, playback_id: str) -> None:
         """DELETE /video/v1/assets/{id}/playback-ids/{pid}. Raises ApiError(404)."""
@@ -377,16 +334,16 @@ class Store:
     def find_playback_id(self, playback_id: str) -> dict[str, Any]:
         """GET /video/v1/playback-ids/{pid}: the ID, its policy and its asset."""
         with self._lock:
-            for asset in self._assets.values():
-                for entry in asset.playback_ids:
-                    if entry["id"] == playback_id:
-                        return {**entry, "object": {"type": "asset", "id": asset.id}}
+            for asset in self._assets:
+                entry = asset.playback_id(playback_id)
+                if entry is not None:
+                    return {**entry, "object": {"type": "asset", "id": asset.id}}
             raise ApiError(404, "not_found", NOT_FOUND)
 
     def snapshot_assets(self) -> dict[str, dict[str, Any]]:
         """A copy of every asset's JSON, by ID."""
         with self._lock:
-            return {a.id: self._refresh_asset(a).to_json() for a in self._assets.values()}
+            return {a.id: self._refresh_asset(a).to_json() for a in self._assets}
 
     def snapshot_uploads(self) -> dict[str, dict[str, Any]]:
         """A copy of every upload's JSON, by ID."""
@@ -450,61 +407,16 @@ class Store:
         return False
 
     def _refresh_asset(self, asset: Asset) -> Asset:
-        if (
-            asset.pinned
-            or asset.status != "preparing"
-            or asset.outcome is None
-            or time.time() < asset.ready_at
-        ):
-            return asset
-        asset.status = asset.outcome
-        if asset.outcome == "errored":
-            asset.errors = dict(asset.failure or INVALID_INPUT)
-            for track in asset.text_tracks:
-                track.status = "errored"
-            self._emit(
-                "video.asset.errored", "asset", asset.id, asset.to_json(integer_created_at=True)
-            )
-        else:
-            self._emit(
-                "video.asset.ready", "asset", asset.id, asset.to_json(integer_created_at=True)
-            )
+        event = asset.settle(time.time())
+        if event is not None:
+            self._emit(event, "asset", asset.id, asset.to_json(integer_created_at=True))
         return asset
 
-    def _new_asset(
-        self,
-        settings: AssetSettings,
-        *,
-        upload_id: str | None,
-        size: int,
-        outcome: str | None,
-        asset_id: str | None = None,
-        created_at: int | None = None,
-        status: str | None = None,
-    ) -> Asset:
-        self._seq += 1
-        now = time.time()
-        asset = Asset(
-            id=asset_id or random_id(44),
-            seq=self._seq,
-            created_at=int(now) if created_at is None else created_at,
-            status=status or "preparing",
-            settings=settings,
-            playback_ids=[{"id": random_id(44), "policy": p} for p in settings.policies],
-            upload_id=upload_id,
-            size=size,
-            ready_at=now + self.ready_after,
-            outcome=outcome,
-            pinned=status is not None,
-            text_tracks=[TextTrack(sub, random_id(44)) for sub in settings.subtitles],
-            rendition_ids=[random_id(44) for _ in settings.static_renditions],
-            media_track_ids=(random_id(44), random_id(44)),
-        )
-        if asset.id in self._assets:
-            raise ValueError(f"asset {asset.id} already exists")
-        self._assets[asset.id] = asset
-        self._by_seq[asset.seq] = asset.id
-        self._order.append(asset.seq)
+    def _new_asset(self, settings: AssetSettings, **fields: Any) -> Asset:
+        """A new asset (see `Asset.new` for `fields`), listed and scheduled unless pinned."""
+        seq = self._assets.next_seq()
+        asset = Asset.new(settings, seq=seq, ready_after=self.ready_after, **fields)
+        self._assets.add(asset)
         if not asset.pinned:
             self._schedule(asset.ready_at, "asset", asset.id)
         return asset
