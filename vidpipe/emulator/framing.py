@@ -30,7 +30,6 @@ class Body:
     def __init__(self, rfile: io.BufferedIOBase, length: int | None, chunked: bool) -> None:
         self._rfile = rfile
         self.length = length
-        self.chunked = chunked
         self._left = length or 0
         self._chunked = chunked
         self._chunk_left = 0
