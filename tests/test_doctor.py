@@ -197,6 +197,25 @@ def test_a_missing_webhook_secret_fails_only_when_asked_for(
     assert failed(doctor(webhooks=True)) == {"webhook_secret"}
 
 
+@pytest.mark.parametrize("skew", [600.0, -600.0])
+def test_a_clock_ten_minutes_off_fails_the_clock_check(
+    env: Platform, emulator: Emulator, skew: float
+) -> None:
+    emulator.set_clock_skew(skew)
+
+    diagnosis = doctor()
+
+    assert failed(diagnosis) == {"clock"}
+    assert "10 min" in diagnosis["clock"].detail
+    assert ("behind" if skew > 0 else "ahead of") in diagnosis["clock"].detail
+
+
+def test_a_clock_a_few_seconds_off_passes(env: Platform, emulator: Emulator) -> None:
+    emulator.set_clock_skew(20.0)
+
+    assert doctor().ok
+
+
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port that accepts connections (the kernel's backlog) and never answers."""

@@ -768,6 +768,13 @@ def emulator(
             help="The name of that Mux environment [default: Development].", show_default=False
         ),
     ] = None,
+    clock_skew: Annotated[
+        float,
+        typer.Option(
+            help="Seconds Mux's clock is ahead (negative: behind), in Date headers and "
+            "webhook signatures.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run a local stand-in for the Mux API (for tests, demos and rehearsals)."""
     from vidpipe.emulator import run_emulator
@@ -796,6 +803,7 @@ def emulator(
         webhook_secret=secret,
         on_started=started,
         checksum=checksum,
+        clock_skew=clock_skew,
         **named,
     )
 
