@@ -16,7 +16,7 @@ from conftest import TOKEN_SECRET, Platform, Result
 from rich.console import Console
 
 from vidpipe.doctor import NAMES, Check, Diagnosis
-from vidpipe.render_doctor import render_diagnosis
+from vidpipe.render import render_diagnosis
 from vidpipe.ui import UI
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # colour and weight: the only escapes vidpipe writes
