@@ -58,7 +58,8 @@ DEFAULT_DATABASE_URL = "sqlite:///vidpipe.db"
 DOTENV = ".env"
 """The settings file read from the working directory (see the module docstring)."""
 
-_DOTENV_SHOWN = f"./{DOTENV}"
+DOTENV_SHOWN = f"./{DOTENV}"
+"""How messages name it."""
 _CREDENTIALS = ("MUX_TOKEN_ID", "MUX_TOKEN_SECRET")
 
 UNENCODED_AT = (
@@ -349,10 +350,10 @@ def load_settings(*, read_dotenv: bool = True, **overrides: object) -> Settings:
     except SettingsError as exc:
         raise ConfigError(f"bad configuration: {_settings_error_problem(exc)}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{_DOTENV_SHOWN} is not UTF-8 text") from None
+        raise ConfigError(f"{DOTENV_SHOWN} is not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(
-            f"{_DOTENV_SHOWN} cannot be read ({exc.strerror or type(exc).__name__})"
+            f"{DOTENV_SHOWN} cannot be read ({exc.strerror or type(exc).__name__})"
         ) from None
     overridden = {env_name(field) for field in overrides}
     environment = {name.upper() for name in os.environ}
@@ -381,7 +382,7 @@ def dotenv_warning(settings: Settings) -> str | None:
     names = sorted(settings.from_dotenv, key=lambda n: (order.index(n) if n in order else 99, n))
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     source = "the Mux credentials" if len(from_env) == len(_CREDENTIALS) else "MUX_TOKEN_SECRET"
-    return f"{listed} came from {_DOTENV_SHOWN} while {source} came from the environment"
+    return f"{listed} came from {DOTENV_SHOWN} while {source} came from the environment"
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -395,7 +396,7 @@ def _usable_dotenv() -> tuple[Path | None, str | None]:
     except (FileNotFoundError, NotADirectoryError):
         return None, None
     except OSError as exc:
-        return None, f"{_DOTENV_SHOWN} ignored: cannot stat it ({exc.strerror})"
+        return None, f"{DOTENV_SHOWN} ignored: cannot stat it ({exc.strerror})"
     if stat.S_ISREG(mode):
         return path, None
     if stat.S_ISDIR(mode):
@@ -405,7 +406,7 @@ def _usable_dotenv() -> tuple[Path | None, str | None]:
         kind = "a socket"
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         kind = "a device"
-    return None, f"{_DOTENV_SHOWN} ignored: it is {kind}, not a regular file"
+    return None, f"{DOTENV_SHOWN} ignored: it is {kind}, not a regular file"
 
 
 def _names_in_dotenv(path: Path) -> set[str]:

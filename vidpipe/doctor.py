@@ -39,7 +39,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-from vidpipe.config import DOTENV, Settings, dotenv_warning
+from vidpipe.config import DOTENV_SHOWN, Settings, dotenv_warning
 from vidpipe.db import PLATFORM_TABLES, UploadJournal, mask_url, normalize_url, sqlite_file
 from vidpipe.errors import ConfigError, MuxNetworkError, MuxUnauthorized, VidpipeError
 from vidpipe.mux import Environment, MuxGateway, RetryPolicy
@@ -67,7 +67,6 @@ NAMES = (
     "webhook_secret",
 )
 
-_DOTENV_SHOWN = f"./{DOTENV}"
 _LISTED = 5  # stale uploads named in a detail; the rest are counted
 
 
@@ -149,7 +148,7 @@ def _unconfigured(problem: str) -> Diagnosis:
         "settings",
         False,
         problem,
-        f"fix that variable in the environment or in {_DOTENV_SHOWN} (the environment wins)",
+        f"fix that variable in the environment or in {DOTENV_SHOWN} (the environment wins)",
     )
     rest = [
         Check(name, False, "not checked: the settings did not load", "fix the settings first")
@@ -166,7 +165,7 @@ def _settings_check(settings: Settings) -> Check:
     if settings.from_environment:
         parts.append(f"from the environment: {_names(settings.from_environment)}")
     if settings.from_dotenv:
-        parts.append(f"from {_DOTENV_SHOWN}: {_names(settings.from_dotenv)}")
+        parts.append(f"from {DOTENV_SHOWN}: {_names(settings.from_dotenv)}")
     given = _given_by_caller(settings)
     if given:
         parts.append(f"given by the caller: {_names(given)}")
@@ -174,7 +173,7 @@ def _settings_check(settings: Settings) -> Check:
         parts.append("nothing set: every setting has its default")
     if settings.shadowed_in_dotenv:
         parts.append(
-            f"{_DOTENV_SHOWN} also sets {_names(settings.shadowed_in_dotenv)}, "
+            f"{DOTENV_SHOWN} also sets {_names(settings.shadowed_in_dotenv)}, "
             "unused (the environment wins)"
         )
     hint = dotenv_warning(settings)
@@ -270,7 +269,7 @@ def _mux_check(settings: Settings, answer: _MuxAnswer | None) -> Check:
             "mux",
             False,
             "MUX_TOKEN_ID and MUX_TOKEN_SECRET are not both set",
-            f"set them (environment or {_DOTENV_SHOWN}) to a Mux access token of this "
+            f"set them (environment or {DOTENV_SHOWN}) to a Mux access token of this "
             "deployment's environment",
         )
     if answer.environment is not None:
@@ -343,7 +342,7 @@ def _environment_check(answer: _MuxAnswer | None, db: _DatabaseView) -> Check:
             f"the database belongs to Mux environment {pinned}, but the token is for "
             f"{current}: every command that talks to Mux refuses to run",
             f"use a token of Mux environment {pinned} (look at MUX_TOKEN_ID in the environment "
-            f"and in {_DOTENV_SHOWN}); only if the database really moved to {current}, "
+            f"and in {DOTENV_SHOWN}); only if the database really moved to {current}, "
             "run `vidpipe db pin --force`",
         )
     if pinned.name != current.name:
@@ -682,5 +681,5 @@ def _source(settings: Settings, name: str) -> str:
     if name in settings.from_environment:
         return " (from the environment)"
     if name in settings.from_dotenv:
-        return f" (from {_DOTENV_SHOWN})"
+        return f" (from {DOTENV_SHOWN})"
     return ""
