@@ -91,7 +91,8 @@ DirOpt = Annotated[
 
 @app.command()
 def demo(ctx: typer.Context, directory: DirOpt = None) -> None:
-    """Show the whole job with no Mux account: local database, emulator, upload, verify, sync."""
+    """Show the whole product with no Mux account: upload, drift and sync, import, url,
+    the environment guard, webhooks, doctor."""
     from vidpipe.cli import run
     from vidpipe.demo import run_demo
 
