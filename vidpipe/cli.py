@@ -18,6 +18,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from vidpipe.cli_monitoring import (
+    LogFormat,
+    LogFormatOpt,
+    MetricsFileOpt,
+    MetricsHostOpt,
+    MetricsPortOpt,
+    metrics_file,
+    raw_line,
+)
+
 if TYPE_CHECKING:
     from vidpipe.api import Vidpipe
     from vidpipe.ui import UI
@@ -376,6 +386,7 @@ def import_(
     static_rendition: StaticRenditionOpt = None,
     normalize_audio: NormalizeAudioOpt = None,
     test: TestAssetOpt = False,
+    metrics_path: MetricsFileOpt = None,
 ) -> None:
     """Upload every video a manifest names; re-run the same command to resume. Exit 1 when
     an item failed, 2 when a line is bad (nothing is changed then)."""
@@ -393,21 +404,24 @@ def import_(
         normalize_audio,
         test,
     )
-    with _vidpipe(ctx, ui) as vp, import_progress(ui) as observer:
-        report = vp.import_manifest(
-            manifest,
-            jobs=jobs,
-            replace=replace,
-            wait=not no_wait,
-            dry_run=dry_run,
-            timeout=wait_for,
-            chunk_size=size,
-            observer=observer,
-            **settings,
-        )
-    render_import(ui, report)
-    if not report.ok:
-        raise typer.Exit(1)
+    with metrics_file(metrics_path, "import", ui) as run:
+        with _vidpipe(ctx, ui) as vp, import_progress(ui) as observer:
+            run.vidpipe = vp
+            report = vp.import_manifest(
+                manifest,
+                jobs=jobs,
+                replace=replace,
+                wait=not no_wait,
+                dry_run=dry_run,
+                timeout=wait_for,
+                chunk_size=size,
+                observer=observer,
+                **settings,
+            )
+        run.report(report)
+        render_import(ui, report)
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 def _label(lesson: int | None, course: int | None) -> str:
@@ -488,16 +502,20 @@ def verify(
     course: CourseOpt = None,
     wide: WideOpt = False,
     json_out: JsonOpt = False,
+    metrics_path: MetricsFileOpt = None,
 ) -> None:
     """Read-only drift report: exit 0 when the database agrees with Mux, 1 on drift."""
     from vidpipe.render import render_report
 
     ui = _ui(json_out, wide=wide)
-    with _vidpipe(ctx, ui) as vp, ui.walk("verify") as on_progress:
-        report = vp.verify(lesson=lesson, course=course, on_progress=on_progress)
-    render_report(ui, report, title="verify")
-    if not report.ok:
-        raise typer.Exit(1)
+    with metrics_file(metrics_path, "verify", ui) as run:
+        with _vidpipe(ctx, ui) as vp, ui.walk("verify") as on_progress:
+            run.vidpipe = vp
+            report = vp.verify(lesson=lesson, course=course, on_progress=on_progress)
+        run.report(report)
+        render_report(ui, report, title="verify")
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -537,30 +555,34 @@ def sync(
     ] = False,
     wide: WideOpt = False,
     json_out: JsonOpt = False,
+    metrics_path: MetricsFileOpt = None,
 ) -> None:
     """Make the database agree with Mux (for cron). One sync at a time."""
     from vidpipe.render import render_report
 
     ui = _ui(json_out, wide=wide)
     min_age = _duration(orphan_min_age, "--orphan-min-age")
-    with _vidpipe(ctx, ui) as vp, ui.walk("sync") as on_progress:
-        report = vp.sync(
-            dry_run=dry_run,
-            prune_orphans=prune_orphans,
-            orphan_min_age=min_age,
-            max_deletes=max_deletes,
-            max_clears=max_clears,
-            fix_policy=fix_policy,
-            on_progress=on_progress,
-        )
-    render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
-    if report.blocked is not None:
-        ui.error(
-            f"{report.blocked.reason}; if these rows really lost their videos, run again with "
-            f"--max-clears {report.blocked.clears}"
-        )
-    if not report.ok:
-        raise typer.Exit(1)
+    with metrics_file(metrics_path, "sync", ui) as run:
+        with _vidpipe(ctx, ui) as vp, ui.walk("sync") as on_progress:
+            run.vidpipe = vp
+            report = vp.sync(
+                dry_run=dry_run,
+                prune_orphans=prune_orphans,
+                orphan_min_age=min_age,
+                max_deletes=max_deletes,
+                max_clears=max_clears,
+                fix_policy=fix_policy,
+                on_progress=on_progress,
+            )
+        run.report(report)
+        render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
+        if report.blocked is not None:
+            ui.error(
+                f"{report.blocked.reason}; if these rows really lost their videos, run again "
+                f"with --max-clears {report.blocked.clears}"
+            )
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -650,11 +672,21 @@ def webhook_serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = "127.0.0.1",
+    log_format: LogFormatOpt = LogFormat.text,
 ) -> None:
     """Serve Mux webhooks (POST / or /webhooks/mux), verified with MUX_WEBHOOK_SECRET."""
     ui = _ui()
     with _vidpipe(ctx, ui) as vp:
-        vp.serve_webhooks(host=host, port=port, log=ui.message)
+        vp.serve_webhooks(
+            host=host,
+            port=port,
+            log=ui.message if log_format is LogFormat.text else raw_line,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+            log_format=log_format.value,
+        )
 
 
 @webhook_app.command("apply")

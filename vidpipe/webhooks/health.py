@@ -38,7 +38,7 @@ def not_ready(engine: Engine, started_with: Environment | None) -> str | None:
     when the server started: a database pinned to another environment since (`db pin
     --force`) needs a restart.
     """
-    path = sqlite_file(engine.url)
+    path = sqlite_file(engine.url) if engine.dialect.name == "sqlite" else None
     if path is not None and not (path.is_file() and os.access(path, os.R_OK | os.W_OK)):
         return "the SQLite database file is missing or not readable and writable"
     try:
