@@ -24,6 +24,7 @@ from vidpipe.cli_monitoring import (
     MetricsFileOpt,
     MetricsHostOpt,
     MetricsPortOpt,
+    json_message,
     metrics_file,
     raw_line,
 )
@@ -679,6 +680,8 @@ def webhook_serve(
     """Serve Mux webhooks (POST / or /webhooks/mux), verified with MUX_WEBHOOK_SECRET."""
     ui = _ui()
     with _vidpipe(ctx, ui) as vp:
+        if log_format is LogFormat.json:
+            vp.notify = json_message
         vp.serve_webhooks(
             host=host,
             port=port,

@@ -59,6 +59,13 @@ def raw_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def json_message(text: str) -> None:
+    """A message of the facade (e.g. the database pinned at start) as a JSON log line."""
+    from vidpipe.webhooks.logs import LogRecord, json_line
+
+    raw_line(json_line(LogRecord(text)))
+
+
 class RunMetrics:
     """What the command tells the textfile: the facade (for its Mux call counts, should the
     run fail before a report) and the report, once there is one."""
