@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.environment import Pinning
     from vidpipe.importer import ImportReport, Observer
-    from vidpipe.mux import Environment, MuxGateway
+    from vidpipe.mux import Environment, MuxGateway, Stats
     from vidpipe.pipeline import UploadOptions, UploadOutcome
     from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
@@ -76,6 +76,7 @@ class Vidpipe:
         self._gateway: MuxGateway | None = None
         self._http: httpx.Client | None = None
         self._environment: Environment | None = None
+        self._spent: Stats | None = None  # a closed gateway's counts (see mux_stats)
 
     @classmethod
     def from_env(cls, *, notify: Notify | None = None, **overrides: Any) -> Vidpipe:
@@ -95,6 +96,7 @@ class Vidpipe:
         """Close the gateway and the HTTP client it shares, and dispose of the engine."""
         if self._gateway is not None:
             self._gateway.close()
+            self._spent = self._gateway.stats
             self._gateway = None
         if self._http is not None:
             self._http.close()
@@ -142,6 +144,11 @@ class Vidpipe:
                 follow_redirects=False,
             )
         return self._http
+
+    def mux_stats(self) -> Stats | None:
+        """The Mux calls made so far (requests, retries, 429s), also after `close()`; None
+        when no gateway was made."""
+        return self._gateway.stats if self._gateway is not None else self._spent
 
     def _mux_and_db(self) -> tuple[Engine, MuxGateway]:
         """Credentials and database checked before any Mux call, then the token's
@@ -471,8 +478,18 @@ class Vidpipe:
             policies=self.settings.playback_policies(),
         )
 
-    def serve_webhooks(self, *, host: str, port: int, log: Notify) -> None:
-        """Serve Mux webhooks until SIGTERM/SIGINT (blocking)."""
+    def serve_webhooks(
+        self,
+        *,
+        host: str,
+        port: int,
+        log: Notify,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
+        log_format: str = "text",
+    ) -> None:
+        """Serve Mux webhooks until SIGTERM/SIGINT (blocking). With `metrics_port`, Prometheus
+        metrics and health checks on that port too; `log_format`: `text` or `json` lines."""
         from vidpipe.environment import read_pin
         from vidpipe.webhooks.serve import serve, webhook_gateway
 
@@ -492,6 +509,9 @@ class Vidpipe:
                 environment=pinned,
                 log=log,
                 policies=self.settings.playback_policies(),
+                metrics_host=metrics_host,
+                metrics_port=metrics_port,
+                log_format=log_format,
             )
         finally:
             if gateway is not None:
