@@ -2,12 +2,11 @@
 textfile (`vidpipe.textfile`), written when the command ends with exit 0 or 1 (or is
 interrupted), never when it is refused (exit 2: nothing ran, so nothing is reported)."""
 
-# No `from __future__ import annotations` in the CLI (see vidpipe.cli).
+# No `from __future__ import annotations` in the CLI (see vidpipe.cli.base).
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,16 +41,22 @@ MetricsHostOpt = Annotated[
 ]
 
 
-class LogFormat(StrEnum):
-    # The CLI's own copy of vidpipe.webhooks.logs.LogFormat: `--help` loads no server code.
-    text = "text"
-    json = "json"
-
-
 LogFormatOpt = Annotated[
-    LogFormat,
-    typer.Option(help="text (a line per request) or json (one JSON object per line)."),
+    str,
+    typer.Option(
+        help="text (a line per request) or json (one JSON object per line).",
+        metavar="text|json",
+        autocompletion=lambda: ["text", "json"],
+    ),
 ]
+
+
+def check_log_format(log_format: str) -> None:
+    """`--log-format` is `text` or `json` (exit 2 otherwise, before anything starts)."""
+    from vidpipe.errors import UsageError
+
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format must be text or json, not {log_format!r}")
 
 
 def raw_line(line: str) -> None:
