@@ -80,24 +80,15 @@ def write(path: Path, run: RunFigures) -> None:
     gauge("vidpipe_api_calls", "Mux API requests of the last run.", run.api_calls)
     gauge("vidpipe_rate_limited", "429 answers from Mux in the last run.", run.rate_limited)
     gauge("vidpipe_rows_checked", "Rows (or items) the last run checked.", run.rows_checked)
-    if run.drift is not None:
-        drift = Gauge(
-            "vidpipe_drift_items",
-            "Drift items the last run found, by kind.",
-            ["command", "kind"],
-            registry=registry,
-        )
-        for kind, count in sorted(run.drift.items()):
-            drift.labels(run.command, kind).set(count)
-    if run.items:
-        items = Gauge(
-            "vidpipe_import_items",
-            "Manifest items of the last import, by state.",
-            ["command", "state"],
-            registry=registry,
-        )
-        for state, count in sorted(run.items.items()):
-            items.labels(run.command, state).set(count)
+
+    def by(name: str, text: str, label: str, counts: Mapping[str, int] | None) -> None:
+        if counts:
+            series = Gauge(name, text, ["command", label], registry=registry)
+            for value, count in sorted(counts.items()):
+                series.labels(run.command, value).set(count)
+
+    by("vidpipe_drift_items", "Drift items the last run found, by kind.", "kind", run.drift)
+    by("vidpipe_import_items", "Manifest items of the last import, by state.", "state", run.items)
     try:
         write_to_textfile(str(path), registry)
     except OSError as exc:
