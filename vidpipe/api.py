@@ -361,7 +361,14 @@ class Vidpipe:
         policies = self.settings.playback_policies()
         engine, gateway = self._mux_and_db()
         with self._watching(on_progress) as watch:
-            report = reconcile.verify(engine, gateway, target, policies=policies, on_progress=watch)
+            report = reconcile.verify(
+                engine,
+                gateway,
+                target,
+                policies=policies,
+                wanted=self._wanted(),
+                on_progress=watch,
+            )
         report.environment = self._environment
         return report
 
@@ -374,14 +381,18 @@ class Vidpipe:
         max_deletes: int = 10,
         max_clears: int | None = 10,
         fix_policy: bool = False,
+        fix_settings: bool = False,
+        max_fixes: int | None = 100,
         before_apply: Callable[[], None] | None = None,
         on_progress: OnProgress | None = None,
     ) -> Report:
         """Make the database agree with Mux (one sync at a time). A plan that would clear more
         than `max_clears` rows (None: no limit) changes nothing and reports `blocked`. Policy
-        drift is reported, and repaired only with `fix_policy`. `before_apply` is called after
-        planning, before the first write (a hook for tests); `on_progress(event)` hears the
-        walk and the changes applied."""
+        drift is reported, and repaired only with `fix_policy`; assets lacking the configured
+        captions, static renditions or their row's meta are given them only with
+        `fix_settings` (more than `max_fixes` assets to fix: nothing at all is applied).
+        `before_apply` is called after planning, before the first write (a hook for tests);
+        `on_progress(event)` hears the walk and the changes applied."""
         from vidpipe import reconcile
 
         if orphan_min_age < 0:
@@ -390,6 +401,8 @@ class Vidpipe:
             raise UsageError("the deletion limit must not be negative")
         if max_clears is not None and max_clears < 0:
             raise UsageError("the clear limit must not be negative")
+        if max_fixes is not None and max_fixes < 0:
+            raise UsageError("the fix limit must not be negative")
         options = reconcile.SyncOptions(
             dry_run=dry_run,
             prune_orphans=prune_orphans,
@@ -398,6 +411,9 @@ class Vidpipe:
             max_clears=max_clears,
             fix_policy=fix_policy,
             policies=self.settings.playback_policies(),
+            wanted=self._wanted(),
+            fix_settings=fix_settings,
+            max_fixes=max_fixes,
         )
         engine, gateway = self._mux_and_db()
         with self._watching(on_progress) as watch:
@@ -540,6 +556,13 @@ class Vidpipe:
             yield watch
         finally:
             gateway.on_progress = previous
+
+    def _wanted(self) -> Any:
+        """What today's settings ask of every recorded asset (`reconcile.Wanted`)."""
+        from vidpipe.reconcile import Wanted
+
+        asked = self.asset_settings()
+        return Wanted(captions=asked.captions, renditions=asked.static_renditions)
 
     def _has_credentials(self) -> bool:
         return bool(self.settings.mux_token_id and self.settings.mux_token_secret)

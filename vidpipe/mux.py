@@ -29,6 +29,14 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from vidpipe.asset_parts import (
+    StaticRendition,
+    Track,
+    parse_meta,
+    parse_mp4_support,
+    parse_renditions,
+    parse_tracks,
+)
 from vidpipe.assets import AssetSettings, caption_name
 from vidpipe.errors import (
     MuxBadRequest,
@@ -39,6 +47,7 @@ from vidpipe.errors import (
     MuxServerError,
     MuxUnauthorized,
 )
+from vidpipe.mux_tracks import TrackCalls
 from vidpipe.progress import ApiCall, OnProgress, Waiting, ignore
 
 CONNECT_TIMEOUT = 10.0
@@ -79,6 +88,11 @@ class Asset:
     upload_id: str | None = None
     duration: float | None = None
     error: str | None = None
+    tracks: tuple[Track, ...] = ()
+    static_renditions: tuple[StaticRendition, ...] = ()
+    mp4_support: str | None = None
+    """The legacy MP4 setting when it gives files (None: `none`)."""
+    meta: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def public_playback_id(self) -> str | None:
@@ -129,6 +143,10 @@ class Asset:
             upload_id=data.get("upload_id"),
             duration=data.get("duration"),
             error=error,
+            tracks=parse_tracks(data),
+            static_renditions=parse_renditions(data),
+            mp4_support=parse_mp4_support(data),
+            meta=parse_meta(data),
         )
 
 
@@ -224,7 +242,7 @@ _RETRYABLE = (MuxRateLimited, MuxServerError, MuxNetworkError)
 RESET_CAP = 60.0  # at most this long a `X-RateLimit-Reset` holds requests back
 
 
-class MuxGateway:
+class MuxGateway(TrackCalls):
     """Typed access to the parts of the Mux Video API vidpipe uses."""
 
     def __init__(

@@ -46,10 +46,22 @@ def render_status(ui: UI, report: StatusReport, *, show_all: bool = False) -> No
                 _playback_on_mux(e.db_playback_id, e.mux_playback_ids),
                 ", ".join(str(t) for t in e.shared_with),
                 _upload_text(e.upload),
+                _captions_text(e),
+                _renditions_text(e),
             )
         )
     columns = ["Target", "Title", "DB asset", "DB playback", "Mux status", "Mux playback"]
-    ui.table("vidpipe status", [*columns, "Shared with", "Upload"], rows)
+    extra = ["Shared with", "Upload", "Captions", "Renditions"]
+    ui.table("vidpipe status", [*columns, *extra], rows)
+
+
+def _captions_text(entry: StatusEntry) -> str:
+    """`en ready, fr preparing`: each text track's language and state."""
+    return ", ".join(f"{c['language'] or '?'} {c['status'] or ''}".strip() for c in entry.captions)
+
+
+def _renditions_text(entry: StatusEntry) -> str:
+    return ", ".join(f"{r['resolution'] or '?'} {r['status']}" for r in entry.renditions)
 
 
 def needs_attention(entry: StatusEntry) -> bool:
@@ -81,6 +93,10 @@ def _status_table(ui: UI, report: StatusReport, *, show_all: bool) -> None:
             notes.append("shared with " + ", ".join(str(t) for t in e.shared_with))
         if e.upload:
             notes.append("upload " + _upload_text(e.upload))
+        if e.captions:
+            notes.append("captions " + _captions_text(e))
+        if e.renditions:
+            notes.append("MP4 " + _renditions_text(e))
         notes_text = "; ".join(notes)
         rows.append((str(e.target), mux, e.db_asset_id, e.db_playback_id, notes_text, e.title))
     columns = [

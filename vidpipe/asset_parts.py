@@ -1,0 +1,129 @@
+"""What an asset carries besides its playback IDs: tracks, static renditions, the legacy
+`mp4_support`, and `meta`, parsed from the asset's JSON as the list pages and GETs give it.
+
+The gateway (`vidpipe.mux.Asset.from_json`) fills these in from the same answers it already
+reads, so knowing an asset's captions and renditions costs no call of its own. Parsing is
+lenient: a field missing or of an unexpected shape is simply absent, never an error (Mux adds
+fields and values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# States in which a text track or a static rendition counts as there (or on its way).
+PRESENT_STATES = ("preparing", "ready")
+
+
+@dataclass(frozen=True)
+class Track:
+    """One of an asset's tracks (`type` video, audio or text)."""
+
+    id: str
+    type: str
+    primary: bool = False
+    language_code: str | None = None
+    name: str | None = None
+    text_source: str | None = None
+    status: str | None = None
+    closed_captions: bool = False
+
+    @property
+    def source(self) -> str:
+        """`generated` for Mux's own captions, otherwise Mux's `text_source` (`uploaded`...)."""
+        src = self.text_source or "unknown"
+        return "generated" if src.startswith("generated") else src
+
+    @property
+    def counts(self) -> bool:
+        """A text track that is there or on its way (an errored one does not count)."""
+        return self.type == "text" and (self.status or "ready") in PRESENT_STATES
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "language": self.language_code,
+            "name": self.name,
+            "source": self.source,
+            "status": self.status,
+            "closed_captions": self.closed_captions,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Track:
+        lang = data.get("language_code")
+        name = data.get("name")
+        source = data.get("text_source")
+        status = data.get("status")
+        return cls(
+            id=str(data.get("id") or ""),
+            type=str(data.get("type") or ""),
+            primary=data.get("primary") is True,
+            language_code=str(lang) if lang else None,
+            name=str(name) if name is not None else None,
+            text_source=str(source) if source else None,
+            status=str(status) if status else None,
+            closed_captions=data.get("closed_captions") is True,
+        )
+
+
+@dataclass(frozen=True)
+class StaticRendition:
+    """One file of an asset's `static_renditions`."""
+
+    id: str
+    resolution: str | None
+    status: str
+    name: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        """There or on its way (`errored` and `skipped` do not count)."""
+        return self.status in PRESENT_STATES
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "resolution": self.resolution, "status": self.status}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StaticRendition:
+        res = data.get("resolution")
+        name = data.get("name")
+        return cls(
+            id=str(data.get("id") or ""),
+            resolution=str(res) if res else None,
+            status=str(data.get("status") or "unknown"),
+            name=str(name) if name is not None else None,
+        )
+
+
+def parse_tracks(data: Mapping[str, Any]) -> tuple[Track, ...]:
+    return tuple(Track.from_json(t) for t in _dicts(data.get("tracks")))
+
+
+def parse_renditions(data: Mapping[str, Any]) -> tuple[StaticRendition, ...]:
+    block = data.get("static_renditions")
+    files = block.get("files") if isinstance(block, dict) else None
+    return tuple(StaticRendition.from_json(f) for f in _dicts(files))
+
+
+def parse_meta(data: Mapping[str, Any]) -> dict[str, str]:
+    meta = data.get("meta")
+    if not isinstance(meta, dict):
+        return {}
+    return {str(k): str(v) for k, v in meta.items() if isinstance(v, str)}
+
+
+def parse_mp4_support(data: Mapping[str, Any]) -> str | None:
+    """The legacy `mp4_support` when it gives MP4 files (None for `none` or absent)."""
+    value = data.get("mp4_support")
+    if not isinstance(value, str) or value in ("", "none"):
+        return None
+    return value
+
+
+def _dicts(value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, dict)]
