@@ -463,6 +463,74 @@ class Vidpipe:
         with self._watching(on_progress) as watch:
             return delete(engine, gateway, plan, on_progress=watch)
 
+    # -- captions (subtitle files on a target's asset) -----------------------------------
+
+    def captions_add(
+        self,
+        url: str,
+        *,
+        language: str,
+        lesson: int | None = None,
+        course: int | None = None,
+        name: str | None = None,
+        closed_captions: bool = False,
+        wait: bool = True,
+    ) -> Any:
+        """Have Mux fetch the WebVTT or SRT file at `url` as a subtitle track of the target's
+        asset; with `wait`, until it is ready (`vidpipe.captions.CaptionFailed` when Mux
+        cannot read it). A local path or a non-http(s) URL, a bad language code, a target
+        with no row or no video, or a track name already taken: `UsageError`, nothing made."""
+        from vidpipe import captions
+
+        target = self._target(lesson, course)
+        captions.check_url(url)
+        captions.check_language(language)
+        self.settings.mux_credentials()
+        captions.recorded_asset(self.engine, target)
+        engine, gateway = self._mux_and_db()
+        return captions.add_track(
+            engine,
+            gateway,
+            target,
+            url,
+            language=language,
+            name=name,
+            closed_captions=closed_captions,
+            wait=wait,
+        )
+
+    def captions_list(self, *, lesson: int | None = None, course: int | None = None) -> Any:
+        """The text tracks of the target's asset (`vidpipe.captions.CaptionsReport`)."""
+        from vidpipe import captions
+
+        target = self._target(lesson, course)
+        self.settings.mux_credentials()
+        captions.recorded_asset(self.engine, target)
+        return captions.list_tracks(*self._mux_and_db(), target)
+
+    def captions_remove(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        language: str | None = None,
+        track: str | None = None,
+        confirm: Callable[[list[Any]], bool] | None = None,
+    ) -> Any:
+        """Delete the target's text tracks of `language`, or the text track `track`;
+        `confirm(tracks)` may decline. None matching: `UsageError`."""
+        from vidpipe import captions
+
+        target = self._target(lesson, course)
+        if (language is None) == (track is None):
+            raise UsageError("name either a language or a track to remove")
+        self.settings.mux_credentials()
+        captions.recorded_asset(self.engine, target)
+        engine, gateway = self._mux_and_db()
+        return captions.remove_tracks(
+            engine, gateway, target, language=language, track_id=track, confirm=confirm
+        )
+
     def apply_webhook(
         self, body: bytes, *, signature: str | None = None, verify: bool = True
     ) -> EventOutcome:

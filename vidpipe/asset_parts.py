@@ -29,6 +29,8 @@ class Track:
     text_source: str | None = None
     status: str | None = None
     closed_captions: bool = False
+    error: str | None = None
+    """Mux's reason, for an errored track."""
 
     @property
     def source(self) -> str:
@@ -66,6 +68,7 @@ class Track:
             text_source=str(source) if source else None,
             status=str(status) if status else None,
             closed_captions=data.get("closed_captions") is True,
+            error=_error(data),
         )
 
 
@@ -121,6 +124,18 @@ def parse_mp4_support(data: Mapping[str, Any]) -> str | None:
     if not isinstance(value, str) or value in ("", "none"):
         return None
     return value
+
+
+def _error(data: Mapping[str, Any]) -> str | None:
+    """Mux's words from a part's `errors` ({type, messages}) or `error`, on one line."""
+    err = data.get("errors") or data.get("error")
+    if isinstance(err, dict):
+        msgs = err.get("messages")
+        if isinstance(msgs, list) and msgs:
+            return " ".join(" ".join(str(m) for m in msgs).split())[:300]
+        kind = err.get("type") or err.get("message")
+        return str(kind) if kind else None
+    return None
 
 
 def _dicts(value: Any) -> list[Mapping[str, Any]]:

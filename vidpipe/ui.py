@@ -383,8 +383,8 @@ class _WalkView:
             parts.append(f"{self.step}: {count}" if self.done or self.total else self.step)
             if self.total and 0 < self.done < self.total:
                 # The pace so far in this step (paced by Mux's rate limit, so steady).
-                left = int((now - self.step_started) / self.done * (self.total - self.done))
-                parts.append(f"ETA {left // 60}:{left % 60:02d}")
+                eta = int((now - self.step_started) / self.done * (self.total - self.done))
+                parts.append(f"ETA {eta // 60}:{eta % 60:02d}")
         parts.append(f"{self.calls:,} API call{'' if self.calls == 1 else 's'}")
         # Pacing sleeps are short and frequent: hold the note half a second so it reads.
         if now < self.wait_until + 0.5:
