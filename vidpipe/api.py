@@ -483,7 +483,7 @@ class Vidpipe:
         from vidpipe import captions
 
         target = self._target(lesson, course)
-        captions.check_url(url)
+        captions.check_subtitle_url(url)
         captions.check_language(language)
         self.settings.mux_credentials()
         captions.recorded_asset(self.engine, target)

@@ -4,15 +4,23 @@
 The gateway (`vidpipe.mux.Asset.from_json`) fills these in from the same answers it already
 reads, so knowing an asset's captions and renditions costs no call of its own. Parsing is
 lenient: a field missing or of an unexpected shape is simply absent, never an error (Mux adds
-fields and values).
+fields and values). Beside them, the checks of a subtitle track's inputs (its URL and
+language), made before anything is asked of Mux.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from vidpipe.assets import CAPTION_LANGUAGES
+from vidpipe.errors import UsageError
+
+# BCP 47, as far as a check before asking Mux can tell: a 2-3 letter language, then subtags.
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 # States in which a text track or a static rendition counts as there (or on its way).
 PRESENT_STATES = ("preparing", "ready")
 
@@ -99,6 +107,30 @@ class StaticRendition:
             status=str(data.get("status") or "unknown"),
             name=str(name) if name is not None else None,
         )
+
+
+def check_subtitle_url(url: str) -> str:
+    """`url` if Mux could fetch it (`http(s)://` with a host), else a UsageError."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        what = "a local path" if not parts.scheme or len(parts.scheme) == 1 else "not http(s)"
+        raise UsageError(
+            f"subtitle file {url!r} is {what}: Mux fetches subtitle files itself, so give an "
+            "http(s):// URL it can reach"
+        )
+    return url.strip()
+
+
+def check_language(code: str) -> str:
+    """A BCP 47 language code (e.g. `en`, `pt-BR`), else a UsageError."""
+    if not _LANGUAGE.match(code.strip()):
+        raise UsageError(f"language {code!r} is not a BCP 47 language code (e.g. en, pt-BR)")
+    return code.strip()
+
+
+def default_name(language: str) -> str:
+    """The track name when none is given: the language's English name, else its code."""
+    return CAPTION_LANGUAGES.get(language.lower(), language)
 
 
 def parse_tracks(data: Mapping[str, Any]) -> tuple[Track, ...]:

@@ -9,25 +9,20 @@ before the one write; a track that then errors is Mux's answer (`CaptionFailed`)
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from vidpipe.asset_parts import Track
-from vidpipe.assets import CAPTION_LANGUAGES
+from vidpipe.asset_parts import Track, check_language, check_subtitle_url, default_name
 from vidpipe.db import transaction
 from vidpipe.errors import TargetNotFound, UsageError, VidpipeError
 from vidpipe.mux import Asset, MuxGateway
 from vidpipe.records import read_row
 from vidpipe.targets import Target
 
-# BCP 47, as far as a check before asking Mux can tell: a 2-3 letter language, then subtags.
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 NAME_MAX = 128  # a sane bound for a track name (Mux documents none)
 POLL_SECONDS = 2.0
 WAIT_SECONDS = 900.0
@@ -35,30 +30,6 @@ WAIT_SECONDS = 900.0
 
 class CaptionFailed(VidpipeError):
     """Mux could not make the subtitle track (it errored: an unreadable or non-subtitle file)."""
-
-
-def check_url(url: str) -> str:
-    """`url` if Mux could fetch it (`http(s)://` with a host), else a UsageError."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        what = "a local path" if not parts.scheme or len(parts.scheme) == 1 else "not http(s)"
-        raise UsageError(
-            f"subtitle file {url!r} is {what}: Mux fetches subtitle files itself, so give an "
-            "http(s):// URL it can reach"
-        )
-    return url.strip()
-
-
-def check_language(code: str) -> str:
-    """A BCP 47 language code (e.g. `en`, `pt-BR`), else a UsageError."""
-    if not _LANGUAGE.match(code.strip()):
-        raise UsageError(f"language {code!r} is not a BCP 47 language code (e.g. en, pt-BR)")
-    return code.strip()
-
-
-def default_name(language: str) -> str:
-    """The track name when none is given: the language's English name, else its code."""
-    return CAPTION_LANGUAGES.get(language.lower(), language)
 
 
 def text_tracks(asset: Asset) -> list[Track]:
@@ -121,7 +92,7 @@ def add_track(
     """Have Mux fetch the subtitle file at `url` onto the target's asset; with `wait`, until
     the track is ready (`CaptionFailed` when it errors). Inputs are checked first: nothing is
     created for a bad URL or language, a row with no video, or a name already taken."""
-    url = check_url(url)
+    url = check_subtitle_url(url)
     language = check_language(language)
     name = (name if name is not None else default_name(language)).strip()
     if not name or len(name) > NAME_MAX:
