@@ -4,43 +4,27 @@ the files from a real loopback HTTP server the test runs; bad input changes noth
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Platform, Result
+from emulator_helpers import FileServer
 
 from vidpipe.emulator import Emulator
 
 VTT = b"WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHello\n"
 SRT = b"1\n00:00:00,000 --> 00:00:02,000\nBonjour\n"
-FILES = {"/en.vtt": VTT, "/fr.srt": SRT, "/notes.txt": b"just some notes, not subtitles\n"}
-
-
-class _Files(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = FILES.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args: Any) -> None:
-        pass
+SUBTITLE_FILES = {"/en.vtt": VTT, "/fr.srt": SRT, "/notes.txt": b"just some notes, not subtitles\n"}
 
 
 @pytest.fixture
 def files() -> Iterator[str]:
     """A loopback HTTP server for the subtitle files; its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    server = FileServer(SUBTITLE_FILES)
+    with server.running():
+        yield server.base_url
 
 
 @pytest.fixture

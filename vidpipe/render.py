@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from vidpipe.captions import CaptionsReport
 from vidpipe.delete import DeleteResult
 from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
 from vidpipe.manifest import Item
@@ -168,7 +169,12 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
     )
     summary += f"{len(report.drift)} drift" if report.drift else "no drift"
     if report.blocked is not None:
-        summary += f"; nothing applied ({report.blocked.clears} clears over the limit)"
+        over = []
+        if report.blocked.over_clears:
+            over.append(f"{report.blocked.clears} clears")
+        if report.blocked.over_fixes:
+            over.append(f"{report.blocked.fixes} fixes")
+        summary += f"; nothing applied ({' and '.join(over)} over the limit)"
     ui.line(summary)
 
 
@@ -368,3 +374,48 @@ class _RichImport(_ImportObserver):
 
     def close(self) -> None:
         self.bar.stop()
+
+
+# -- captions -----------------------------------------------------------------------------------
+
+
+def render_captions(ui: UI, report: CaptionsReport, done: str) -> None:
+    """`captions add | list | remove`: the tracks concerned (`done`: `added`, `list`,
+    `removed`)."""
+    if ui.json_mode:
+        ui.json(report.as_json())
+        return
+    rows = [
+        (
+            t.id,
+            t.language_code or "",
+            t.name or "",
+            t.source,
+            t.status or "",
+            _cc(t.closed_captions),
+        )
+        for t in report.tracks
+    ]
+    if done == "list" and not rows:
+        ui.line(f"{report.target} (asset {report.asset_id}) has no text tracks")
+        return
+    if done == "list":
+        columns = [
+            Col("Track", Role.ID),
+            Col("Language"),
+            Col("Name", Role.TEXT),
+            Col("Source"),
+            Col("Status"),
+            Col("CC"),
+        ]
+        ui.table(f"text tracks of {report.target} (asset {report.asset_id})", columns, rows)
+        return
+    for t in report.tracks:
+        ui.line(
+            f"{done} track {t.id} ({t.language_code}, {t.name!r}) on {report.target}: "
+            f"{'deleted' if done == 'removed' else t.status}"
+        )
+
+
+def _cc(closed_captions: bool) -> str:
+    return "yes" if closed_captions else ""
