@@ -188,11 +188,17 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
 
 def _blocked(ui: UI, report: Report) -> None:
     """A sync that would clear more rows than allowed says so on stderr (with --json too)."""
-    if report.blocked is not None:
-        ui.error(
-            f"{report.blocked.reason}; if these rows really lost their videos, run again with "
-            f"--max-clears {report.blocked.clears}"
-        )
+    blocked = report.blocked
+    if blocked is not None:
+        hints = []
+        if blocked.over_clears:
+            hints.append(
+                f"if these rows really lost their videos, run again with "
+                f"--max-clears {blocked.clears}"
+            )
+        if blocked.over_fixes:
+            hints.append(f"to fix them all, run again with --max-fixes {blocked.fixes}")
+        ui.error(f"{blocked.reason}; {'; '.join(hints)}")
 
 
 def _prose_last(

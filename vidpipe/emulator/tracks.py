@@ -123,7 +123,7 @@ def generate_subtitles(
                 raise _bad(f"Generated subtitles for {code} already exist on this asset")
             have.add(code)
             name = item.get("name") or f"{SUBTITLE_LANGUAGES[code]} (generated)"
-            json = {
+            json: dict[str, Any] = {
                 "type": "text",
                 "id": random_id(44),
                 "text_type": "subtitles",
@@ -163,7 +163,7 @@ def create_track(store: Store, asset_id: str, body: Any) -> dict[str, Any]:
         asset = _ready_asset(store, asset_id)
         if any(t.get("name") == name for t in _text_tracks(asset)):
             raise _bad(f"A text track named {name} already exists on this asset")
-        json = {
+        json: dict[str, Any] = {
             "type": "text",
             "id": random_id(44),
             "text_type": "subtitles",
@@ -227,7 +227,7 @@ def create_static_rendition(store: Store, asset_id: str, body: Any) -> dict[str,
         ):
             raise _bad(f"A static rendition of {resolution} already exists on this asset")
         shape = Rendition(resolution)
-        json = {
+        json: dict[str, Any] = {
             "id": random_id(44),
             "type": "standard",
             "resolution": resolution,
@@ -291,8 +291,7 @@ def update_asset(store: Store, asset_id: str, body: Any) -> dict[str, Any]:
 
 def parts(asset: Asset) -> Parts:
     """The asset's added parts (made on first use)."""
-    extra = getattr(asset, "parts", None)
-    if extra is None:
-        extra = Parts()
-        asset.parts = extra
+    if asset.parts is None:
+        asset.parts = Parts()
+    extra: Parts = asset.parts
     return extra
