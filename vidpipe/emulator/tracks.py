@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 from vidpipe.emulator.ingest import fetch
 from vidpipe.emulator.objects import ApiError, random_id
 from vidpipe.emulator.settings import (
-    META_LIMITS,
     PASSTHROUGH_MAX,
     STATIC_RESOLUTIONS,
     SUBTITLE_LANGUAGES,
     Rendition,
+    parse_meta,
 )
 
 if TYPE_CHECKING:
@@ -262,15 +262,7 @@ def update_asset(store: Store, asset_id: str, body: Any) -> dict[str, Any]:
         problems.append(f"unknown field(s) {', '.join(unknown)}")
     meta = body.get("meta")
     if meta is not None:
-        if not isinstance(meta, dict):
-            problems.append("meta must be an object")
-        else:
-            for key, value in meta.items():
-                limit = META_LIMITS.get(key)
-                if limit is None:
-                    problems.append(f"meta.{key} is not one of {', '.join(META_LIMITS)}")
-                elif not isinstance(value, str) or len(value) > limit:
-                    problems.append(f"meta.{key} must be a string of at most {limit} characters")
+        meta = parse_meta(meta, problems)
     passthrough = body.get("passthrough")
     if passthrough is not None and (
         not isinstance(passthrough, str) or len(passthrough) > PASSTHROUGH_MAX
