@@ -598,13 +598,15 @@ class MuxGateway(TrackCalls):
 
     def _note_budget(self, pacer: Pacer, headers: Any) -> None:
         """`X-RateLimit-Remaining: 0` holds this kind of request back until
-        `X-RateLimit-Reset` (Unix seconds): the budget is the environment's, shared with
-        every other client, so the server's count beats this process's own pacing."""
+        `X-RateLimit-Reset` (Unix seconds) says a request is allowed again: the budget is the
+        environment's, shared with every other client, so the server's count beats this
+        process's own pacing. A paced gateway counts one request's token, not a full bucket."""
         if not headers:
             return
         try:
             remaining = headers.get("X-RateLimit-Remaining")
             reset = headers.get("X-RateLimit-Reset")
+            limit = headers.get("X-RateLimit-Limit") or 1
         except AttributeError:
             return
         if remaining is None or reset is None:
@@ -612,7 +614,14 @@ class MuxGateway(TrackCalls):
         try:
             if int(remaining) > 0:
                 return
-            wait = min(max(float(reset) - time.time(), 0.0), RESET_CAP)
+            wait = float(reset) - time.time()
+            if pacer.interval > 0:
+                # Reset is when the whole bucket is full again, in whole seconds rounded up:
+                # one request needs one token, (limit - 1) intervals sooner, and the true time
+                # may be up to a second earlier. The pacer adds its own spacing on top; holding
+                # to the rounded full-bucket time would idle up to 2 s after every POST.
+                wait -= (max(int(limit), 1) - 1) * pacer.interval + 1.0
+            wait = min(max(wait, 0.0), RESET_CAP)
         except ValueError:
             return
         if wait > 0:
