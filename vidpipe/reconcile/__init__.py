@@ -25,7 +25,7 @@ from vidpipe.mux import Environment, MuxGateway
 from vidpipe.progress import OnProgress, ignore
 from vidpipe.reconcile import apply as _apply
 from vidpipe.reconcile import plan as _plan
-from vidpipe.reconcile.apply import DriftResult, JournalResult, Outcome
+from vidpipe.reconcile.apply import DriftResult, JournalResult, SyncOutcome
 from vidpipe.reconcile.plan import (
     Action,
     Blocked,
@@ -45,7 +45,6 @@ __all__ = [
     "DriftKind",
     "DriftResult",
     "JournalResult",
-    "Outcome",
     "PendingUpload",
     "Plan",
     "PlannedDrift",
@@ -54,6 +53,7 @@ __all__ = [
     "SettingsGap",
     "Snapshot",
     "SyncOptions",
+    "SyncOutcome",
     "Wanted",
     "sync",
     "take_snapshot",
