@@ -16,11 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from vidpipe.asset_parts import default_name
+from vidpipe.captions import POLL_SECONDS, WAIT_SECONDS
 from vidpipe.errors import MuxError
 from vidpipe.mux import MuxGateway
-
-POLL_SECONDS = 2.0
-WAIT_SECONDS = 900.0
 
 
 @dataclass
