@@ -184,8 +184,12 @@ def test_each_step_of_the_demo_ends_as_the_story_says(
     assert "video.asset.ready" in (workdir / demo.SERVE_LOG).read_text()
     # doctor on the demo's deployment, every check passing.
     assert by_command["doctor", True].code == 0
-    # Every other step as expected: only the drift verify exits 1.
-    assert [r.argv for r in ran if r.code == 1] == [("verify",)]
+    # Captions: the new setting's drift found, fixed, and gone.
+    fix = next(r for r in ran if "--fix-settings" in r.argv)
+    after = ran[ran.index(fix) + 1]
+    assert fix.code == 0 and after.argv == ("verify",) and after.code == 0
+    # Every other step as expected: only the drift verify and the captions verify exit 1.
+    assert [r.argv for r in ran if r.code == 1] == [("verify",), ("verify",)]
 
 
 def test_demo_temporary_folder_is_removed(

@@ -13,7 +13,9 @@ announced as the line a user would type, with its output and exit code:
 3. drift made behind the database's back (lesson 1's asset deleted on "Mux" with no
    webhook; a ready asset for lesson 2 whose webhook never arrived): `verify` finds it
    (exit 1), `sync` repairs the database, `verify` is clean again, lesson 1 is uploaded again;
-4. `import` of a three-item manifest (`course.csv` and three generated videos);
+4. `import` of a three-item manifest (`course.csv` and three generated videos), then
+   captions asked for by a new setting: `verify` finds the assets lacking them and
+   `sync --fix-settings` adds them;
 5. `url` of a signed lesson (a signing key generated for the demo);
 6. the wrong-environment guard: `sync` with a token of another Mux environment ("Staging",
    a second emulator) is refused (exit 2) and changes nothing;
@@ -153,8 +155,10 @@ def _drift(stage: DemoStage) -> None:
     assert lost is not None
     stage.emulator.delete_asset_silently(lost)
     stage.note(f"deleted asset {lost} on Mux; the database still names it for lesson 1")
+    # As vidpipe's upload made it (signed, its meta from the row), a webhook short of recorded.
+    meta = {"title": dict(LESSONS)[2], "external_id": "lesson:2"}
     seeded = stage.emulator.seed_asset(
-        passthrough=json.dumps({"lesson_id": 2}), playback_policies=("signed",)
+        passthrough=json.dumps({"lesson_id": 2}), playback_policies=("signed",), meta=meta
     )
     stage.note(f"asset {seeded['id']} is ready on Mux for lesson 2; the database has no idea")
     stage.do("verify", expect=1, note="expected: verify found drift")
@@ -177,6 +181,15 @@ def _import(stage: DemoStage) -> None:
     (stage.workdir / MANIFEST).write_text("\n".join(lines) + "\n")
     stage.note(f"{MANIFEST}: " + "; ".join(lines[1:]))
     stage.do("import", stage.path(MANIFEST))
+
+
+def _captions(stage: DemoStage) -> None:
+    # From here on the deployment asks for English captions, as a changed .env would.
+    stage.settings["vidpipe_captions"] = "en"
+    shown = "VIDPIPE_CAPTIONS=en"
+    stage.do("verify", expect=1, note="expected: assets lack captions", prefix=shown)
+    stage.do("sync", "--fix-settings", prefix=shown)
+    stage.do("verify", prefix=shown)
 
 
 def _signed_url(stage: DemoStage) -> None:
@@ -326,6 +339,14 @@ CHAPTERS = (
         "upload side by side, paced at Mux's 1 POST/s, with one progress display.",
         "import of a three-item manifest",
         _import,
+    ),
+    Chapter(
+        "Captions for existing videos",
+        "Settings change: the platform now wants English captions. `verify` shows which "
+        "assets lack them; `sync --fix-settings` asks Mux to generate them (additive only, "
+        "paced at 1 POST/s); `verify` is clean again.",
+        "sync --fix-settings adding captions to existing assets",
+        _captions,
     ),
     Chapter(
         "A signed link",
