@@ -17,6 +17,7 @@ _EXPORTS = {
     "VidpipeError": "vidpipe.errors",
     "UsageError": "vidpipe.errors",
     "ConfigError": "vidpipe.errors",
+    "DatabaseMissing": "vidpipe.errors",
     "EnvironmentMismatch": "vidpipe.errors",
     "TargetNotFound": "vidpipe.errors",
     "TargetHasVideo": "vidpipe.errors",
@@ -39,6 +40,7 @@ _EXPORTS = {
 
 __all__ = [
     "ConfigError",
+    "DatabaseMissing",
     "DeletePlan",
     "DeleteResult",
     "EnvironmentMismatch",
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.errors import (
         ConfigError,
+        DatabaseMissing,
         EnvironmentMismatch,
         LockHeld,
         MuxError,

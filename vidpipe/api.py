@@ -107,7 +107,11 @@ class Vidpipe:
         if self._engine is None:
             from vidpipe.db import make_engine
 
-            self._engine = make_engine(self.settings.database_url.get_secret_value())
+            # Only `init_db` creates a SQLite file: any other command on a missing one
+            # raises `DatabaseMissing` and leaves nothing behind (read-only commands change
+            # nothing on disk, and nothing else can work without the tables anyway).
+            url = self.settings.database_url.get_secret_value()
+            self._engine = make_engine(url, create=False)
         if require_tables:
             from vidpipe.db import require_tables as check
 
@@ -116,7 +120,8 @@ class Vidpipe:
 
     @property
     def engine(self) -> Engine:
-        """The platform database (its vidpipe tables checked on first use)."""
+        """The platform database (its vidpipe tables checked on first use). A SQLite file
+        that does not exist raises `DatabaseMissing` (a `ConfigError`); nothing is created."""
         return self._database()
 
     @property
@@ -144,10 +149,10 @@ class Vidpipe:
         return self._http
 
     def _mux_and_db(self) -> tuple[Engine, MuxGateway]:
-        """Credentials and database checked before any Mux call, then the token's
+        """Database and credentials checked before any Mux call, then the token's
         environment; then both."""
-        self.settings.mux_credentials()
         engine = self.engine
+        self.settings.mux_credentials()
         self.check_environment()
         return engine, self.gateway
 
@@ -197,8 +202,8 @@ class Vidpipe:
         environment only with `force` (else `EnvironmentMismatch`)."""
         from vidpipe import environment
 
-        self.settings.mux_credentials()
         engine = self.engine
+        self.settings.mux_credentials()
         pinning = environment.pin(engine, self.gateway.whoami(), force=force)
         self._environment = pinning.environment
         return pinning
@@ -227,7 +232,7 @@ class Vidpipe:
         of `AssetSettings.override` (`playback_policy`, `video_quality`, `max_resolution`,
         `captions`, `static_renditions`, `normalize_audio`, `test`), or with `settings` as
         given (from `asset_settings`)."""
-        from vidpipe.pipeline import Pipeline
+        from vidpipe.pipeline import Pipeline, prepare
 
         target = self._target(lesson, course)
         options = self._upload_options(
@@ -239,10 +244,9 @@ class Vidpipe:
             settings=settings,
             **asset_options,
         )
-        self.settings.mux_credentials()
-        pipeline = Pipeline(self.engine, self.gateway, self.http, notify=self.notify)
-        prepared = pipeline.prepare(source, target, options)  # no Mux call, no write
-        self._mux_and_db()
+        prepared = prepare(self.engine, source, target, options)  # no Mux call, no write
+        engine, gateway = self._mux_and_db()
+        pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         return pipeline.upload(prepared, options, on_progress=on_progress)
 
     def import_manifest(
@@ -286,8 +290,6 @@ class Vidpipe:
             )
             for kind in Kind
         }
-        if not dry_run:
-            self.settings.mux_credentials()
         path = Path(manifest)
         items = manifests.load(path, self.engine, replace=replace)  # no Mux call, no write
         if dry_run:
@@ -320,7 +322,6 @@ class Vidpipe:
         target = self._target(lesson, course)
         if not expires > 0:
             raise UsageError("the token lifetime must be positive")
-        self.settings.mux_credentials()
         self._require_row(target)
         return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
 
@@ -336,7 +337,6 @@ class Vidpipe:
         from vidpipe.status import status
 
         target = self._target(lesson, course, required=False)
-        self.settings.mux_credentials()
         self._require_row(target)
         engine, gateway = self._mux_and_db()
         with self._watching(on_progress) as watch:
@@ -356,7 +356,6 @@ class Vidpipe:
         from vidpipe import reconcile
 
         target = self._target(lesson, course, required=False)
-        self.settings.mux_credentials()
         self._require_row(target)
         policies = self.settings.playback_policies()
         engine, gateway = self._mux_and_db()
@@ -422,7 +421,6 @@ class Vidpipe:
         if asset_id is not None and not asset_id.strip():
             raise UsageError("the asset id is empty")
         target = self._target(lesson, course, required=False)
-        self.settings.mux_credentials()
         asset_id = asset_id.strip() if asset_id else None
         plan = plan_rows(self.engine, asset_id=asset_id, target=target)
         _engine, gateway = self._mux_and_db()

@@ -30,6 +30,19 @@ class ConfigError(UsageError):
     """A missing or malformed setting. Names the variable, never a secret's value."""
 
 
+class DatabaseMissing(ConfigError):
+    """DATABASE_URL names a SQLite file that does not exist. Raised before anything is
+    created: only creating the tables (`vidpipe db init`) creates the file."""
+
+    def __init__(self, path: Any, url: str) -> None:
+        super().__init__(
+            f"the database file {path} does not exist (DATABASE_URL is {url}): point "
+            f"DATABASE_URL at the platform's database, or run `vidpipe db init` to create a "
+            f"new one; nothing was created"
+        )
+        self.path = path
+
+
 class TargetNotFound(UsageError):
     """The lesson or course (`target`, a `vidpipe.Target`) does not exist in the database."""
 

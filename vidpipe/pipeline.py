@@ -175,6 +175,25 @@ class Prepared:
         return self.video.path.name
 
 
+def prepare(engine: Engine, source: Path | str, target: Target, options: UploadOptions) -> Prepared:
+    """Every check that can fail on bad input, before anything changes (UsageError): no Mux
+    call and no credentials needed. `source` is a file path, or an `http(s)://` URL for Mux
+    to fetch."""
+    video: VideoFile | None = None
+    url: str | None = None
+    if isinstance(source, str) and is_url(source):
+        url = check_url(source)
+    else:
+        video = check_video_file(Path(source))
+    with transaction(engine) as conn:
+        row = read_row(conn, target)
+    if row is None:
+        raise TargetNotFound(target)
+    if row.asset_id and not options.replace:
+        raise TargetHasVideo(target, row.asset_id)
+    return Prepared(video, target, row.asset_id, row.title, url=url)
+
+
 class Pipeline:
     """Runs uploads. The CLI hands it the engine, the Mux gateway and an httpx client."""
 
@@ -198,21 +217,8 @@ class Pipeline:
     # -- validation ---------------------------------------------------------------------
 
     def prepare(self, source: Path | str, target: Target, options: UploadOptions) -> Prepared:
-        """Every check that can fail on bad input, before anything changes (UsageError).
-        `source` is a file path, or an `http(s)://` URL for Mux to fetch."""
-        video: VideoFile | None = None
-        url: str | None = None
-        if isinstance(source, str) and is_url(source):
-            url = check_url(source)
-        else:
-            video = check_video_file(Path(source))
-        with transaction(self.engine) as conn:
-            row = read_row(conn, target)
-        if row is None:
-            raise TargetNotFound(target)
-        if row.asset_id and not options.replace:
-            raise TargetHasVideo(target, row.asset_id)
-        return Prepared(video, target, row.asset_id, row.title, url=url)
+        """`prepare` on this pipeline's database."""
+        return prepare(self.engine, source, target, options)
 
     # -- the flow -----------------------------------------------------------------------
 
