@@ -7,7 +7,6 @@ code and adds option hints in one place (`vidpipe.cli`). Messages never contain 
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 
@@ -127,19 +126,3 @@ class MuxNetworkError(MuxError):
 
 class WebhookRejected(VidpipeError):
     """A webhook whose signature, age or body is not acceptable."""
-
-
-def escape_controls(text: str) -> str:
-    """`text` with every control character (C0, DEL, C1, line and paragraph separators,
-    bidirectional and other format characters) written as a Python escape such as `\\n` or
-    `\\x1b`, so that a value taken from outside cannot start a forged log line or drive a
-    terminal. Printable text, non-ASCII letters included, is unchanged."""
-    if text.isprintable():
-        return text
-    out: list[str] = []
-    for char in text:
-        if char.isprintable() or char == " ":
-            out.append(char)
-        else:
-            out.append(repr(char)[1:-1] if unicodedata.category(char) != "Zs" else " ")
-    return "".join(out)

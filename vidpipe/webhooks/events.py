@@ -29,7 +29,6 @@ from vidpipe.errors import (
     UsageError,
     VidpipeError,
     WebhookRejected,
-    escape_controls,
 )
 from vidpipe.mux import Asset, Environment, MuxGateway
 from vidpipe.records import (
@@ -41,6 +40,7 @@ from vidpipe.records import (
     set_video,
 )
 from vidpipe.targets import Target, from_passthrough
+from vidpipe.text import shown
 from vidpipe.webhooks.signature import MissingSignature, verify_signature
 
 _MAX_ID = 255  # Mux's IDs are a few dozen characters
@@ -90,7 +90,7 @@ class EventOutcome:
     def log_line(self) -> str:
         """One line for a log: type, id, outcome, detail (control characters escaped: the
         fields come from the event)."""
-        return escape_controls(
+        return shown(
             f"{self.event_type} id={self.event_id or '-'} "
             f"outcome={self.outcome.value}: {self.detail}"
         )

@@ -46,9 +46,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vidpipe.assets import Policies
 from vidpipe.db import TOMBSTONE_TTL, transaction
-from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected, escape_controls
+from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected
 from vidpipe.mux import Environment, MuxGateway, RetryPolicy
 from vidpipe.records import prune_tombstones
+from vidpipe.text import shown
 from vidpipe.webhooks.events import EventOutcome, handle_event, parse_event
 from vidpipe.webhooks.signature import BadSignature, verify_signature
 
@@ -275,7 +276,7 @@ class _InProgressLimit:
 def _log_text(line: str) -> str:
     """Any field of a log line may come from the request: control characters are escaped
     (no forged lines), and a line is cut at `MAX_LOG_LINE` characters."""
-    line = escape_controls(line)
+    line = shown(line)
     return line if len(line) <= MAX_LOG_LINE else line[: MAX_LOG_LINE - 1] + "…"
 
 
