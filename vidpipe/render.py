@@ -309,13 +309,13 @@ class _RichImport(_ImportObserver):
 
     def __init__(self, ui: UI) -> None:
         super().__init__(ui)
-        self.bar = ui.byte_bar("{task.description}", transient=False)
-        self.overall = self.bar.add_task("import", total=None)
+        self.bar = ui.byte_bar(transient=False)
+        self.overall = self.bar.add_task("import", total=None, style="bold")
         self.tasks: dict[int, Any] = {}
         self.bar.start()
 
     def _describe(self) -> str:
-        return f"[bold]{self.ended}/{self.total_items} items"
+        return f"{self.ended}/{self.total_items} items"
 
     def planned(self, items: list[Item]) -> None:
         super().planned(items)
