@@ -138,7 +138,9 @@ def test_status_shows_hostile_titles_and_ids_as_text(
     hostile: dict[str, str], mode: str, vp: Callable[..., Result]
 ) -> None:
     shown = run(vp, "status", "--wide", code=0)
-    assert_visible(shown, f"{HOSTILE} 1", HOSTILE_ID, ENVIRONMENT)
+    # The title wraps at its spaces: each of its words shows whole.
+    assert_visible(shown, LINK, OSC_TITLE + OSC_CLIPBOARD + C1_CSI + REPORT, STYLE)
+    assert_visible(shown, HOSTILE_ID, ENVIRONMENT)
     shown = run(vp, "status", "--lesson", "2", code=0)
     assert_visible(shown, f"{HOSTILE} 2")
 

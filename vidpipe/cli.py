@@ -282,6 +282,7 @@ def upload(
     """Upload FILE (or have Mux fetch URL) for a lesson or course; resumable: re-run the same
     command to continue."""
     from vidpipe.media import display_source, is_url
+    from vidpipe.text import shown
 
     ui = _ui(json_out)
     size = _chunk_size(chunk_size)
@@ -295,8 +296,8 @@ def upload(
         normalize_audio,
         test,
     )
-    shown = display_source(source) if is_url(source) else Path(source).name
-    with _vidpipe(ctx, ui) as vp, ui.progress(f"{shown} -> {_label(lesson, course)}") as bar:
+    name = shown(display_source(source) if is_url(source) else Path(source).name)
+    with _vidpipe(ctx, ui) as vp, ui.progress(f"{name} -> {_label(lesson, course)}") as bar:
         outcome = vp.upload(
             source,
             lesson=lesson,
@@ -309,7 +310,7 @@ def upload(
             **settings,
         )
     for warning in outcome.warnings:
-        ui.warn(warning)
+        ui.warn(shown(warning))
     if json_out:
         ui.json(outcome.as_json())
         return
@@ -317,17 +318,16 @@ def upload(
         from vidpipe.ui import transfer_summary
 
         ui.message(transfer_summary(outcome.transfer))
-    target = outcome.target
+    target, asset = outcome.target, shown(outcome.asset_id)
     if outcome.state == "ready":
-        ui.line(
-            f"{target}: asset {outcome.asset_id} ready, playback ID {outcome.playback_id} recorded"
-        )
+        ui.line(f"{target}: asset {asset} ready, playback ID {shown(outcome.playback_id)} recorded")
         if outcome.old_asset_deleted:
-            ui.line(f"replaced asset {outcome.replaced_asset_id} deleted from Mux")
+            ui.line(f"replaced asset {shown(outcome.replaced_asset_id)} deleted from Mux")
     else:
-        what = f"upload {outcome.upload_id} transferred" if outcome.upload_id else "ingest started"
+        upload = shown(outcome.upload_id)
+        what = f"upload {upload} transferred" if outcome.upload_id else "ingest started"
         if outcome.asset_id and not outcome.upload_id:
-            what += f" (asset {outcome.asset_id})"
+            what += f" (asset {asset})"
         ui.line(
             f"{target}: {what}; not waiting for the asset (`vidpipe sync` or a webhook records it)"
         )
@@ -588,9 +588,11 @@ def delete(
         if not yes:
             if not (sys.stdin.isatty() and sys.stderr.isatty()):
                 raise UsageError("not a terminal: pass --yes to delete without confirmation")
+            from vidpipe.text import shown
+
             rows = ", ".join(str(t) for t in plan.targets) or "no rows"
             if not typer.confirm(
-                f"Delete asset {plan.asset_id} from Mux and clear it from {rows}?", err=True
+                f"Delete asset {shown(plan.asset_id)} from Mux and clear it from {rows}?", err=True
             ):
                 ui.message("nothing deleted")
                 raise typer.Exit(1)
@@ -626,17 +628,19 @@ def db_pin(
 ) -> None:
     """Record the token's Mux environment as the database's (see README: Environments)."""
     from vidpipe.environment import Change
+    from vidpipe.text import shown
 
     ui = _ui()
     with _vidpipe(ctx, ui) as vp:
         pinning = vp.pin_environment(force=force)
-    env, before = pinning.environment, pinning.previous
+    env, before = shown(pinning.environment), shown(pinning.previous)
+    current = pinning.environment
     ui.line(
         {
             Change.PINNED: f"this database now belongs to Mux environment {env}",
             Change.UNCHANGED: f"this database already belongs to Mux environment {env}",
-            Change.RENAMED: f"Mux environment {env.id} renamed: {before and before.name} -> "
-            f"{env.name}",
+            Change.RENAMED: f"Mux environment {shown(current.id)} renamed: "
+            f"{shown(pinning.previous and pinning.previous.name)} -> {shown(current.name)}",
             Change.MOVED: f"this database moved from Mux environment {before} to {env}",
         }[pinning.change]
     )
@@ -696,9 +700,11 @@ def webhook_apply(
     if json_out:
         ui.json(outcome.as_json())
     else:
+        from vidpipe.text import shown
+
         ui.line(
-            f"{outcome.event_type} {outcome.event_id or '-'}: {outcome.outcome}"
-            + (f" ({outcome.detail})" if outcome.detail else "")
+            f"{shown(outcome.event_type)} {shown(outcome.event_id) or '-'}: {outcome.outcome}"
+            + (f" ({shown(outcome.detail)})" if outcome.detail else "")
         )
 
 
@@ -874,7 +880,11 @@ def _hint(exc: Exception) -> str:
 
 
 def _print_error(text: str) -> None:
-    print(f"vidpipe: error: {text}", file=sys.stderr, flush=True)
+    """One error on stderr. Messages may quote text vidpipe did not write (file names, Mux's
+    words): printed as text, control characters escaped."""
+    from vidpipe.text import shown_lines
+
+    print(f"vidpipe: error: {shown_lines(text)}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,9 @@
 """Rendering of core results for the CLI: rich tables on a terminal, plain lines otherwise,
-one JSON document with --json."""
+one JSON document with --json.
+
+Text vidpipe did not write (titles, file names, IDs and messages from Mux) goes into a line
+only through `vidpipe.text.shown`; table cells are the UI's (it escapes each one), JSON
+keeps the exact values."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
 from vidpipe.manifest import Item
 from vidpipe.reconcile import Report
 from vidpipe.status import StatusEntry, StatusReport
+from vidpipe.text import rich_text, shown
 from vidpipe.ui import UI, Col, Role, size_text
 
 STATUS_ROWS = 20
@@ -27,7 +32,7 @@ def render_status(ui: UI, report: StatusReport, *, show_all: bool = False) -> No
         ui.json(report.as_json())
         return
     if report.environment is not None:
-        ui.line(f"status: Mux environment {report.environment}")
+        ui.line(f"status: Mux environment {shown(report.environment)}")
     if not report.entries:
         ui.line("no target has a video or an unfinished upload")
         return
@@ -123,7 +128,7 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
         return
     with_action = report.command == "sync"
     if report.environment is not None:
-        ui.line(f"{title}: Mux environment {report.environment}")
+        ui.line(f"{title}: Mux environment {shown(report.environment)}")
     if report.drift:
         columns = [Col("Kind"), Col("Target"), Col("Asset", Role.ID), Col("Detail", Role.TEXT)]
         rows = [
@@ -145,7 +150,7 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
         rows = [(str(j.target), j.upload_id, j.state, j.detail, j.action) for j in report.journal]
         ui.table(f"vidpipe {title}: unfinished uploads", *_prose_last(ui, columns, rows))
     for failure in report.failed:
-        ui.error(failure)
+        ui.error(shown(failure))
     summary = (
         f"{title}: checked {report.checked} rows against {report.assets} assets "
         f"({report.api_calls} API call{'' if report.api_calls == 1 else 's'}): "
@@ -173,10 +178,11 @@ def render_delete(ui: UI, result: DeleteResult) -> None:
         ui.json(result.as_json())
         return
     where = ", ".join(str(t) for t in result.cleared) or "no rows"
+    asset = shown(result.asset_id)
     if result.already_gone:
-        ui.line(f"asset {result.asset_id} was already gone from Mux; cleared {where}")
+        ui.line(f"asset {asset} was already gone from Mux; cleared {where}")
     else:
-        ui.line(f"deleted asset {result.asset_id} from Mux; cleared {where}")
+        ui.line(f"deleted asset {asset} from Mux; cleared {where}")
 
 
 # -- import -------------------------------------------------------------------------------------
@@ -206,7 +212,7 @@ def render_import(ui: UI, report: ImportReport) -> None:
         return
     for result in report.items:
         for warning in result.warnings:
-            ui.warn(f"line {result.line}: {warning}")
+            ui.warn(f"line {result.line}: {shown(warning)}")
     columns = ["Line", "Target", "Source", "State", "Asset", "Playback", "Error"]
     rows: list[tuple[Any, ...]] = [
         (r.line, str(r.target), r.source, r.state.value, r.asset_id, r.playback_id, r.error)
@@ -271,7 +277,7 @@ class _PlainImport(_ImportObserver):
 
     def started(self, item: Item) -> None:
         size = f" ({size_text(item.size)})" if item.size else ""
-        self.ui.message(f"line {item.line}: {item.target}: {item.shown}{size}: started")
+        self.ui.message(f"line {item.line}: {item.target}: {shown(item.shown)}{size}: started")
 
     def progress(self, item: Item, done: int, total: int) -> None:
         super().progress(item, done, total)
@@ -292,7 +298,7 @@ class _PlainImport(_ImportObserver):
         super().finished(result)
         text = f"line {result.line}: {result.target}: {result.state.value}"
         if result.error:
-            text += f": {result.error}"
+            text += f": {shown(result.error)}"
         self.ui.message(text)
 
     def _totals(self, now: float) -> str:
@@ -322,7 +328,7 @@ class _RichImport(_ImportObserver):
         self.bar.update(self.overall, total=self.total_bytes or None, description=self._describe())
 
     def started(self, item: Item) -> None:
-        label = f"  {item.target}: {item.shown}" + ("" if item.size else " (Mux fetches it)")
+        label = f"  {item.target}: {shown(item.shown)}" + ("" if item.size else " (Mux fetches it)")
         with self.lock:
             self.tasks[item.line] = self.bar.add_task(label, total=item.size or None)
 
@@ -347,7 +353,8 @@ class _RichImport(_ImportObserver):
         super().finished(result)
         self._drop(result.line)
         if result.state == ItemState.FAILED:
-            self.bar.console.print(f"line {result.line}: {result.target}: failed: {result.error}")
+            failed = f"line {result.line}: {result.target}: failed: {shown(result.error)}"
+            self.bar.console.print(rich_text(failed))
         self.bar.update(self.overall, completed=self.bytes_done, description=self._describe())
 
     def close(self) -> None:

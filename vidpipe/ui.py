@@ -151,7 +151,8 @@ class UI:
             return
         cols = [c if isinstance(c, Col) else _legacy(c) for c in columns]
         if self.rich:
-            cells = [[shown_lines(v) for v in row] for row in rows]
+            # Each cell is one value: its line breaks too are escaped (the layout adds its own).
+            cells = [[shown(v) for v in row] for row in rows]
             self._fitted(title, cols, cells)
             return
         for row in rows:
