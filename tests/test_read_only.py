@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,20 +29,10 @@ VIDPIPE = Path(sys.executable).parent / "vidpipe"
 
 
 @pytest.fixture
-def nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Emulator) -> Iterator[Path]:
+def nowhere(workdir: Path) -> Path:
     """A working folder with no database in it; DATABASE_URL is the default
     (`sqlite:///vidpipe.db`, relative to it); Mux credentials point at the emulator."""
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    for name in list(os.environ):
-        if name.startswith(("MUX_", "DATABASE_URL", "VIDPIPE_")):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MUX_BASE_URL", emulator.base_url)
-    monkeypatch.setenv("MUX_TOKEN_ID", "id")
-    monkeypatch.setenv("MUX_TOKEN_SECRET", "secret")
-    monkeypatch.setenv("MUX_WEBHOOK_SECRET", "whsec")
-    yield workdir
+    return workdir
 
 
 def listing(folder: Path) -> list[str]:
@@ -189,22 +179,30 @@ def no_token(env: Platform, monkeypatch: pytest.MonkeyPatch) -> Platform:
     return env
 
 
-def test_upload_of_a_missing_file_without_a_token_names_the_file(
-    no_token: Platform, vp: Callable[..., Result]
+@pytest.mark.parametrize(
+    ("name", "lesson", "expected"),
+    [
+        pytest.param(None, "1", "missing.mp4: no such file", id="a missing file"),
+        pytest.param("notes.txt", "1", "notes.txt: does not look like a video", id="not a video"),
+        pytest.param("clip.mp4", "42", "lesson 42 does not exist", id="a row that does not exist"),
+    ],
+)
+def test_upload_of_bad_input_without_a_token_names_the_input(
+    no_token: Platform,
+    tmp_path: Path,
+    vp: Callable[..., Result],
+    name: str | None,
+    lesson: str,
+    expected: str,
 ) -> None:
-    res = vp("upload", "missing.mp4", "--lesson", "1")
+    source = tmp_path / (name or "missing.mp4")
+    if name == "notes.txt":
+        source.write_text("not a video\n")
+    elif name:
+        make_video(source, 300_000)
+    res = vp("upload", str(source), "--lesson", lesson)
     assert res.code == 2
-    assert "missing.mp4: no such file" in res.err and "MUX_TOKEN" not in res.err
-
-
-def test_upload_of_a_file_that_is_not_a_video_without_a_token_says_so(
-    no_token: Platform, tmp_path: Path, vp: Callable[..., Result]
-) -> None:
-    notes = tmp_path / "notes.txt"
-    notes.write_text("not a video\n")
-    res = vp("upload", str(notes), "--lesson", "1")
-    assert res.code == 2
-    assert "notes.txt" in res.err and "MUX_TOKEN" not in res.err
+    assert expected in res.err and "MUX_TOKEN" not in res.err
 
 
 @pytest.mark.parametrize(
@@ -220,15 +218,6 @@ def test_a_row_that_does_not_exist_is_named_before_the_missing_token(
     no_token: Platform, vp: Callable[..., Result], args: list[str]
 ) -> None:
     res = vp(*args)
-    assert res.code == 2
-    assert "lesson 42 does not exist" in res.err and "MUX_TOKEN" not in res.err
-
-
-def test_upload_to_a_row_that_does_not_exist_without_a_token_names_the_row(
-    no_token: Platform, tmp_path: Path, vp: Callable[..., Result]
-) -> None:
-    clip = make_video(tmp_path / "clip.mp4", 300_000)
-    res = vp("upload", str(clip), "--lesson", "42")
     assert res.code == 2
     assert "lesson 42 does not exist" in res.err and "MUX_TOKEN" not in res.err
 
