@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidpipe.delete import DeleteResult
 from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
@@ -20,6 +20,12 @@ from vidpipe.reconcile import Report
 from vidpipe.status import StatusEntry, StatusReport
 from vidpipe.text import rich_text, shown
 from vidpipe.ui import UI, Col, Role, size_text
+
+if TYPE_CHECKING:
+    from vidpipe.environment import Pinning
+    from vidpipe.pipeline import UploadOutcome
+    from vidpipe.playback import PlaybackUrls
+    from vidpipe.webhooks import EventOutcome
 
 STATUS_ROWS = 20
 """On a terminal, `status` lists at most this many targets unless asked for all."""
@@ -125,6 +131,7 @@ def _playback_on_mux(db_playback: str | None, on_mux: list[str]) -> str:
 def render_report(ui: UI, report: Report, *, title: str) -> None:
     if ui.json_mode:
         ui.json(report.as_json())
+        _blocked(ui, report)
         return
     with_action = report.command == "sync"
     if report.environment is not None:
@@ -159,6 +166,16 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
     if report.blocked is not None:
         summary += f"; nothing applied ({report.blocked.clears} clears over the limit)"
     ui.line(summary)
+    _blocked(ui, report)
+
+
+def _blocked(ui: UI, report: Report) -> None:
+    """A sync that would clear more rows than allowed says so on stderr (with --json too)."""
+    if report.blocked is not None:
+        ui.error(
+            f"{report.blocked.reason}; if these rows really lost their videos, run again with "
+            f"--max-clears {report.blocked.clears}"
+        )
 
 
 def _prose_last(
@@ -183,6 +200,88 @@ def render_delete(ui: UI, result: DeleteResult) -> None:
         ui.line(f"asset {asset} was already gone from Mux; cleared {where}")
     else:
         ui.line(f"deleted asset {asset} from Mux; cleared {where}")
+
+
+# -- upload, url, db, webhook apply ------------------------------------------------------------
+
+
+def _json_done(ui: UI, result: UploadOutcome | PlaybackUrls) -> bool:
+    """Warnings (stderr) first; with --json the one document, and True: nothing more."""
+    for warning in result.warnings:
+        ui.warn(shown(warning))
+    if ui.json_mode:
+        ui.json(result.as_json())
+    return ui.json_mode
+
+
+def render_upload(ui: UI, outcome: UploadOutcome) -> None:
+    if _json_done(ui, outcome):
+        return
+    if outcome.transfer is not None:
+        from vidpipe.ui import transfer_summary
+
+        ui.message(transfer_summary(outcome.transfer))
+    target, asset = outcome.target, shown(outcome.asset_id)
+    if outcome.state == "ready":
+        ui.line(f"{target}: asset {asset} ready, playback ID {shown(outcome.playback_id)} recorded")
+        if outcome.old_asset_deleted:
+            ui.line(f"replaced asset {shown(outcome.replaced_asset_id)} deleted from Mux")
+    else:
+        upload = shown(outcome.upload_id)
+        what = f"upload {upload} transferred" if outcome.upload_id else "ingest started"
+        if outcome.asset_id and not outcome.upload_id:
+            what += f" (asset {asset})"
+        ui.line(
+            f"{target}: {what}; not waiting for the asset (`vidpipe sync` or a webhook records it)"
+        )
+
+
+def render_url(ui: UI, result: PlaybackUrls) -> None:
+    if _json_done(ui, result):
+        return
+    if result.expires_at is not None:
+        from datetime import UTC, datetime
+
+        until = datetime.fromtimestamp(result.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        playback = shown(result.playback_id)
+        ui.message(f"{result.target}: signed playback ID {playback}, valid until {until}")
+    else:
+        ui.message(f"{result.target}: public playback ID {shown(result.playback_id)}")
+    ui.line(shown(result.stream_url))
+    ui.line(shown(result.thumbnail_url))
+
+
+def render_init(ui: UI, created: list[str]) -> None:
+    if created:
+        ui.line(f"created: {', '.join(created)}")
+    else:
+        ui.line("nothing to do: every table exists")
+
+
+def render_pin(ui: UI, pinning: Pinning) -> None:
+    from vidpipe.environment import Change
+
+    env, before = shown(pinning.environment), shown(pinning.previous)
+    current = pinning.environment
+    ui.line(
+        {
+            Change.PINNED: f"this database now belongs to Mux environment {env}",
+            Change.UNCHANGED: f"this database already belongs to Mux environment {env}",
+            Change.RENAMED: f"Mux environment {shown(current.id)} renamed: "
+            f"{shown(pinning.previous and pinning.previous.name)} -> {shown(current.name)}",
+            Change.MOVED: f"this database moved from Mux environment {before} to {env}",
+        }[pinning.change]
+    )
+
+
+def render_event(ui: UI, outcome: EventOutcome) -> None:
+    if ui.json_mode:
+        ui.json(outcome.as_json())
+        return
+    ui.line(
+        f"{shown(outcome.event_type)} {shown(outcome.event_id) or '-'}: {outcome.outcome}"
+        + (f" ({shown(outcome.detail)})" if outcome.detail else "")
+    )
 
 
 # -- import -------------------------------------------------------------------------------------
