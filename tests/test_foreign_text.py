@@ -101,8 +101,9 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 @pytest.fixture
 def hostile(env: Platform, emulator: Emulator) -> dict[str, str]:
     """Every row's title hostile; lesson 1 healthy on Mux but its row's playback ID hostile,
-    lesson 2's row naming a hostile asset ID Mux does not have, an orphan whose Mux ID is
-    hostile, and lessons 4 and 5 free for uploads."""
+    lesson 2's row naming a hostile asset ID Mux does not have, lesson 3's asset errored with
+    a hostile message from Mux, an orphan whose Mux ID is hostile, and lessons 4 and 5 free
+    for uploads."""
     env.add_lessons([4, 5])
     with Session(env.engine) as s:
         for n in (1, 2, 3, 4, 5):
@@ -118,6 +119,11 @@ def hostile(env: Platform, emulator: Emulator) -> dict[str, str]:
     healthy = emulator.seed_asset(passthrough=json.dumps({"lesson_id": 1}))
     env.set_lesson(1, healthy["id"], HOSTILE_ID)
     env.set_lesson(2, HOSTILE_ID, HOSTILE_ID)
+    failure = {"type": "invalid_input", "messages": [HOSTILE]}
+    errored = emulator.seed_asset(
+        passthrough=json.dumps({"lesson_id": 3}), status="errored", errors=failure
+    )
+    env.set_lesson(3, errored["id"], None)
     emulator.seed_asset(passthrough=json.dumps({"lesson_id": 99}), asset_id="orphan" + HOSTILE_ID)
     return {"healthy": healthy["id"]}
 
@@ -150,6 +156,9 @@ def test_verify_and_sync_show_hostile_ids_and_details_as_text(
 ) -> None:
     shown = run(vp, "verify", "--wide", code=1)
     assert_visible(shown, HOSTILE_ID, "orphan" + HOSTILE_ID)
+    # Mux's error message, in the asset_errored item's detail (it wraps at its spaces).
+    assert_visible(shown, "errored: [link=https://evil.example]click[/link]")
+    assert_visible(shown, OSC_TITLE + OSC_CLIPBOARD + C1_CSI + REPORT)
     run(vp, "verify", "--lesson", "2", code=1)
     shown = run(vp, "sync", "--dry-run", "--wide", code=0)
     assert_visible(shown, "orphan" + HOSTILE_ID)
@@ -165,7 +174,9 @@ def test_json_keeps_the_exact_values(
     assert f"{HOSTILE} 1" in titles
     assert_safe(res.out)  # JSON writes control characters as \\u escapes
     res = vp("verify", "--json")
-    assert "orphan" + HOSTILE_ID in {d["asset_id"] for d in json.loads(res.out)["drift"]}
+    drift = json.loads(res.out)["drift"]
+    assert "orphan" + HOSTILE_ID in {d["asset_id"] for d in drift}
+    assert any(d["detail"].endswith(f"errored: {HOSTILE}") for d in drift)
 
 
 def test_upload_shows_a_hostile_file_name_and_title_as_text(
