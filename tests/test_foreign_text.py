@@ -25,6 +25,7 @@ from conftest import Platform, Result, fast_retry, make_video
 from sqlmodel import Session
 from terminal_helpers import run_on_terminal
 
+from vidpipe import demo
 from vidpipe.db import Lesson, World
 from vidpipe.emulator import Emulator
 from vidpipe.text import shown
@@ -272,3 +273,19 @@ def test_deletes_question_shows_the_rows_hostile_asset_id_as_text(
     assert code == 1, text
     assert_safe(text)
     assert_visible(text, f"Delete asset {HOSTILE_ID} from Mux", "nothing deleted")
+
+
+def test_the_demo_in_a_hostile_folder_shows_its_path_as_text(
+    mode: str, cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder given with --dir is in the demo's intro and in every command line it shows."""
+    monkeypatch.setattr(demo, "VIDEO_SIZE", 3 * 256 * 1024 + 100)
+    monkeypatch.setattr(demo, "CHUNK_SIZE", "256KiB")
+    monkeypatch.setattr(demo, "CHUNK_DELAY", 0.0)
+    monkeypatch.setattr(demo, "READY_AFTER", 0.0)
+    folder = HOSTILE_NAME.removesuffix(".mp4")
+    res = cli("demo", "--dir", tmp_path / folder)
+    assert res.code == 0, res.err
+    assert_safe(res.out)
+    assert_safe(res.err)
+    assert_visible(res.out, f"{folder}/sample.mp4 --lesson 1")
