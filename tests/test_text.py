@@ -69,3 +69,20 @@ def test_rich_text_prints_markup_and_escapes_as_visible_text(terminal: bool) -> 
     assert "\x1b]" not in printed and "\x07" not in printed and "\x9b" not in printed
     assert LINK in printed and MARKUP in printed
     assert "\\x1b]52;c;ZWNobyBoaQ==\\x07" in printed
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "not a terminal"])
+def test_a_note_from_the_core_is_one_line_whatever_it_quotes(terminal: bool) -> None:
+    from vidpipe.ui import UI
+
+    out, err = io.StringIO(), io.StringIO()
+    ui = UI(
+        out=Console(file=out, force_terminal=terminal, width=200),
+        err=Console(file=err, force_terminal=terminal, width=200),
+    )
+    ui.notice(f"resuming the unfinished upload of a.mp4\nvidpipe: error: forged{OSC_TITLE}")
+    ui.message(f"two lines\nof vidpipe's own{C1_CSI}")
+    lines = err.getvalue().splitlines()
+    assert "resuming the unfinished upload of a.mp4\\nvidpipe: error: forged\\x1b]0;" in lines[0]
+    assert len(lines) == 3 and lines[2].endswith("of vidpipe's own\\x9b6n")
+    assert "\x1b]" not in err.getvalue() and "\x9b" not in err.getvalue()

@@ -121,6 +121,11 @@ class UI:
         else:
             print(shown_lines(text), file=self.err.file, flush=True)
 
+    def notice(self, text: str) -> None:
+        """A one-line note from the core (it may quote file names and Mux's words): the
+        whole of it `shown`, so nothing in it can start a line of its own."""
+        self.message(shown(text))
+
     def warn(self, text: str) -> None:
         self.message(f"warning: {text}", style="yellow")
 
