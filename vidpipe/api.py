@@ -14,47 +14,39 @@ command-line option.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace as replace_fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from vidpipe.assets import AssetSettings
-from vidpipe.config import Settings, load_settings
 from vidpipe.errors import UsageError
-from vidpipe.progress import OnProgress, ignore
-from vidpipe.targets import Kind, Target, choose
+from vidpipe.progress import ByteProgress, Notify, OnProgress, ignore
+from vidpipe.readiness import DEFAULT_WAIT_TIMEOUT
+from vidpipe.session import Session
+from vidpipe.targets import Kind
 from vidpipe.units import AUTO_CHUNK
 
 if TYPE_CHECKING:
-    import httpx
     from sqlalchemy import Engine
 
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.environment import Pinning
     from vidpipe.importer import ImportReport, Observer
-    from vidpipe.mux import Environment, MuxGateway
+    from vidpipe.manifest import Item
     from vidpipe.pipeline import UploadOptions, UploadOutcome
     from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
     from vidpipe.status import StatusReport
     from vidpipe.webhooks import EventOutcome
 
-Progress = Callable[[int, int], None]
-Notify = Callable[[str], None]
-
-DEFAULT_WAIT_TIMEOUT = 30 * 60.0
 DEFAULT_ORPHAN_MIN_AGE = 24 * 3600.0
 DEFAULT_URL_EXPIRY = 6 * 3600.0
 
 
-def _quiet(_message: str) -> None:
-    pass
-
-
-class Vidpipe:
-    """One platform database and one Mux environment, as configured by `settings`.
+class Vidpipe(Session):
+    """One platform database and one Mux environment, as configured by `settings`: the
+    commands (`Session`: the resources and the checks before each call).
 
     `notify` receives progress messages meant for a person ("resuming the unfinished
     upload ..."); the default drops them.
@@ -64,124 +56,6 @@ class Vidpipe:
     other Mux call or database write. An unpinned database is pinned to it (announced through
     `notify`); another environment raises `EnvironmentMismatch` and changes nothing.
     """
-
-    gateway_defaults: ClassVar[dict[str, Any]] = {}
-    """Keyword arguments for every `MuxGateway` a Vidpipe builds (e.g. `retry`, `pace`): a
-    public switch for tests and benchmarks, so they never patch private names."""
-
-    def __init__(self, settings: Settings | None = None, *, notify: Notify | None = None) -> None:
-        self.settings = settings if settings is not None else load_settings()
-        self.notify: Notify = notify or _quiet
-        self._engine: Engine | None = None
-        self._gateway: MuxGateway | None = None
-        self._http: httpx.Client | None = None
-        self._environment: Environment | None = None
-
-    @classmethod
-    def from_env(cls, *, notify: Notify | None = None, **overrides: Any) -> Vidpipe:
-        """Settings from the environment and `.env`, as the CLI reads them; keyword
-        `overrides` (field names such as `database_url`) win over both."""
-        return cls(load_settings(**overrides), notify=notify)
-
-    # -- resources ---------------------------------------------------------------------------
-
-    def __enter__(self) -> Vidpipe:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the gateway and the HTTP client it shares, and dispose of the engine."""
-        if self._gateway is not None:
-            self._gateway.close()
-            self._gateway = None
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    def _database(self, *, require_tables: bool = True) -> Engine:
-        if self._engine is None:
-            from vidpipe.db import make_engine
-
-            # Only `init_db` creates a SQLite file: any other command on a missing one
-            # raises `DatabaseMissing` and leaves nothing behind (read-only commands change
-            # nothing on disk, and nothing else can work without the tables anyway).
-            url = self.settings.database_url.get_secret_value()
-            self._engine = make_engine(url, create=False)
-        if require_tables:
-            from vidpipe.db import require_tables as check
-
-            check(self._engine)
-        return self._engine
-
-    @property
-    def engine(self) -> Engine:
-        """The platform database (its vidpipe tables checked on first use). A SQLite file
-        that does not exist raises `DatabaseMissing` (a `ConfigError`); nothing is created."""
-        return self._database()
-
-    @property
-    def gateway(self) -> MuxGateway:
-        """The Mux gateway (credentials checked on first use)."""
-        if self._gateway is None:
-            from vidpipe.mux import MuxGateway
-
-            # One httpx client for the upload bytes and the gateway's own requests.
-            options = {"http": self.http, **self.gateway_defaults}
-            self._gateway = MuxGateway.from_settings(self.settings, **options)
-        return self._gateway
-
-    @property
-    def http(self) -> httpx.Client:
-        """The HTTP client that moves upload bytes."""
-        if self._http is None:
-            import httpx
-
-            # Generous read/write timeouts: one request may carry many MiB on a slow link.
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0),
-                follow_redirects=False,
-            )
-        return self._http
-
-    def _mux_and_db(self) -> tuple[Engine, MuxGateway]:
-        """Database and credentials checked before any Mux call, then the token's
-        environment; then both."""
-        engine = self.engine
-        self.settings.mux_credentials()
-        self.check_environment()
-        return engine, self.gateway
-
-    def check_environment(self) -> Environment:
-        """The Mux environment of the token, checked against the database's pin (once per
-        Vidpipe): pins an unpinned database and says so; raises `EnvironmentMismatch` when
-        the database belongs to another environment (nothing is changed then)."""
-        if self._environment is None:
-            from vidpipe import environment
-
-            engine = self.engine
-            current = self.gateway.whoami()
-            pinning = environment.check(engine, current)
-            if pinning.change is environment.Change.PINNED:
-                self.notify(f"this database now belongs to Mux environment {current}")
-            self._environment = pinning.environment
-        return self._environment
-
-    def _require_row(self, target: Target | None) -> None:
-        """A named target must exist: bad input is refused before talking to Mux."""
-        if target is None:
-            return
-        from vidpipe.db import transaction
-        from vidpipe.errors import TargetNotFound
-        from vidpipe.records import read_row
-
-        with transaction(self.engine) as conn:
-            if read_row(conn, target) is None:
-                raise TargetNotFound(target)
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -202,9 +76,8 @@ class Vidpipe:
         environment only with `force` (else `EnvironmentMismatch`)."""
         from vidpipe import environment
 
-        engine = self.engine
-        self.settings.mux_credentials()
-        pinning = environment.pin(engine, self.gateway.whoami(), force=force)
+        self.settings.mux_credentials()  # before the database: a configuration error first
+        pinning = environment.pin(self.engine, self.gateway.whoami(), force=force)
         self._environment = pinning.environment
         return pinning
 
@@ -218,7 +91,7 @@ class Vidpipe:
         replace: bool = False,
         wait: bool = True,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
-        on_progress: Progress | None = None,
+        on_progress: ByteProgress | None = None,
         settings: AssetSettings | None = None,
         **asset_options: Any,
     ) -> UploadOutcome:
@@ -232,7 +105,8 @@ class Vidpipe:
         of `AssetSettings.override` (`playback_policy`, `video_quality`, `max_resolution`,
         `captions`, `static_renditions`, `normalize_audio`, `test`), or with `settings` as
         given (from `asset_settings`)."""
-        from vidpipe.pipeline import Pipeline, prepare
+        from vidpipe.creation import prepare
+        from vidpipe.pipeline import Pipeline
 
         target = self._target(lesson, course)
         options = self._upload_options(
@@ -244,8 +118,10 @@ class Vidpipe:
             settings=settings,
             **asset_options,
         )
-        prepared = prepare(self.engine, source, target, options)  # no Mux call, no write
-        engine, gateway = self._mux_and_db()
+        engine, gateway, prepared = self._preflight(
+            check=lambda engine: prepare(engine, source, target, replace=replace)
+        )
+        assert prepared is not None
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         return pipeline.upload(prepared, options, on_progress=on_progress)
 
@@ -291,13 +167,18 @@ class Vidpipe:
             for kind in Kind
         }
         path = Path(manifest)
-        items = manifests.load(path, self.engine, replace=replace)  # no Mux call, no write
+
+        def load(engine: Engine) -> list[Item]:
+            return manifests.load(path, engine, replace=replace)  # no Mux call, no write
+
         if dry_run:
-            return importer.plan(path, items)
-        engine, gateway = self._mux_and_db()
-        # Other processes may share the environment's budget: 429s are waited out.
-        patience = max(gateway.retry.rate_limit_patience, importer.RATE_LIMIT_PATIENCE)
-        gateway.retry = replace_fields(gateway.retry, rate_limit_patience=patience)
+            return importer.plan(path, load(self.engine))
+        engine, shared, items = self._preflight(check=load)
+        assert items is not None
+        # Other processes may share the environment's budget: 429s are waited out (by this
+        # call only: the shared gateway keeps its own policy).
+        patience = max(shared.retry.rate_limit_patience, importer.RATE_LIMIT_PATIENCE)
+        gateway = shared.using(retry=replace_fields(shared.retry, rate_limit_patience=patience))
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         runner = importer.Importer(engine, gateway, pipeline, options, jobs=jobs, observer=observer)
         return runner.run(path, items)
@@ -321,8 +202,8 @@ class Vidpipe:
 
         check_lifetime(expires)
         target = self._target(lesson, course)
-        self._require_row(target)
-        return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
+        engine, gateway, _ = self._preflight(target)
+        return playback_urls(engine, gateway, target, self.settings, expires=expires)
 
     def status(
         self,
@@ -335,11 +216,10 @@ class Vidpipe:
         upload, or the one named). `on_progress(event)` hears the walk (`vidpipe.progress`)."""
         from vidpipe.status import status
 
-        target = self._target(lesson, course, required=False)
-        self._require_row(target)
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            report = status(engine, gateway, target, on_progress=watch)
+        target = self._maybe_target(lesson, course)
+        engine, gateway, _ = self._preflight(target)
+        watch = on_progress or ignore
+        report = status(engine, gateway.using(on_progress=watch), target, on_progress=watch)
         report.environment = self._environment
         return report
 
@@ -354,12 +234,13 @@ class Vidpipe:
         `on_progress(event)` hears the walk: assets listed, rows checked, API calls, waits."""
         from vidpipe import reconcile
 
-        target = self._target(lesson, course, required=False)
-        self._require_row(target)
+        target = self._maybe_target(lesson, course)
         policies = self.settings.playback_policies()
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            report = reconcile.verify(engine, gateway, target, policies=policies, on_progress=watch)
+        engine, gateway, _ = self._preflight(target)
+        watch = on_progress or ignore
+        report = reconcile.verify(
+            engine, gateway.using(on_progress=watch), target, policies=policies, on_progress=watch
+        )
         report.environment = self._environment
         return report
 
@@ -391,17 +272,21 @@ class Vidpipe:
         options = reconcile.SyncOptions(
             dry_run=dry_run,
             prune_orphans=prune_orphans,
+            fix_policy=fix_policy,
+            policies=self.settings.playback_policies(),
             orphan_min_age=orphan_min_age,
             max_deletes=max_deletes,
             max_clears=max_clears,
-            fix_policy=fix_policy,
-            policies=self.settings.playback_policies(),
         )
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            report = reconcile.sync(
-                engine, gateway, options, before_apply=before_apply, on_progress=watch
-            )
+        engine, gateway, _ = self._preflight()
+        watch = on_progress or ignore
+        report = reconcile.sync(
+            engine,
+            gateway.using(on_progress=watch),
+            options,
+            before_apply=before_apply,
+            on_progress=watch,
+        )
         report.environment = self._environment
         return report
 
@@ -416,9 +301,11 @@ class Vidpipe:
         from vidpipe.delete import check_on_mux, choose_asset, plan_rows
 
         asset_id = choose_asset(asset_id, lesson, course)
-        target = self._target(lesson, course, required=False)
-        plan = plan_rows(self.engine, asset_id=asset_id, target=target)
-        _engine, gateway = self._mux_and_db()
+        target = self._maybe_target(lesson, course)
+        _engine, gateway, plan = self._preflight(
+            check=lambda engine: plan_rows(engine, asset_id=asset_id, target=target)
+        )
+        assert plan is not None
         return check_on_mux(gateway, plan)
 
     def delete(
@@ -436,9 +323,9 @@ class Vidpipe:
 
         if plan is None:
             plan = self.plan_delete(asset_id=asset_id, lesson=lesson, course=course)
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            return delete(engine, gateway, plan, on_progress=watch)
+        engine, gateway, _ = self._preflight()
+        watch = on_progress or ignore
+        return delete(engine, gateway.using(on_progress=watch), plan, on_progress=watch)
 
     def apply_webhook(
         self, body: bytes, *, signature: str | None = None, verify: bool = True
@@ -454,7 +341,7 @@ class Vidpipe:
         event = read_event(body, secret=secret, signature=signature, verify=verify)
         gateway = None
         if self._has_credentials():
-            _engine, gateway = self._mux_and_db()
+            _engine, gateway, _ = self._preflight()
         pinned = self._environment or read_pin(engine)
         return handle_event(
             engine,
@@ -520,24 +407,3 @@ class Vidpipe:
             timeout=timeout,
             asset=settings,
         )
-
-    @contextmanager
-    def _watching(self, on_progress: OnProgress | None) -> Iterator[OnProgress]:
-        """`on_progress` (or a no-op) for the walk, and told of the gateway's requests and
-        waits for as long as the walk lasts."""
-        watch = on_progress or ignore
-        gateway = self.gateway
-        previous = gateway.on_progress
-        gateway.on_progress = watch
-        try:
-            yield watch
-        finally:
-            gateway.on_progress = previous
-
-    def _has_credentials(self) -> bool:
-        return bool(self.settings.mux_token_id and self.settings.mux_token_secret)
-
-    @staticmethod
-    def _target(lesson: int | None, course: int | None, *, required: bool = True) -> Target:
-        target = choose(lesson, course, required=required)
-        return target  # type: ignore[return-value]
