@@ -46,6 +46,7 @@ READ_ONLY = [
     pytest.param(["verify", "--course", "1", "--json"], id="verify of a course, json"),
     pytest.param(["url", "--lesson", "1"], id="url"),
     pytest.param(["url", "--course", "1", "--json"], id="url, json"),
+    pytest.param(["captions", "list", "--lesson", "1"], id="captions list"),
 ]
 OTHERS = [
     pytest.param(["sync", "--dry-run"], id="sync --dry-run"),

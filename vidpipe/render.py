@@ -509,7 +509,7 @@ def render_captions(ui: UI, report: CaptionsReport, done: str) -> None:
         for t in report.tracks
     ]
     if done == "list" and not rows:
-        ui.line(f"{report.target} (asset {report.asset_id}) has no text tracks")
+        ui.line(f"{report.target} (asset {shown(report.asset_id)}) has no text tracks")
         return
     if done == "list":
         columns = [
@@ -520,12 +520,13 @@ def render_captions(ui: UI, report: CaptionsReport, done: str) -> None:
             Col("Status"),
             Col("CC"),
         ]
-        ui.table(f"text tracks of {report.target} (asset {report.asset_id})", columns, rows)
+        title = f"text tracks of {report.target} (asset {shown(report.asset_id)})"
+        ui.table(title, columns, rows)
         return
     for t in report.tracks:
         ui.line(
-            f"{done} track {t.id} ({t.language_code}, {t.name!r}) on {report.target}: "
-            f"{'deleted' if done == 'removed' else t.status}"
+            f"{done} track {shown(t.id)} ({shown(t.language_code)}, {shown(repr(t.name))}) on "
+            f"{report.target}: {'deleted' if done == 'removed' else shown(t.status)}"
         )
 
 
