@@ -362,6 +362,19 @@ def _run_in(workdir: Path, run: RunStep) -> None:
         )
         do(DemoStep(("upload", video, "--lesson", "1", *upload_args)))
         do(DemoStep(("status",)))
+
+        say.chapter(
+            "7. Keeping existing videos in line",
+            "Two years in, every lesson needs English captions and an MP4 download. With "
+            "VIDPIPE_CAPTIONS=en and VIDPIPE_STATIC_RENDITIONS=highest set, `verify` names each "
+            "asset that lacks them, and `sync --fix-settings` asks Mux for what is missing "
+            "(additive, paced at 1 POST/s) with no re-upload.",
+        )
+        settings.update(vidpipe_captions="en", vidpipe_static_renditions="highest")
+        do(DemoStep(("verify",), expect=1), "expected: the assets lack captions and MP4s")
+        do(DemoStep(("sync", "--fix-settings", "--dry-run")))
+        do(DemoStep(("sync", "--fix-settings")))
+        do(DemoStep(("verify",)))
     finally:
         emulator.stop()
 
@@ -372,6 +385,7 @@ def _run_in(workdir: Path, run: RunStep) -> None:
             "status and a clean verify (exit 0)",
             "drift (a deleted asset, a missed webhook) found by verify (exit 1)",
             "sync repairing it, verify clean again, and a re-upload",
+            "captions and MP4 renditions added to existing videos (sync --fix-settings)",
         ],
         next_steps=[
             "Real Mux: put MUX_TOKEN_ID and MUX_TOKEN_SECRET (a Mux access token) and "
