@@ -17,6 +17,7 @@ _EXPORTS = {
     "VidpipeError": "vidpipe.errors",
     "UsageError": "vidpipe.errors",
     "ConfigError": "vidpipe.errors",
+    "DatabaseMissing": "vidpipe.errors",
     "EnvironmentMismatch": "vidpipe.errors",
     "TargetNotFound": "vidpipe.errors",
     "TargetHasVideo": "vidpipe.errors",
@@ -40,6 +41,7 @@ _EXPORTS = {
 
 __all__ = [
     "ConfigError",
+    "DatabaseMissing",
     "DeletePlan",
     "DeleteResult",
     "Diagnosis",
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
     from vidpipe.doctor import Diagnosis
     from vidpipe.errors import (
         ConfigError,
+        DatabaseMissing,
         EnvironmentMismatch,
         LockHeld,
         MuxError,

@@ -184,10 +184,12 @@ def _import(stage: DemoStage) -> None:
 
 
 def _captions(stage: DemoStage) -> None:
-    # From here on the deployment asks for English captions, as a changed .env would.
-    stage.settings["vidpipe_captions"] = "en"
-    shown = "VIDPIPE_CAPTIONS=en"
-    stage.do("verify", expect=1, note="expected: assets lack captions", prefix=shown)
+    # From here on the deployment asks for English captions and an MP4 download, as a
+    # changed .env would.
+    stage.settings.update(vidpipe_captions="en", vidpipe_static_renditions="highest")
+    shown = "VIDPIPE_CAPTIONS=en VIDPIPE_STATIC_RENDITIONS=highest"
+    stage.do("verify", expect=1, note="expected: assets lack captions and MP4s", prefix=shown)
+    stage.do("sync", "--fix-settings", "--dry-run", prefix=shown)
     stage.do("sync", "--fix-settings", prefix=shown)
     stage.do("verify", prefix=shown)
 
@@ -341,11 +343,11 @@ CHAPTERS = (
         _import,
     ),
     Chapter(
-        "Captions for existing videos",
-        "Settings change: the platform now wants English captions. `verify` shows which "
-        "assets lack them; `sync --fix-settings` asks Mux to generate them (additive only, "
-        "paced at 1 POST/s); `verify` is clean again.",
-        "sync --fix-settings adding captions to existing assets",
+        "Keeping existing videos in line",
+        "Settings change: every lesson now needs English captions and an MP4 download. "
+        "`verify` names each asset that lacks them; `sync --fix-settings` asks Mux for what "
+        "is missing (additive, paced at 1 POST/s, no re-upload); `verify` is clean again.",
+        "captions and MP4 renditions added to existing videos (sync --fix-settings)",
         _captions,
     ),
     Chapter(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from vidpipe.errors import UsageError, VidpipeError
+from vidpipe.text import rich_text, shown_lines
 
 if TYPE_CHECKING:
     from vidpipe.emulator import Emulator
@@ -60,15 +61,14 @@ class Narrator:
         self.rich = self.console.is_terminal
 
     def _plain(self, text: str = "") -> None:
-        print(text, flush=True)
+        print(shown_lines(text), flush=True)
 
     def intro(self, lines: Sequence[str]) -> None:
         if self.rich:
             from rich.panel import Panel
-            from rich.text import Text
 
             self.console.print(
-                Panel(Text("\n".join(lines)), title="[bold]vidpipe demo", border_style="cyan")
+                Panel(rich_text("\n".join(lines)), title="[bold]vidpipe demo", border_style="cyan")
             )
         else:
             self._plain("vidpipe demo")
@@ -96,7 +96,8 @@ class Narrator:
             from rich.text import Text
 
             self.console.print()
-            self.console.print(Text.assemble(("$ ", "bold green"), (shown, "bold")))
+            # The command line holds paths (the folder given with --dir): text, not markup.
+            self.console.print(Text.assemble(("$ ", "bold green"), rich_text(shown, "bold")))
         else:
             self._plain()
             self._plain(f"$ {shown}")
@@ -115,7 +116,7 @@ class Narrator:
         if self.rich:
             from rich.text import Text
 
-            self.console.print(Text.assemble((">", "magenta"), " ", text))
+            self.console.print(Text.assemble((">", "magenta"), " ", rich_text(text)))
         else:
             self._plain(f"> {text}")
 
@@ -125,7 +126,7 @@ class Narrator:
             if self.rich:
                 from rich.text import Text
 
-                self.console.print(Text.assemble((f"{source}| ", "dim"), line))
+                self.console.print(Text.assemble((f"{source}| ", "dim"), rich_text(line)))
             else:
                 self._plain(f"{source}| {line}")
 
