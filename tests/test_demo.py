@@ -185,7 +185,7 @@ def test_each_step_of_the_demo_ends_as_the_story_says(
     # doctor on the demo's deployment, every check passing.
     assert by_command["doctor", True].code == 0
     # Captions: the new setting's drift found, fixed, and gone.
-    fix = next(r for r in ran if "--fix-settings" in r.argv)
+    fix = next(r for r in ran if r.argv == ("sync", "--fix-settings"))
     after = ran[ran.index(fix) + 1]
     assert fix.code == 0 and after.argv == ("verify",) and after.code == 0
     # Every other step as expected: only the drift verify and the captions verify exit 1.
