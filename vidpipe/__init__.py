@@ -23,6 +23,7 @@ _EXPORTS = {
     "LockHeld": "vidpipe.errors",
     "MuxError": "vidpipe.errors",
     "TransferError": "vidpipe.errors",
+    "DownloadError": "vidpipe.errors",
     "UploadFailed": "vidpipe.errors",
     "WaitTimeout": "vidpipe.errors",
     "Target": "vidpipe.targets",
@@ -34,6 +35,8 @@ _EXPORTS = {
     "DeleteResult": "vidpipe.delete",
     "EventOutcome": "vidpipe.webhooks",
     "ImportReport": "vidpipe.importer",
+    "DownloadResult": "vidpipe.download",
+    "ExportReport": "vidpipe.export",
     "ManifestError": "vidpipe.manifest",
 }
 
@@ -41,8 +44,11 @@ __all__ = [
     "ConfigError",
     "DeletePlan",
     "DeleteResult",
+    "DownloadError",
+    "DownloadResult",
     "EnvironmentMismatch",
     "EventOutcome",
+    "ExportReport",
     "ImportReport",
     "Kind",
     "LockHeld",
@@ -68,8 +74,10 @@ if TYPE_CHECKING:
     from vidpipe.api import Vidpipe
     from vidpipe.config import Settings
     from vidpipe.delete import DeletePlan, DeleteResult
+    from vidpipe.download import DownloadResult
     from vidpipe.errors import (
         ConfigError,
+        DownloadError,
         EnvironmentMismatch,
         LockHeld,
         MuxError,
@@ -81,6 +89,7 @@ if TYPE_CHECKING:
         VidpipeError,
         WaitTimeout,
     )
+    from vidpipe.export import ExportReport
     from vidpipe.importer import ImportReport
     from vidpipe.manifest import ManifestError
     from vidpipe.pipeline import UploadOutcome

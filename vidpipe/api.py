@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from vidpipe.delete import DeletePlan, DeleteResult
+    from vidpipe.download import DownloadResult
+    from vidpipe.download import Observer as DownloadObserver
     from vidpipe.environment import Pinning
+    from vidpipe.export import ExportObserver, ExportReport
     from vidpipe.importer import ImportReport, Observer
     from vidpipe.mux import Environment, MuxGateway
     from vidpipe.pipeline import UploadOptions, UploadOutcome
@@ -299,6 +302,65 @@ class Vidpipe:
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         runner = importer.Importer(engine, gateway, pipeline, options, jobs=jobs, observer=observer)
         return runner.run(path, items)
+
+    def download(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        path: str | Path | None = None,
+        force: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        observer: DownloadObserver | None = None,
+    ) -> DownloadResult:
+        """The row's original (the asset's master) to `path` (default `lesson-ID.mp4` /
+        `course-ID.mp4` in the working directory), through `path.part`: calling again after
+        an interruption continues it. Master access is `temporary` for the download and
+        `none` after it. An existing `path` needs `force`; no row, a row with no video, or
+        an existing `path` raise `UsageError` before Mux is asked anything."""
+        from vidpipe import download
+
+        target = self._target(lesson, course)
+        if timeout < 0:
+            raise UsageError("the wait timeout must not be negative")
+        self.settings.mux_credentials()
+        planned = download.check(self.engine, target, Path(path) if path else None, force=force)
+        self._mux_and_db()
+        return self._downloader(timeout).download(planned, observer)
+
+    def export(
+        self,
+        directory: str | Path,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        jobs: int = 4,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        observer: ExportObserver | None = None,
+    ) -> ExportReport:
+        """Every row with a video (or the one named) downloaded into `directory` as
+        `lesson-ID.mp4` / `course-ID.mp4`, `jobs` at a time, and `directory/manifest.csv`
+        that `import_manifest` takes back. Files already complete are skipped (no Mux call);
+        partial ones are continued. The report's `ok` is False when an item failed."""
+        from vidpipe import export
+
+        target = self._target(lesson, course, required=False)
+        if not 1 <= jobs <= export.MAX_JOBS:
+            raise UsageError(f"the number of parallel jobs must be 1..{export.MAX_JOBS}")
+        if timeout < 0:
+            raise UsageError("the wait timeout must not be negative")
+        self.settings.mux_credentials()
+        folder = Path(directory)
+        found = export.rows(self.engine, target)  # no Mux call, no write
+        export.prepare_dir(folder)
+        self._mux_and_db()
+        runner = export.Exporter(self._downloader(timeout), jobs=jobs, observer=observer)
+        return runner.run(folder, found)
+
+    def _downloader(self, timeout: float) -> Any:
+        from vidpipe.download import Downloader
+
+        return Downloader(self.gateway, self.http, timeout=timeout)
 
     def asset_settings(self, kind: str = "lesson", **overrides: Any) -> AssetSettings:
         """The settings a new asset of `kind` (`lesson` or `course`) is created with: the

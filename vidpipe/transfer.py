@@ -46,6 +46,7 @@ __all__ = [
     "RetryPolicy",
     "TransferResult",
     "UploadUrlExpired",
+    "describe_request_error",
     "query_offset",
     "transfer",
 ]
@@ -348,7 +349,8 @@ def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
     except httpx.InvalidURL:
         raise TransferError("the upload URL is not a valid URL") from None
     except httpx.RequestError as exc:
-        raise TransferError(f"could not query the upload offset: {_describe(exc)}") from None
+        reason = describe_request_error(exc)
+        raise TransferError(f"could not query the upload offset: {reason}") from None
     except _Retryable as exc:
         raise TransferError(f"could not query the upload offset: {exc.reason}") from None
     return None if answer.complete else answer.held
@@ -502,8 +504,9 @@ def _json_or_none(response: httpx.Response) -> Any | None:
         return None
 
 
-def _describe(exc: httpx.RequestError) -> str:
-    # The exception's text is left out on purpose: some carry the request URL.
+def describe_request_error(exc: httpx.RequestError) -> str:
+    """What went wrong with a request, in a few words, never with its URL (the exception's
+    own text is left out on purpose: some carry the request URL)."""
     if isinstance(exc, httpx.UnsupportedProtocol):
         what = "not an http(s) URL"
     elif isinstance(exc, httpx.TimeoutException):
@@ -580,10 +583,10 @@ class _Session:
             except httpx.InvalidURL:
                 raise TransferError("the upload URL is not a valid URL") from None
             except httpx.UnsupportedProtocol as exc:
-                raise TransferError(f"cannot upload: {_describe(exc)}") from None
+                raise TransferError(f"cannot upload: {describe_request_error(exc)}") from None
             except (httpx.RequestError, _Retryable) as exc:
                 self._report_confirmed()
-                reason = exc.reason if isinstance(exc, _Retryable) else _describe(exc)
+                reason = exc.reason if isinstance(exc, _Retryable) else describe_request_error(exc)
                 retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
                 if self.best > best_at_failure:
                     failures = 0
