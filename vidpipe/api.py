@@ -72,6 +72,10 @@ class Vidpipe:
     """Keyword arguments for every `MuxGateway` a Vidpipe builds (e.g. `retry`, `pace`): a
     public switch for tests and benchmarks, so they never patch private names."""
 
+    download_defaults: ClassVar[dict[str, Any]] = {}
+    """Keyword arguments for every `Downloader` (e.g. `retry`, the download's back-off): the
+    same kind of switch for downloads."""
+
     def __init__(self, settings: Settings | None = None, *, notify: Notify | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
         self.notify: Notify = notify or _quiet
@@ -360,7 +364,7 @@ class Vidpipe:
     def _downloader(self, timeout: float) -> Any:
         from vidpipe.download import Downloader
 
-        return Downloader(self.gateway, self.http, timeout=timeout)
+        return Downloader(self.gateway, self.http, timeout=timeout, **self.download_defaults)
 
     def asset_settings(self, kind: str = "lesson", **overrides: Any) -> AssetSettings:
         """The settings a new asset of `kind` (`lesson` or `course`) is created with: the

@@ -599,6 +599,93 @@ def delete(
     render_delete(ui, result)
 
 
+# -- download / export -------------------------------------------------------------------
+
+TimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        help="How long to wait for Mux to prepare an original (e.g. 30m, 90s).",
+        autocompletion=_suggest("90s", "10m", "30m", "1h", "2h"),
+    ),
+]
+
+
+@app.command()
+def download(
+    ctx: typer.Context,
+    lesson: LessonOpt = None,
+    course: CourseOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write the file [default: lesson-ID.mp4 / course-ID.mp4 here].",
+            metavar="PATH",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
+    timeout: TimeoutOpt = "30m",
+    json_out: JsonOpt = False,
+) -> None:
+    """Download the original of a lesson's or course's video (resumable: re-run the same
+    command to continue). Master access is temporary while it runs, then off."""
+    from vidpipe.render_originals import download_progress, render_download
+
+    ui = _ui(json_out)
+    wait_for = _duration(timeout, "--timeout")
+    label = f"lesson {lesson}" if lesson is not None else f"course {course}"
+    with _vidpipe(ctx, ui) as vp, download_progress(ui, label) as observer:
+        result = vp.download(
+            lesson=lesson,
+            course=course,
+            path=output,
+            force=force,
+            timeout=wait_for,
+            observer=observer,
+        )
+    render_download(ui, result)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="The folder to fill (created if missing).", metavar="DIR", show_default=False
+        ),
+    ],
+    lesson: LessonOpt = None,
+    course: CourseOpt = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", help="Downloads at a time (1..16).", min=1, max=16)
+    ] = 4,
+    timeout: TimeoutOpt = "30m",
+    json_out: JsonOpt = False,
+) -> None:
+    """Download every row's original (or the one named) into DIR, with DIR/manifest.csv for
+    `vidpipe import`. Re-running skips complete files and continues partial ones; exit 1
+    when an item failed."""
+    from vidpipe.render_originals import export_progress, render_export
+
+    ui = _ui(json_out)
+    wait_for = _duration(timeout, "--timeout")
+    with _vidpipe(ctx, ui) as vp, export_progress(ui) as observer:
+        report = vp.export(
+            directory,
+            lesson=lesson,
+            course=course,
+            jobs=jobs,
+            timeout=wait_for,
+            observer=observer,
+        )
+    render_export(ui, report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 # -- db -----------------------------------------------------------------------------------------
 
 

@@ -242,7 +242,8 @@ def write_manifest(folder: Path, manifest: Path, items: list[ExportItem]) -> Non
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["source", "lesson", "course"])
-    for target in sorted(entries):
+    # Lessons first, then courses, each by ID: the order rows are listed everywhere else.
+    for target in sorted(entries, key=lambda t: (t.kind is not Kind.LESSON, t.id)):
         lesson = target.id if target.kind is Kind.LESSON else ""
         course = target.id if target.kind is Kind.COURSE else ""
         writer.writerow([entries[target], lesson, course])

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from vidpipe.emulator.faults import Fault, FaultPlan, RateLimiter
 from vidpipe.emulator.gcs import BLOCK, BlockWriter, RangeError, parse_content_range
 from vidpipe.emulator.ingest import Ingestor
+from vidpipe.emulator.masters import MasterAccess, MasterHost
 from vidpipe.emulator.store import (
     NOT_FOUND,
     ApiError,
@@ -349,9 +350,12 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 self._send_json(200, {"data": assets, "next_cursor": cursor})
             case ["video", "v1", "assets", asset_id] if method == "GET":
-                self._send_json(200, {"data": store.get_asset(asset_id)})
+                self._send_json(200, {"data": self.emu._with_master(store.get_asset(asset_id))})
+            case ["video", "v1", "assets", asset_id, "master-access"] if method == "PUT":
+                self._send_json(200, {"data": self.emu._put_master(asset_id, self._json_body())})
             case ["video", "v1", "assets", asset_id] if method == "DELETE":
                 store.delete_asset(asset_id)
+                self.emu._master_access.forget(asset_id)
                 self._send_json(204, None)
             case _:
                 raise ApiError(404, "not_found", NOT_FOUND)
@@ -585,6 +589,9 @@ class Emulator:
             ready_after=ready_after, emit=self._emit, store_dir=self._store_dir, checksum=checksum
         )
         self._ingestor = Ingestor(self._store.finish_ingest)
+        self.masters = MasterHost()
+        """The host of master download links: its `faults` and request `log` (tests)."""
+        self._master_access = MasterAccess(self.masters, self._upload_file)
         self._log_lock = threading.Lock()
         self.request_log: list[tuple[str, str, int]] = []
         self._server: _Server | None = None
@@ -604,6 +611,7 @@ class Emulator:
         if ":" in shown:
             shown = f"[{shown}]"
         self._base_url = f"http://{shown}:{self._server.server_address[1]}"
+        self.masters.start(shown)
         if self._webhooks is not None:
             self._webhooks.start()
         targets: list[tuple[str, Callable[[], None]]] = [
@@ -625,6 +633,7 @@ class Emulator:
         server.close_clients()
         server.server_close()
         self._ingestor.wait_idle(timeout=2)
+        self.masters.stop()
         self._store.close()
         if self._webhooks is not None:
             self._webhooks.stop()
@@ -684,7 +693,7 @@ class Emulator:
     @property
     def assets(self) -> dict[str, dict[str, Any]]:
         """A copy of every asset's JSON (as GET would return it), by ID."""
-        return self._store.snapshot_assets()
+        return {k: self._with_master(v) for k, v in self._store.snapshot_assets().items()}
 
     @property
     def uploads(self) -> dict[str, dict[str, Any]]:
@@ -828,6 +837,50 @@ class Emulator:
             self._store.delete_asset(asset_id, notify=False)
         except ApiError as exc:
             raise KeyError(asset_id) from exc
+        self._master_access.forget(asset_id)
+
+    # ----- master access (downloads) ---------------------------------------------------
+
+    @property
+    def master_ready_after(self) -> float:
+        """Seconds from `temporary` master access until the master is ready (inf: never)."""
+        return self._master_access.ready_after
+
+    @master_ready_after.setter
+    def master_ready_after(self, seconds: float) -> None:
+        self._master_access.ready_after = seconds
+
+    def set_master_size(self, asset_id: str, size: int) -> None:
+        """The made-up master of an asset whose upload is not kept has `size` bytes."""
+        self._master_access.set_size(asset_id, size)
+
+    def master_bytes(self, asset_id: str) -> bytes:
+        """The bytes the asset's master link serves."""
+        source = self._master_access.source(asset_id)
+        return b"".join(bytes(b) for b in source.blocks(0, source.size))
+
+    def change_master(self, asset_id: str, seed: str) -> None:
+        """The asset's master becomes other bytes (a new ETag), live links included."""
+        self._master_access.change(asset_id, seed)
+
+    def _with_master(self, asset: dict[str, Any]) -> dict[str, Any]:
+        return {**asset, **self._master_access.fields(str(asset["id"]))}
+
+    def _put_master(self, asset_id: str, body: Any) -> dict[str, Any]:
+        asset = self._store.get_asset(asset_id)
+        access = body.get("master_access") if isinstance(body, dict) else None
+        if access not in ("temporary", "none"):
+            raise ApiError(400, "invalid_parameters", "master_access must be temporary or none")
+        if asset.get("status") != "ready":
+            raise ApiError(400, "invalid_parameters", "Asset is not ready")
+        self._master_access.put(asset_id, access)
+        return self._with_master(asset)
+
+    def _upload_file(self, asset_id: str) -> Path | None:
+        if self._store_dir is None:
+            return None
+        upload_id = self._store.snapshot_assets().get(asset_id, {}).get("upload_id")
+        return self._store_dir / f"{upload_id}.bin" if upload_id else None
 
     def set_asset_status(self, asset_id: str, status: str) -> None:
         """Force an asset's status (preparing|ready|errored); it then stays there."""
