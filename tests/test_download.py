@@ -39,7 +39,7 @@ def fast_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def seed(emulator: Emulator, env: Platform, size: int = 3 * MiB + 77, lesson: int = 1) -> str:
     """A ready asset recorded on the lesson, whose master has `size` made-up bytes."""
     (asset,) = emulator.seed_assets(1)
-    emulator.set_master_size(asset["id"], size)
+    emulator.master_access.set_size(asset["id"], size)
     env.set_lesson(lesson, asset["id"], asset["playback_ids"][0]["id"])
     return str(asset["id"])
 
@@ -71,7 +71,7 @@ def test_download_brings_the_original_back_byte_exact_and_turns_master_access_of
     assert doc["asset_id"] == asset_id and doc["path"] == "lesson-1.mp4"
     path = Path("lesson-1.mp4")
     assert doc["bytes"] == path.stat().st_size == 3 * MiB + 77
-    assert file_digest(path) == digest(emulator.master_bytes(asset_id))
+    assert file_digest(path) == digest(emulator.master_access.bytes(asset_id))
     assert not Path("lesson-1.mp4.part").exists()
     assert sorted(p.name for p in Path(".").iterdir()) == ["lesson-1.mp4"]
     assert emulator.assets[asset_id]["master_access"] == "none"
@@ -90,7 +90,7 @@ def test_download_of_a_course_goes_to_the_path_given(
     target.parent.mkdir()
     res = vp("download", "--course", "2", "-o", target)
     assert res.code == 0, res.err
-    assert target.read_bytes() == emulator.master_bytes(asset["id"])
+    assert target.read_bytes() == emulator.master_access.bytes(asset["id"])
     assert "course 2" in res.out and str(target) in res.out
 
 
@@ -129,7 +129,7 @@ def test_force_replaces_an_existing_file(
     Path("lesson-1.mp4").write_bytes(b"old")
     res = vp("download", "--lesson", "1", "--force")
     assert res.code == 0, res.err
-    assert Path("lesson-1.mp4").read_bytes() == emulator.master_bytes(asset_id)
+    assert Path("lesson-1.mp4").read_bytes() == emulator.master_access.bytes(asset_id)
 
 
 def test_a_cut_connection_mid_body_resumes_in_the_same_run(
@@ -143,7 +143,7 @@ def test_a_cut_connection_mid_body_resumes_in_the_same_run(
     assert doc["transfer"]["retries"] == 1 and doc["transfer"]["restarts"] == 0
     ranges = [r for (r, _ir, _s) in emulator.masters.log]
     assert ranges == [None, f"bytes={MiB + 11}-"]
-    assert file_digest(Path("lesson-1.mp4")) == digest(emulator.master_bytes(asset_id))
+    assert file_digest(Path("lesson-1.mp4")) == digest(emulator.master_access.bytes(asset_id))
 
 
 def test_a_server_that_ignores_range_is_detected_and_the_file_restarted(
@@ -159,7 +159,7 @@ def test_a_server_that_ignores_range_is_detected_and_the_file_restarted(
     assert [(r, s) for (r, _ir, s) in emulator.masters.log] == [(None, 200), (f"bytes={MiB}-", 200)]
     path = Path("lesson-1.mp4")
     assert path.stat().st_size == 3 * MiB  # never appended to
-    assert file_digest(path) == digest(emulator.master_bytes(asset_id))
+    assert file_digest(path) == digest(emulator.master_access.bytes(asset_id))
 
 
 def test_a_source_changed_between_runs_starts_over(
@@ -178,13 +178,13 @@ def test_a_source_changed_between_runs_starts_over(
     assert Path("lesson-1.mp4.part").stat().st_size == 2 * MiB
     assert emulator.assets[asset_id]["master_access"] == "none"  # turned off after a failure
     emulator.masters.faults.plan.clear()
-    emulator.change_master(asset_id, "a new source")
+    emulator.master_access.change(asset_id, "a new source")
     res = vp("download", "--lesson", "1", "--json")
     assert res.code == 0, res.err
     doc = json.loads(res.out)
     assert doc["transfer"]["resumed_from"] == 2 * MiB and doc["transfer"]["restarts"] == 1
     assert emulator.masters.log[-1][1] is not None  # asked with If-Range, got 200
-    new = emulator.master_bytes(asset_id)
+    new = emulator.master_access.bytes(asset_id)
     assert file_digest(Path("lesson-1.mp4")) == digest(new)
 
 
@@ -192,7 +192,7 @@ def test_master_never_ready_times_out_with_exit_1_and_access_off(
     env: Platform, emulator: Emulator, vp: Callable[..., Result]
 ) -> None:
     asset_id = seed(emulator, env)
-    emulator.master_ready_after = float("inf")
+    emulator.master_access.ready_after = float("inf")
     started = time.monotonic()
     res = vp("download", "--lesson", "1", "--timeout", "2s")
     assert res.code == 1
@@ -286,7 +286,7 @@ def test_kill_9_mid_download_then_a_rerun_resumes_at_the_partial_size(
     assert doc["transfer"]["resumed_from"] == partial
     assert doc["transfer"]["bytes_received"] == 8 * MiB - partial
     assert emulator.masters.log[-1][0] == f"bytes={partial}-"
-    assert file_digest(Path("lesson-1.mp4")) == digest(emulator.master_bytes(asset_id))
+    assert file_digest(Path("lesson-1.mp4")) == digest(emulator.master_access.bytes(asset_id))
     assert emulator.assets[asset_id]["master_access"] == "none"
 
 

@@ -45,7 +45,7 @@ def catalogue(emulator: Emulator, env: Platform) -> list[str]:
     """Lessons 1 and 2 with assets of their own, course 1 sharing lesson 1's asset."""
     assets = emulator.seed_assets(2)
     for asset, size in zip(assets, (2 * MiB + 1, MiB + 5), strict=True):
-        emulator.set_master_size(asset["id"], size)
+        emulator.master_access.set_size(asset["id"], size)
     record(env, "lesson", 1, assets[0])
     record(env, "lesson", 2, assets[1])
     record(env, "course", 1, assets[0])
@@ -81,9 +81,9 @@ def test_export_downloads_every_row_once_per_asset_and_writes_a_manifest(
         ("course", 1): "downloaded",
     }
     assert doc["summary"]["downloaded"] == 3 and doc["summary"]["failed"] == 0
-    assert (out / "lesson-1.mp4").read_bytes() == emulator.master_bytes(first)
-    assert (out / "course-1.mp4").read_bytes() == emulator.master_bytes(first)
-    assert (out / "lesson-2.mp4").read_bytes() == emulator.master_bytes(second)
+    assert (out / "lesson-1.mp4").read_bytes() == emulator.master_access.bytes(first)
+    assert (out / "course-1.mp4").read_bytes() == emulator.master_access.bytes(first)
+    assert (out / "lesson-2.mp4").read_bytes() == emulator.master_access.bytes(second)
     assert master_gets(emulator) == 2  # the shared asset was downloaded once
     assert manifest_rows(out) == [
         {"source": "lesson-1.mp4", "lesson": "1", "course": ""},
@@ -117,7 +117,7 @@ def test_a_rerun_skips_complete_files_without_asking_mux_and_continues_partial_o
     # Only lesson 1's asset was asked for (on, then off), and it continued from the .part.
     assert master_puts(emulator) - puts_before == 2
     assert [r for (r, _ir, _s) in emulator.masters.log[log_before:]] == [f"bytes={MiB}-"]
-    assert (out / "lesson-1.mp4").read_bytes() == emulator.master_bytes(first)
+    assert (out / "lesson-1.mp4").read_bytes() == emulator.master_access.bytes(first)
     puts_before = master_puts(emulator)
     again = vp("export", out, "--json")
     assert again.code == 0

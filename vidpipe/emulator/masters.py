@@ -423,6 +423,28 @@ class MasterAccess:
         with self._lock:
             return self._source(asset_id, self._states.setdefault(asset_id, _State()))
 
+    def bytes(self, asset_id: str) -> bytes:
+        """The whole file the asset's master links serve (for tests comparing bytes)."""
+        source = self.source(asset_id)
+        return b"".join(bytes(b) for b in source.blocks(0, source.size))
+
+    def with_fields(self, asset: dict[str, Any]) -> dict[str, Any]:
+        """`asset` (its JSON) with its master access fields."""
+        return {**asset, **self.fields(str(asset["id"]))}
+
+    def put_json(self, asset: dict[str, Any], body: Any) -> dict[str, Any]:
+        """`PUT .../master-access` with `body` on the (existing) `asset`: the asset's JSON
+        after it, or ApiError(400) for a bad value or an asset that is not ready."""
+        from vidpipe.emulator.store import ApiError
+
+        access = body.get("master_access") if isinstance(body, dict) else None
+        if access not in ("temporary", "none"):
+            raise ApiError(400, "invalid_parameters", "master_access must be temporary or none")
+        if asset.get("status") != "ready":
+            raise ApiError(400, "invalid_parameters", "Asset is not ready")
+        self.put(str(asset["id"]), access)
+        return self.with_fields(asset)
+
     def _source(self, asset_id: str, state: _State) -> MasterSource:
         if state.seed is not None:
             return PatternSource(f"{asset_id}:{state.seed}", state.size or DEFAULT_SIZE)

@@ -350,12 +350,15 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 self._send_json(200, {"data": assets, "next_cursor": cursor})
             case ["video", "v1", "assets", asset_id] if method == "GET":
-                self._send_json(200, {"data": self.emu._with_master(store.get_asset(asset_id))})
+                asset = self.emu.master_access.with_fields(store.get_asset(asset_id))
+                self._send_json(200, {"data": asset})
             case ["video", "v1", "assets", asset_id, "master-access"] if method == "PUT":
-                self._send_json(200, {"data": self.emu._put_master(asset_id, self._json_body())})
+                asset = store.get_asset(asset_id)
+                changed = self.emu.master_access.put_json(asset, self._json_body())
+                self._send_json(200, {"data": changed})
             case ["video", "v1", "assets", asset_id] if method == "DELETE":
                 store.delete_asset(asset_id)
-                self.emu._master_access.forget(asset_id)
+                self.emu.master_access.forget(asset_id)
                 self._send_json(204, None)
             case _:
                 raise ApiError(404, "not_found", NOT_FOUND)
@@ -591,7 +594,8 @@ class Emulator:
         self._ingestor = Ingestor(self._store.finish_ingest)
         self.masters = MasterHost()
         """The host of master download links: its `faults` and request `log` (tests)."""
-        self._master_access = MasterAccess(self.masters, self._upload_file)
+        self.master_access = MasterAccess(self.masters, self._upload_file)
+        """Master access per asset, and the hooks of tests (its ready delay, sizes, bytes)."""
         self._log_lock = threading.Lock()
         self.request_log: list[tuple[str, str, int]] = []
         self._server: _Server | None = None
@@ -693,7 +697,9 @@ class Emulator:
     @property
     def assets(self) -> dict[str, dict[str, Any]]:
         """A copy of every asset's JSON (as GET would return it), by ID."""
-        return {k: self._with_master(v) for k, v in self._store.snapshot_assets().items()}
+        return {
+            k: self.master_access.with_fields(v) for k, v in self._store.snapshot_assets().items()
+        }
 
     @property
     def uploads(self) -> dict[str, dict[str, Any]]:
@@ -837,44 +843,7 @@ class Emulator:
             self._store.delete_asset(asset_id, notify=False)
         except ApiError as exc:
             raise KeyError(asset_id) from exc
-        self._master_access.forget(asset_id)
-
-    # ----- master access (downloads) ---------------------------------------------------
-
-    @property
-    def master_ready_after(self) -> float:
-        """Seconds from `temporary` master access until the master is ready (inf: never)."""
-        return self._master_access.ready_after
-
-    @master_ready_after.setter
-    def master_ready_after(self, seconds: float) -> None:
-        self._master_access.ready_after = seconds
-
-    def set_master_size(self, asset_id: str, size: int) -> None:
-        """The made-up master of an asset whose upload is not kept has `size` bytes."""
-        self._master_access.set_size(asset_id, size)
-
-    def master_bytes(self, asset_id: str) -> bytes:
-        """The bytes the asset's master link serves."""
-        source = self._master_access.source(asset_id)
-        return b"".join(bytes(b) for b in source.blocks(0, source.size))
-
-    def change_master(self, asset_id: str, seed: str) -> None:
-        """The asset's master becomes other bytes (a new ETag), live links included."""
-        self._master_access.change(asset_id, seed)
-
-    def _with_master(self, asset: dict[str, Any]) -> dict[str, Any]:
-        return {**asset, **self._master_access.fields(str(asset["id"]))}
-
-    def _put_master(self, asset_id: str, body: Any) -> dict[str, Any]:
-        asset = self._store.get_asset(asset_id)
-        access = body.get("master_access") if isinstance(body, dict) else None
-        if access not in ("temporary", "none"):
-            raise ApiError(400, "invalid_parameters", "master_access must be temporary or none")
-        if asset.get("status") != "ready":
-            raise ApiError(400, "invalid_parameters", "Asset is not ready")
-        self._master_access.put(asset_id, access)
-        return self._with_master(asset)
+        self.master_access.forget(asset_id)
 
     def _upload_file(self, asset_id: str) -> Path | None:
         if self._store_dir is None:
