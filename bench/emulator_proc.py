@@ -3,7 +3,7 @@
 `vidpipe emulator` cannot be seeded from outside (creating 5,000 assets through the API would
 take 5,000 POSTs at 1/s), so the verify and sync benchmarks run this instead:
 
-    python bench/emulator_proc.py --out DIR --assets 5500 [--rate-limit]
+    python bench/emulator_proc.py --out DIR --assets 5500 [--rate-limit] [--master-sizes N,N...]
 
 Asset i (1-based) has passthrough `{"lesson_id": i}`. Once listening it writes
 `DIR/catalogue.json` ({"base_url", "assets": [[lesson_id, asset_id, playback_id], ...]}).
@@ -38,6 +38,10 @@ def main() -> None:
     parser.add_argument("--rate-limit", action="store_true")
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--no-checksum", action="store_true")
+    parser.add_argument(
+        "--master-sizes", default="", help="comma-separated master sizes of the seeded assets"
+    )
+    parser.add_argument("--master-ready-after", type=float, default=0.5)
     args = parser.parse_args()
 
     emulator = Emulator(
@@ -46,6 +50,11 @@ def main() -> None:
     seeded = emulator.seed_assets(
         args.assets, passthrough_fn=lambda i: json.dumps({"lesson_id": i + 1})
     )
+    emulator.master_access.ready_after = args.master_ready_after
+    for asset, size in zip(
+        seeded, (int(s) for s in args.master_sizes.split(",") if s), strict=False
+    ):
+        emulator.master_access.set_size(asset["id"], size)
     base_url = emulator.start()
     catalogue = [
         [i + 1, asset["id"], asset["playback_ids"][0]["id"]] for i, asset in enumerate(seeded)
