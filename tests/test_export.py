@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Platform, Result, make_video, sha256_file
+from conftest import Platform, Result, make_video, seed_platform, sha256_file
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from vidpipe.api import Vidpipe
-from vidpipe.db import Lesson, World, init_db, make_engine
+from vidpipe.db import Lesson, World, make_engine
 from vidpipe.emulator import Emulator
 from vidpipe.emulator.masters import Cut
 from vidpipe.fetch import RetryPolicy
@@ -236,13 +236,7 @@ def second_db_url(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -
         url = server.create_database()
     engine = make_engine(url)
     try:
-        init_db(engine)
-        with Session(engine) as s:
-            for i in (1, 2, 3):
-                s.add(Lesson(id=i, title=f"Lesson {i}"))
-            for i in (1, 2):
-                s.add(World(id=i, title=f"Course {i}"))
-            s.commit()
+        seed_platform(engine)
     finally:
         engine.dispose()
     yield url

@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
-from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
 from vidpipe.errors import DownloadError
-from vidpipe.transfer import RETRY_AFTER_CAP, RetryPolicy, describe_request_error
+from vidpipe.transfer import RetryPolicy, describe_request_error, retry_after
 
 __all__ = [
     "DownloadUrlExpired",
@@ -246,9 +245,6 @@ class _Fetch:
         self.retry = retry
         self.sleep = sleep
         self.read_size = read_size
-        self.wait = wait_exponential_jitter(
-            multiplier=retry.initial, max=retry.maximum, jitter=retry.jitter
-        )
         self.meta: _Meta | None = None
         self.offset = 0
         self.received = 0
@@ -296,8 +292,8 @@ class _Fetch:
                             "resume"
                         ) from None  # httpx's exception carries the URL: not even in a traceback
                     self.retries += 1
-                    retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
-                    self.sleep(self._delay(failures, retry_after))
+                    wait_at_least = exc.retry_after if isinstance(exc, _Retryable) else None
+                    self.sleep(self.retry.delay(failures, wait_at_least))
                     continue
                 if done:
                     break
@@ -358,11 +354,7 @@ class _Fetch:
                     f"the download link answered HTTP {status}: it expired or was revoked"
                 )
             elif status in (408, 429) or status >= 500:
-                retry_after: float | None = None
-                value = response.headers.get("Retry-After", "")
-                if value.strip().isdigit():
-                    retry_after = min(float(value), RETRY_AFTER_CAP)
-                raise _Retryable(f"HTTP {status}", retry_after)
+                raise _Retryable(f"HTTP {status}", retry_after(response))
             else:
                 raise DownloadError(
                     f"the download was refused: HTTP {status} {response.reason_phrase}".rstrip()
@@ -486,12 +478,6 @@ class _Fetch:
         if force or now - self.last_progress >= PROGRESS_INTERVAL:
             self.last_progress = now
             self.on_progress(done, self.meta.length)
-
-    def _delay(self, failures: int, retry_after: float | None) -> float:
-        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
-        state.attempt_number = failures
-        delay = self.wait(state)
-        return delay if retry_after is None else max(delay, retry_after)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "UploadUrlExpired",
     "describe_request_error",
     "query_offset",
+    "retry_after",
     "transfer",
 ]
 
@@ -315,6 +316,17 @@ class RetryPolicy:
     maximum: float = 30.0
     jitter: float = 1.0
 
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds to back off after the `failures`-th failure in a row; at least a
+        server's `retry_after` when it gave one."""
+        wait = wait_exponential_jitter(
+            multiplier=self.initial, max=self.maximum, jitter=self.jitter
+        )
+        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+        state.attempt_number = failures
+        delay = wait(state)
+        return delay if retry_after is None else max(delay, retry_after)
+
 
 @dataclass(frozen=True)
 class TransferResult:
@@ -488,11 +500,13 @@ def _interpret(response: httpx.Response, total: int, *, sent_to: int | None) -> 
 
 
 def _raise_retryable(response: httpx.Response) -> _Answer:
-    retry_after: float | None = None
+    raise _Retryable(f"HTTP {response.status_code}", retry_after(response))
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The response's `Retry-After` in seconds (at most `RETRY_AFTER_CAP`), if it has one."""
     value = response.headers.get("Retry-After", "")
-    if value.strip().isdigit():
-        retry_after = min(float(value), RETRY_AFTER_CAP)
-    raise _Retryable(f"HTTP {response.status_code}", retry_after)
+    return min(float(value), RETRY_AFTER_CAP) if value.strip().isdigit() else None
 
 
 def _json_or_none(response: httpx.Response) -> Any | None:
@@ -543,9 +557,6 @@ class _Session:
         self.on_confirmed = on_confirmed
         self.retry = retry
         self.sleep = sleep
-        self.wait = wait_exponential_jitter(
-            multiplier=retry.initial, max=retry.maximum, jitter=retry.jitter
-        )
         self.stat = os.fstat(file.fileno())
         self.total = self.stat.st_size
         self.bytes_sent = 0
@@ -598,7 +609,7 @@ class _Session:
                         f"after {failures} attempts; re-run the same command to resume"
                     ) from None  # httpx's exception carries the URL: not even in a traceback
                 self.retries += 1
-                self.sleep(self._delay(failures, retry_after))
+                self.sleep(self.retry.delay(failures, retry_after))
                 offset = None
                 continue
             self._check_file_unchanged()
@@ -710,9 +721,3 @@ class _Session:
                 f"file changed during the upload (was {self.stat.st_size:,} bytes, "
                 f"now {now.st_size:,}); re-run once it is final"
             )
-
-    def _delay(self, failures: int, retry_after: float | None) -> float:
-        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
-        state.attempt_number = failures
-        delay = self.wait(state)
-        return delay if retry_after is None else max(delay, retry_after)
