@@ -242,3 +242,23 @@ def second_db_url(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -
     yield url
     if server is not None:
         server.drop_database(make_url(url).database or "")
+
+
+def test_a_file_from_an_asset_the_row_no_longer_names_is_downloaded_again(
+    env: Platform, emulator: Emulator, vp: Callable[..., Result], tmp_path: Path
+) -> None:
+    first, second = catalogue(emulator, env)
+    out = tmp_path / "backup"
+    assert vp("export", out).code == 0
+    # Lesson 1 gets lesson 2's video (a replaced video): its file is stale, and course 1,
+    # which still shares the first asset, keeps its bytes.
+    record(env, "lesson", 1, {"id": second})
+    res = vp("export", out, "--json")
+    assert res.code == 0, res.err
+    states = {
+        (i["target"]["kind"], i["target"]["id"]): i["state"] for i in json.loads(res.out)["items"]
+    }
+    assert states[("lesson", 1)] == "downloaded"
+    assert states[("lesson", 2)] == states[("course", 1)] == "skipped"
+    assert (out / "lesson-1.mp4").read_bytes() == emulator.master_access.bytes(second)
+    assert (out / "course-1.mp4").read_bytes() == emulator.master_access.bytes(first)

@@ -4,7 +4,9 @@
   download: the first row's file is downloaded, the others are hard links to it (a copy where
   the file system has no links).
 - A file already there is complete (it only gets its name once every byte is there): it is
-  skipped with no Mux call. A `.part` is continued.
+  skipped with no Mux call, unless `DIR/.vidpipe-export.json` (which asset each file came
+  from) says it came from another asset than the row names now (the row's video was
+  replaced since): then it is downloaded again. A `.part` is continued.
 - `jobs` downloads at a time, through one `Downloader` (one gateway, so one pacer for the
   master-access calls and polls of every worker). One failing item does not stop the others.
 - `DIR/manifest.csv` (`source,lesson,course`, paths relative to DIR) is rewritten whole
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +39,8 @@ from vidpipe.targets import Kind, Target
 
 MAX_JOBS = 16
 MANIFEST = "manifest.csv"
+STATE = ".vidpipe-export.json"
+"""Which asset each file of DIR came from (file name -> asset ID)."""
 
 
 class ExportState(StrEnum):
@@ -157,28 +161,33 @@ class Exporter:
         self.jobs = jobs
         self.observer = observer or ExportObserver()
         self.clock = clock
-        self.lock = threading.Lock()
+        self.origins: dict[str, str] = {}
 
     def run(self, folder: Path, found: list[RowVideo]) -> ExportReport:
         started = self.clock()
         calls_before = self.downloader.gateway.stats.calls
+        self.origins = _read_state(folder)
         groups: dict[str, _Group] = {}
         items: list[ExportItem] = []
         for row in found:
             assert row.asset_id is not None
             path = folder / default_path(row.target)
             item = ExportItem(row.target, row.asset_id, path, ExportState.SKIPPED)
-            if path.is_file():
+            if self._complete(item):
                 item.bytes = path.stat().st_size
             groups.setdefault(row.asset_id, _Group(row.asset_id, [])).items.append(item)
             items.append(item)
-        todo = [g for g in groups.values() if any(not i.path.is_file() for i in g.items)]
-        self.observer.planned(len(items), sum(1 for i in items if i.path.is_file()))
+        todo = [g for g in groups.values() if any(not self._complete(i) for i in g.items)]
+        self.observer.planned(len(items), sum(1 for i in items if self._complete(i)))
         if todo:
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="export") as pool:
                 for _ in pool.map(self._group, todo):
                     pass
         manifest = folder / MANIFEST
+        for item in items:
+            if item.state is not ExportState.FAILED and item.path.is_file():
+                self.origins[item.path.name] = item.asset_id
+        _write_whole(folder / STATE, json.dumps({"files": self.origins}, indent=1) + "\n")
         write_manifest(folder, manifest, items)
         return ExportReport(
             dir=folder,
@@ -188,10 +197,15 @@ class Exporter:
             api_calls=self.downloader.gateway.stats.calls - calls_before,
         )
 
+    def _complete(self, item: ExportItem) -> bool:
+        """The item's file is there, from the asset its row names (as far as is known)."""
+        origin = self.origins.get(item.path.name, item.asset_id)
+        return origin == item.asset_id and item.path.is_file()
+
     def _group(self, group: _Group) -> None:
         """Download the asset once (unless a row's file already has it), then give every
         other row of the group its file."""
-        source = next((i for i in group.items if i.path.is_file()), None)
+        source = next((i for i in group.items if self._complete(i)), None)
         if source is None:
             first = group.items[0]
             self.observer.started(first)
@@ -209,7 +223,7 @@ class Exporter:
             self.observer.finished(first)
             source = first
         for item in group.items:
-            if item is source or item.path.is_file():
+            if item is source or self._complete(item):
                 continue
             try:
                 _link(source.path, item.path)
@@ -221,13 +235,14 @@ class Exporter:
 
 
 def _link(source: Path, path: Path) -> None:
-    """`path` with the bytes of `source`: a hard link, or a copy (through a `.part`)."""
+    """`path` (replaced if there) with the bytes of `source`: a hard link, or a copy."""
+    part = path.with_name(path.name + ".part")
+    part.unlink(missing_ok=True)
     try:
-        os.link(source, path)
+        os.link(source, part)
     except OSError:
-        part = path.with_name(path.name + ".part")
         shutil.copyfile(source, part)
-        os.replace(part, path)
+    os.replace(part, path)
 
 
 def write_manifest(folder: Path, manifest: Path, items: list[ExportItem]) -> None:
@@ -247,12 +262,27 @@ def write_manifest(folder: Path, manifest: Path, items: list[ExportItem]) -> Non
         lesson = target.id if target.kind is Kind.LESSON else ""
         course = target.id if target.kind is Kind.COURSE else ""
         writer.writerow([entries[target], lesson, course])
-    temporary = manifest.with_name(manifest.name + ".tmp")
+    _write_whole(manifest, buffer.getvalue())
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """`text` as the content of `path`: a temporary file, then a rename."""
+    temporary = path.with_name(path.name + ".tmp")
     try:
-        temporary.write_text(buffer.getvalue(), "utf-8")
-        os.replace(temporary, manifest)
+        temporary.write_text(text, "utf-8")
+        os.replace(temporary, path)
     except OSError as exc:
-        raise VidpipeError(f"cannot write {manifest}: {exc.strerror}") from None
+        raise VidpipeError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _read_state(folder: Path) -> dict[str, str]:
+    try:
+        files = json.loads((folder / STATE).read_text("utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(files, dict):
+        return {}
+    return {str(k): str(v) for k, v in files.items()}
 
 
 def _earlier_entries(folder: Path, manifest: Path) -> Iterator[tuple[Target, str]]:
