@@ -29,20 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from run import (
+from harness import (
     VIDPIPE,
     Bench,
+    MiB,
     Row,
     SeededEmulator,
     fmt_mb,
     make_video,
     run,
     table_lines,
+    write_report,
 )
 
-MiB = 1024**2
 POST_RATE = 1.0  # Mux's sustained POST rate: the floor of any batch
-BENCH = Path(__file__).resolve().parent
 
 
 def emulator(bench: Bench, name: str) -> SeededEmulator:
@@ -187,10 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "every target met" if not failed else f"targets missed: {', '.join(failed)}",
     ]
-    print("\n".join(report))
-    out = BENCH / "out"
-    out.mkdir(exist_ok=True)
-    (out / "importer.txt").write_text("\n".join(report) + "\n")
+    write_report("importer.txt", report)
     return 1 if failed else 0
 
 

@@ -31,26 +31,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-
-from run import (  # noqa: E402 - bench/ is a directory of scripts, not a package
+from harness import (
+    BENCH,
     CURL,
     PY,
     VIDPIPE,
+    GiB,
+    MiB,
     Row,
     free_port,
     make_video,
     new_upload_url,
     stop,
     wait_listening,
+    write_report,
 )
 
-from vidpipe.transfer import ChunkSizer, transfer  # noqa: E402
+from vidpipe.transfer import ChunkSizer, transfer
 
-MiB = 1024**2
-GiB = 1024**3
 FIXED = 32 * MiB
 WAYS = ("curl", "adaptive", "fixed")
 
@@ -348,10 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *table(results),
     ]
     print()
-    print("\n".join(lines))
-    out = BENCH / "out"
-    out.mkdir(exist_ok=True)
-    (out / "link.txt").write_text("\n".join(lines) + "\n")
+    write_report("link.txt", lines)
     failed = [r for r in results if verdict(r).startswith("FAIL")]
     return 1 if failed else 0
 

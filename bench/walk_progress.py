@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import VIDPIPE, Bench  # bench/run.py
+from harness import VIDPIPE, Bench
 
 SESSION = "vidpipe-walk-progress"
 

@@ -29,8 +29,6 @@ import os
 import queue
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,16 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import ROOT, VIDPIPE, Row, free_port, spawn, stop, wait_listening
 from sqlalchemy import insert, select
 
 from vidpipe.db import Lesson, init_db, make_engine
 from vidpipe.webhooks import sign
-
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(BENCH))
-
-from run import VIDPIPE, stop  # noqa: E402 - bench/ is a directory of scripts, not a package
 
 SECRET = "whsec-bench-webhooks"
 SQLITE_RATE_TARGET = 150.0
@@ -144,45 +137,22 @@ def pairs_workload(lessons: int, tag: str, rng: random.Random) -> list[bytes]:
 # -- the server ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def served(url: str, work: Path, name: str) -> Iterator[int]:
     """`vidpipe webhook serve` on a free port for `url`; yields the port."""
-    port = _free_port()
+    port = free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("MUX_", "DATABASE_", "VIDPIPE_"))
     }
     env.update(DATABASE_URL=url, MUX_WEBHOOK_SECRET=SECRET, NO_COLOR="1")
-    log = open(work / f"serve-{name}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [*VIDPIPE, "webhook", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=work,
-    )
+    log = work / f"serve-{name}.log"
+    cmd = [*VIDPIPE, "webhook", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = spawn(cmd, log, env, work)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"webhook serve exited {proc.returncode}; see {log.name}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"webhook serve not listening; see {log.name}") from None
-                time.sleep(0.05)
+        wait_listening(port, proc, what=f"webhook serve (see {log})")
         yield port
     finally:
         stop(proc, timeout=20)
-        log.close()
 
 
 def fire(port: int, bodies: list[bytes], clients: int) -> tuple[float, list[float], dict[int, int]]:
@@ -312,8 +282,8 @@ def measure(work: Path, dbs: list[str], events: int, clients: int) -> list[Figur
     return figures
 
 
-def table_rows(work: Path, events: int = 2000, clients: int = 32) -> list[dict[str, Any]]:
-    """The rows `bench/run.py` puts in its table (its `Row` fields)."""
+def webhook_rows(work: Path, events: int = 2000, clients: int = 32) -> list[Row]:
+    """bench/run.py's `webhooks` rows."""
     rows = []
     for f in measure(work, ["sqlite", "postgres"], events, clients):
         if f.workload == "ready":
@@ -323,16 +293,16 @@ def table_rows(work: Path, events: int = 2000, clients: int = 32) -> list[dict[s
             target = "0 dead rows"
             figure = f"{f.dead_rows} dead rows, {f.rate:.0f} events/s"
         rows.append(
-            {
-                "name": "webhooks",
-                "what": f"{f.db} {f.workload}, {f.clients} clients",
-                "vidpipe": f"p50 {f.pct(50) * 1000:.0f} ms",
-                "baseline": "-",
-                "figure": figure,
-                "target": target,
-                "ok": f.ok,
-                "notes": [f.line()],
-            }
+            Row(
+                "webhooks",
+                f"{f.db} {f.workload}, {f.clients} clients",
+                f"p50 {f.pct(50) * 1000:.0f} ms",
+                "-",
+                figure,
+                target,
+                f.ok,
+                [f.line()],
+            )
         )
     return rows
 

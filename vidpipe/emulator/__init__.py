@@ -31,8 +31,8 @@ Where Mux or GCS leave a choice open, the emulator answers like this:
 - `webhook_log` holds one entry per delivery attempt.
 """
 
+from vidpipe.emulator.control import Emulator, run_emulator
 from vidpipe.emulator.gcs import BLOCK
-from vidpipe.emulator.server import Emulator, run_emulator
 from vidpipe.emulator.webhooks import sign
 
 __all__ = ["BLOCK", "Emulator", "run_emulator", "sign"]

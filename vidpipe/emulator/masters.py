@@ -34,6 +34,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from vidpipe.emulator.objects import ApiError
+from vidpipe.emulator.store import Store
+
 LIFETIME = 24 * 3600.0
 """A master link expires this long after it was handed out (Mux: 24 h)."""
 DEFAULT_SIZE = 2 * 1024 * 1024 + 12345
@@ -334,6 +337,21 @@ def _slices(chunk: bytes | memoryview, size: int) -> Any:
         yield view[at : at + size]
 
 
+def kept_uploads(store: Store, store_dir: Path | None) -> Callable[[str], Path | None]:
+    """Where an asset's uploaded bytes are kept (`<store_dir>/<upload_id>.bin`), if they are."""
+
+    def upload_file(asset_id: str) -> Path | None:
+        if store_dir is None:
+            return None
+        try:
+            upload_id = store.get_asset(asset_id).get("upload_id")
+        except ApiError:
+            return None
+        return store_dir / f"{upload_id}.bin" if upload_id else None
+
+    return upload_file
+
+
 def source_for(asset_id: str, upload_file: Path | None, size: int | None = None) -> MasterSource:
     """What an asset's master serves: its kept upload, else made-up bytes for the asset."""
     if upload_file is not None and upload_file.is_file() and os.path.getsize(upload_file):
@@ -435,8 +453,6 @@ class MasterAccess:
     def put_json(self, asset: dict[str, Any], body: Any) -> dict[str, Any]:
         """`PUT .../master-access` with `body` on the (existing) `asset`: the asset's JSON
         after it, or ApiError(400) for a bad value or an asset that is not ready."""
-        from vidpipe.emulator.store import ApiError
-
         access = body.get("master_access") if isinstance(body, dict) else None
         if access not in ("temporary", "none"):
             raise ApiError(400, "invalid_parameters", "master_access must be temporary or none")

@@ -295,14 +295,19 @@ def _http_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _subtitles(value: Any, problems: list[str]) -> tuple[Subtitle, ...]:
+def _objects(value: Any, name: str, problems: list[str]) -> list[dict[str, Any]]:
+    """A list of JSON objects (none when absent); a problem when it is something else."""
     if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
-        problems.append("generated_subtitles must be a list of objects")
-        return ()
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        problems.append(f"{name} must be a list of objects")
+        return []
+    return value
+
+
+def _subtitles(value: Any, problems: list[str]) -> tuple[Subtitle, ...]:
     out: list[Subtitle] = []
-    for index, item in enumerate(value):
+    for index, item in enumerate(_objects(value, "generated_subtitles", problems)):
         where = f"generated_subtitles[{index}]"
         code = item.get("language_code", "en")
         if code not in SUBTITLE_LANGUAGES:
@@ -318,13 +323,8 @@ def _subtitles(value: Any, problems: list[str]) -> tuple[Subtitle, ...]:
 
 
 def _static_renditions(value: Any, problems: list[str]) -> tuple[Rendition, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-        problems.append("static_renditions must be a list of objects")
-        return ()
     out: list[Rendition] = []
-    for index, item in enumerate(value):
+    for index, item in enumerate(_objects(value, "static_renditions", problems)):
         resolution = item.get("resolution")
         if resolution not in STATIC_RESOLUTIONS:
             problems.append(

@@ -3,15 +3,13 @@
 Everything here is in memory and guarded by one re-entrant lock. Time-driven changes
 (an upload timing out, an asset becoming ready) are applied lazily whenever a record is
 read, and by `Store.run_clock()` so that webhooks go out on time even if nobody asks.
+The objects and their JSON are in objects.py; the checks of request bodies in params.py.
 """
 
 from __future__ import annotations
 
-import base64
-import bisect
 import dataclasses
 import heapq
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,221 +17,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidpipe.emulator.catalogue import Catalogue
 from vidpipe.emulator.gcs import HEAD_BYTES, ResumableSession
 from vidpipe.emulator.ingest import Fetched
-from vidpipe.emulator.settings import (
-    PLAYBACK_POLICIES,
-    AssetSettings,
-    Subtitle,
-    parse_asset_settings,
-    static_rendition_file,
-    subtitle_track,
+from vidpipe.emulator.objects import (
+    INVALID_INPUT,
+    NOT_FOUND,
+    ApiError,
+    Asset,
+    Upload,
+    looks_like_video,
+    random_id,
 )
+from vidpipe.emulator.params import validate_asset_body, validate_policy, validate_upload_body
+from vidpipe.emulator.settings import AssetSettings, parse_asset_settings
 
 ASSET_STATUSES = frozenset({"preparing", "ready", "errored"})
 TRACK_STATUSES = frozenset({"preparing", "ready", "errored"})
-TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 60, 604800, 3600
-LIMIT_DEFAULT, LIMIT_MAX = 25, 100
-TEST_ASSET_MAX_DURATION = 10.0
-
-NOT_FOUND = "The requested resource does not exist"
-INVALID_INPUT = {"type": "invalid_input", "messages": ["The input file could not be processed"]}
-_ENCODING_TIER = {"basic": "baseline", "plus": "smart", "premium": "premium"}
 
 Emit = Callable[[str, str, str, dict[str, Any]], None]
 """emit(event_type, object_type, object_id, data) — called with the store lock held."""
-
-
-class ApiError(Exception):
-    """A Mux error answer: `{"error": {"type": type, "messages": messages}}` with `status`."""
-
-    def __init__(self, status: int, type_: str, *messages: str) -> None:
-        super().__init__(f"{status} {type_}: {'; '.join(messages)}")
-        self.status = status
-        self.type = type_
-        self.messages = list(messages)
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"type": self.type, "messages": self.messages}}
-
-
-def random_id(length: int = 40) -> str:
-    """A Mux-looking opaque ID of ASCII letters and digits."""
-    out = ""
-    while len(out) < length:
-        out += secrets.token_urlsafe(length).replace("-", "").replace("_", "")
-    return out[:length]
-
-
-def looks_like_video(head: bytes) -> bool:
-    """True when `head` starts with a container signature Mux would ingest."""
-    return (
-        head[4:8] == b"ftyp"  # MP4 / MOV / 3GP
-        or head.startswith(b"\x1a\x45\xdf\xa3")  # Matroska / WebM
-        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")
-        or head.startswith(b"\x00\x00\x01\xba")  # MPEG program stream
-        or head.startswith(b"FLV")
-        or head[:1] == b"\x47"  # MPEG transport stream sync byte
-    )
-
-
-@dataclass
-class Upload:
-    """A direct upload and the GCS session behind its URL."""
-
-    id: str
-    timeout: int
-    cors_origin: str | None
-    new_asset_settings: dict[str, Any]
-    asset_settings: AssetSettings
-    test: bool
-    url: str
-    created_at: float
-    session: ResumableSession
-    status: str = "waiting"
-    asset_id: str | None = None
-    error: dict[str, str] | None = None
-
-    @property
-    def expires_at(self) -> float:
-        return self.created_at + self.timeout
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "timeout": self.timeout,
-            "status": self.status,
-            "new_asset_settings": self.new_asset_settings,
-        }
-        if self.cors_origin is not None:
-            out["cors_origin"] = self.cors_origin
-        if self.status == "waiting":
-            out["url"] = self.url
-        if self.asset_id is not None:
-            out["asset_id"] = self.asset_id
-        if self.error is not None:
-            out["error"] = self.error
-        if self.test:
-            out["test"] = True
-        return out
-
-
-@dataclass
-class TextTrack:
-    """A generated subtitle track of an asset."""
-
-    subtitle: Subtitle
-    id: str
-    status: str = "preparing"
-
-
-@dataclass
-class Asset:
-    """An asset. `pinned` assets (seeded, or status set by a test) never change by themselves.
-
-    `outcome` is what the asset becomes at `ready_at` ("ready" or "errored"); None while
-    the emulator is still fetching its input URL. `failure` is the `errors` it then shows.
-    """
-
-    id: str
-    seq: int
-    created_at: int
-    status: str
-    settings: AssetSettings
-    playback_ids: list[dict[str, str]]
-    upload_id: str | None
-    size: int
-    ready_at: float
-    outcome: str | None = "ready"
-    pinned: bool = False
-    errors: dict[str, Any] | None = None
-    failure: dict[str, Any] | None = None
-    forced_error: bool = False
-    text_tracks: list[TextTrack] = field(default_factory=list)
-    rendition_ids: list[str] = field(default_factory=list)
-    media_track_ids: tuple[str, str] = ("", "")
-
-    @property
-    def passthrough(self) -> str | None:
-        return self.settings.passthrough
-
-    @property
-    def duration(self) -> float:
-        seconds = round(max(self.size, 1) / 250_000, 3)
-        return min(seconds, TEST_ASSET_MAX_DURATION) if self.settings.test else seconds
-
-    def to_json(self, *, integer_created_at: bool = False) -> dict[str, Any]:
-        s = self.settings
-        out: dict[str, Any] = {
-            "id": self.id,
-            "created_at": self.created_at if integer_created_at else str(self.created_at),
-            "status": self.status,
-            "playback_ids": [dict(p) for p in self.playback_ids],
-            "mp4_support": s.mp4_support,
-            "master_access": "none",
-            "video_quality": s.video_quality,
-            "encoding_tier": _ENCODING_TIER[s.video_quality],
-            "max_resolution_tier": s.max_resolution_tier,
-            "normalize_audio": s.normalize_audio,
-            "ingest_type": "on_demand_direct_upload" if self.upload_id else "on_demand_url",
-            "tracks": self._tracks(),
-        }
-        if s.static_renditions:
-            out["static_renditions"] = {
-                "files": [
-                    static_rendition_file(r, file_id, self.status)
-                    for r, file_id in zip(s.static_renditions, self.rendition_ids, strict=True)
-                ]
-            }
-        if s.passthrough is not None:
-            out["passthrough"] = s.passthrough
-        if self.upload_id is not None:
-            out["upload_id"] = self.upload_id
-        if s.meta:
-            out["meta"] = dict(s.meta)
-        if s.test:
-            out["test"] = True
-        if self.status == "ready":
-            out.update(
-                duration=self.duration,
-                max_stored_resolution="HD",
-                max_stored_frame_rate=30.0,
-                resolution_tier="1080p",
-                aspect_ratio="16:9",
-                progress={"state": "completed", "progress": 100},
-            )
-        elif self.status == "errored":
-            out["errors"] = dict(self.errors or INVALID_INPUT)
-            out["progress"] = {"state": "errored", "progress": -1}
-        else:
-            out["progress"] = {"state": "ingesting", "progress": 0}
-        return out
-
-    def _tracks(self) -> list[dict[str, Any]]:
-        tracks: list[dict[str, Any]] = []
-        if self.status == "ready":
-            video_id, audio_id = self.media_track_ids
-            tracks.append(
-                {
-                    "type": "video",
-                    "id": video_id,
-                    "duration": self.duration,
-                    "max_width": 1920,
-                    "max_height": 1080,
-                    "max_frame_rate": 30.0,
-                }
-            )
-            tracks.append(
-                {
-                    "type": "audio",
-                    "id": audio_id,
-                    "duration": self.duration,
-                    "max_channels": 2,
-                    "primary": True,
-                }
-            )
-        tracks += [subtitle_track(t.subtitle, t.id, t.status) for t in self.text_tracks]
-        return tracks
 
 
 @dataclass(order=True)
@@ -241,96 +44,6 @@ class _Due:
     when: float
     kind: str = field(compare=False)
     ident: str = field(compare=False)
-
-
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"emu:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, seq = raw.partition(":")
-        if prefix != "emu":
-            raise ValueError(cursor)
-        return int(seq)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_parameters", "cursor is invalid") from exc
-
-
-def parse_limit(raw: str | None) -> int:
-    """`limit` query parameter: default 25, 1..100, else a 400."""
-    if raw is None or raw == "":
-        return LIMIT_DEFAULT
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameters", "limit must be an integer") from None
-    if not 1 <= limit <= LIMIT_MAX:
-        raise ApiError(400, "invalid_parameters", f"limit must be between 1 and {LIMIT_MAX}")
-    return limit
-
-
-def parse_page(raw: str | None) -> int | None:
-    """`page` query parameter (1-based), or None when absent."""
-    if raw is None or raw == "":
-        return None
-    try:
-        page = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameters", "page must be an integer") from None
-    if page < 1:
-        raise ApiError(400, "invalid_parameters", "page must be at least 1")
-    return page
-
-
-def _validate_upload_body(
-    body: Any,
-) -> tuple[int, str | None, bool, dict[str, Any], AssetSettings]:
-    """Check a create-upload body the way Mux does; returns its normalised parts."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_parameters", "Request body must be a JSON object")
-    problems: list[str] = []
-    timeout = body.get("timeout", TIMEOUT_DEFAULT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int):
-        problems.append("timeout must be an integer")
-    elif not TIMEOUT_MIN <= timeout <= TIMEOUT_MAX:
-        problems.append(f"timeout must be between {TIMEOUT_MIN} and {TIMEOUT_MAX}")
-    cors_origin = body.get("cors_origin")
-    if cors_origin is not None and not isinstance(cors_origin, str):
-        problems.append("cors_origin must be a string")
-    test = body.get("test", False)
-    if not isinstance(test, bool):
-        problems.append("test must be a boolean")
-    raw = body.get("new_asset_settings") or {}
-    if not isinstance(raw, dict):
-        problems.append("new_asset_settings must be an object")
-        raw = {}
-    settings = parse_asset_settings(raw, problems, direct_upload=True)
-    if problems:
-        raise ApiError(400, "invalid_parameters", *problems)
-    if test:
-        settings = dataclasses.replace(settings, test=True)
-    return timeout, cors_origin, test, raw, settings
-
-
-def _validate_asset_body(body: Any) -> AssetSettings:
-    """Check a create-asset (ingest from a URL) body the way Mux does."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_parameters", "Request body must be a JSON object")
-    problems: list[str] = []
-    settings = parse_asset_settings(body, problems, direct_upload=False)
-    if problems:
-        raise ApiError(400, "invalid_parameters", *problems)
-    return settings
-
-
-def _validate_policy(body: Any) -> str:
-    """The `policy` of a create-playback-ID body, or ApiError(400)."""
-    policy = body.get("policy") if isinstance(body, dict) else None
-    if policy not in PLAYBACK_POLICIES:
-        raise ApiError(400, "invalid_parameters", "policy must be one of public, signed, drm")
-    return str(policy)
 
 
 class Store:
@@ -346,10 +59,7 @@ class Store:
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._uploads: dict[str, Upload] = {}
-        self._assets: dict[str, Asset] = {}
-        self._order: list[int] = []  # asset seqs in creation order, for cursor paging
-        self._by_seq: dict[int, str] = {}
-        self._seq = 0
+        self._assets = Catalogue()
         self._fail_next = 0
         self._due: list[_Due] = []
         self._closed = False
@@ -358,7 +68,7 @@ class Store:
 
     def create_upload(self, body: Any, url_base: str) -> dict[str, Any]:
         """POST /video/v1/uploads. Raises ApiError(400) for an invalid body."""
-        timeout, cors_origin, test, raw, settings = _validate_upload_body(body)
+        timeout, cors_origin, test, raw, settings = validate_upload_body(body)
         upload_id = random_id(40)
         path = self._store_dir / f"{upload_id}.bin" if self._store_dir else None
         upload = Upload(
@@ -474,7 +184,7 @@ class Store:
 
         The caller fetches the URL and reports with `finish_ingest`. Raises ApiError(400).
         """
-        settings = _validate_asset_body(body)
+        settings = validate_asset_body(body)
         assert settings.input_url is not None
         with self._lock:
             asset = self._new_asset(settings, upload_id=None, size=0, outcome=None)
@@ -510,10 +220,7 @@ class Store:
         """DELETE /video/v1/assets/{id}. Raises ApiError(404)."""
         with self._lock:
             asset = self._refresh_asset(self._asset(asset_id))
-            del self._assets[asset_id]
-            del self._by_seq[asset.seq]
-            index = bisect.bisect_left(self._order, asset.seq)
-            del self._order[index]
+            self._assets.remove(asset)
             if notify:
                 data = asset.to_json(integer_created_at=True)
                 self._emit("video.asset.deleted", "asset", asset_id, data)
@@ -527,27 +234,7 @@ class Store:
         skips or repeats one.
         """
         with self._lock:
-            if cursor:
-                index = bisect.bisect_right(self._order, _decode_cursor(cursor))
-                skip = 0
-            else:
-                index = 0
-                skip = ((page or 1) - 1) * limit
-            picked: list[Asset] = []
-            while index < len(self._order) and len(picked) < limit:
-                asset = self._assets[self._by_seq[self._order[index]]]
-                index += 1
-                if upload_id is not None and asset.upload_id != upload_id:
-                    continue
-                if skip:
-                    skip -= 1
-                    continue
-                picked.append(asset)
-            more = any(
-                upload_id is None or self._assets[self._by_seq[s]].upload_id == upload_id
-                for s in self._order[index:]
-            )
-            next_cursor = _encode_cursor(picked[-1].seq) if picked and more else None
+            picked, next_cursor = self._assets.page(limit, page, cursor, upload_id)
             return [self._refresh_asset(a).to_json() for a in picked], next_cursor
 
     def seed_assets(
@@ -623,17 +310,17 @@ class Store:
         """POST /video/v1/assets/{id}/playback-ids. Raises ApiError(400 | 404)."""
         with self._lock:
             asset = self._asset(asset_id)
-            playback_id = {"id": random_id(44), "policy": _validate_policy(body)}
+            playback_id = {"id": random_id(44), "policy": validate_policy(body)}
             asset.playback_ids.append(playback_id)
             return dict(playback_id)
 
     def get_playback_id(self, asset_id: str, playback_id: str) -> dict[str, str]:
         """GET /video/v1/assets/{id}/playback-ids/{pid}. Raises ApiError(404)."""
         with self._lock:
-            for entry in self._asset(asset_id).playback_ids:
-                if entry["id"] == playback_id:
-                    return dict(entry)
-            raise ApiError(404, "not_found", NOT_FOUND)
+            entry = self._asset(asset_id).playback_id(playback_id)
+            if entry is None:
+                raise ApiError(404, "not_found", NOT_FOUND)
+            return dict(entry)
 
     def delete_playback_id(self, asset_id: str, playback_id: str) -> None:
         """DELETE /video/v1/assets/{id}/playback-ids/{pid}. Raises ApiError(404)."""
@@ -647,16 +334,16 @@ class Store:
     def find_playback_id(self, playback_id: str) -> dict[str, Any]:
         """GET /video/v1/playback-ids/{pid}: the ID, its policy and its asset."""
         with self._lock:
-            for asset in self._assets.values():
-                for entry in asset.playback_ids:
-                    if entry["id"] == playback_id:
-                        return {**entry, "object": {"type": "asset", "id": asset.id}}
+            for asset in self._assets:
+                entry = asset.playback_id(playback_id)
+                if entry is not None:
+                    return {**entry, "object": {"type": "asset", "id": asset.id}}
             raise ApiError(404, "not_found", NOT_FOUND)
 
     def snapshot_assets(self) -> dict[str, dict[str, Any]]:
         """A copy of every asset's JSON, by ID."""
         with self._lock:
-            return {a.id: self._refresh_asset(a).to_json() for a in self._assets.values()}
+            return {a.id: self._refresh_asset(a).to_json() for a in self._assets}
 
     def snapshot_uploads(self) -> dict[str, dict[str, Any]]:
         """A copy of every upload's JSON, by ID."""
@@ -720,61 +407,16 @@ class Store:
         return False
 
     def _refresh_asset(self, asset: Asset) -> Asset:
-        if (
-            asset.pinned
-            or asset.status != "preparing"
-            or asset.outcome is None
-            or time.time() < asset.ready_at
-        ):
-            return asset
-        asset.status = asset.outcome
-        if asset.outcome == "errored":
-            asset.errors = dict(asset.failure or INVALID_INPUT)
-            for track in asset.text_tracks:
-                track.status = "errored"
-            self._emit(
-                "video.asset.errored", "asset", asset.id, asset.to_json(integer_created_at=True)
-            )
-        else:
-            self._emit(
-                "video.asset.ready", "asset", asset.id, asset.to_json(integer_created_at=True)
-            )
+        event = asset.settle(time.time())
+        if event is not None:
+            self._emit(event, "asset", asset.id, asset.to_json(integer_created_at=True))
         return asset
 
-    def _new_asset(
-        self,
-        settings: AssetSettings,
-        *,
-        upload_id: str | None,
-        size: int,
-        outcome: str | None,
-        asset_id: str | None = None,
-        created_at: int | None = None,
-        status: str | None = None,
-    ) -> Asset:
-        self._seq += 1
-        now = time.time()
-        asset = Asset(
-            id=asset_id or random_id(44),
-            seq=self._seq,
-            created_at=int(now) if created_at is None else created_at,
-            status=status or "preparing",
-            settings=settings,
-            playback_ids=[{"id": random_id(44), "policy": p} for p in settings.policies],
-            upload_id=upload_id,
-            size=size,
-            ready_at=now + self.ready_after,
-            outcome=outcome,
-            pinned=status is not None,
-            text_tracks=[TextTrack(sub, random_id(44)) for sub in settings.subtitles],
-            rendition_ids=[random_id(44) for _ in settings.static_renditions],
-            media_track_ids=(random_id(44), random_id(44)),
-        )
-        if asset.id in self._assets:
-            raise ValueError(f"asset {asset.id} already exists")
-        self._assets[asset.id] = asset
-        self._by_seq[asset.seq] = asset.id
-        self._order.append(asset.seq)
+    def _new_asset(self, settings: AssetSettings, **fields: Any) -> Asset:
+        """A new asset (see `Asset.new` for `fields`), listed and scheduled unless pinned."""
+        seq = self._assets.next_seq()
+        asset = Asset.new(settings, seq=seq, ready_after=self.ready_after, **fields)
+        self._assets.add(asset)
         if not asset.pinned:
             self._schedule(asset.ready_at, "asset", asset.id)
         return asset
