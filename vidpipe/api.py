@@ -381,11 +381,10 @@ class Vidpipe:
     ) -> PlaybackUrls:
         """The row's stream and thumbnail URLs; signed (a token valid for `expires` seconds)
         when Mux reports the recorded playback ID as signed."""
-        from vidpipe.playback import playback_urls
+        from vidpipe.playback import check_lifetime, playback_urls
 
+        check_lifetime(expires)
         target = self._target(lesson, course)
-        if not expires > 0:
-            raise UsageError("the token lifetime must be positive")
         self.settings.mux_credentials()
         self._require_row(target)
         return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
@@ -481,15 +480,11 @@ class Vidpipe:
         course: int | None = None,
     ) -> DeletePlan:
         """What `delete` would do: the asset and the rows that name it. Changes nothing."""
-        from vidpipe.delete import check_on_mux, plan_rows
+        from vidpipe.delete import check_on_mux, choose_asset, plan_rows
 
-        if sum(x is not None for x in (asset_id, lesson, course)) != 1:
-            raise UsageError("name exactly one of an asset, a lesson or a course")
-        if asset_id is not None and not asset_id.strip():
-            raise UsageError("the asset id is empty")
+        asset_id = choose_asset(asset_id, lesson, course)
         target = self._target(lesson, course, required=False)
         self.settings.mux_credentials()
-        asset_id = asset_id.strip() if asset_id else None
         plan = plan_rows(self.engine, asset_id=asset_id, target=target)
         _engine, gateway = self._mux_and_db()
         return check_on_mux(gateway, plan)

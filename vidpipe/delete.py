@@ -30,6 +30,28 @@ from vidpipe.records import (
 from vidpipe.targets import Target, from_passthrough
 
 
+class DeleteChoiceError(UsageError):
+    """Not exactly one of an asset, a lesson or a course named to delete, or an empty asset
+    ID. `problem` is `"count"` or `"empty"`; the CLI words it with its option names."""
+
+    def __init__(self, problem: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+def choose_asset(asset_id: str | None, *targets: object) -> str | None:
+    """The asset ID to delete (stripped), or None when a target is named instead: exactly one
+    of `asset_id` and `targets` (a lesson and a course, or a `Target`) must be given; else
+    `DeleteChoiceError`."""
+    if sum(x is not None for x in (asset_id, *targets)) != 1:
+        raise DeleteChoiceError("count", "name exactly one of an asset, a lesson or a course")
+    if asset_id is not None:
+        asset_id = asset_id.strip()
+        if not asset_id:
+            raise DeleteChoiceError("empty", "the asset ID to delete is empty")
+    return asset_id
+
+
 @dataclass(frozen=True)
 class DeletePlan:
     """The asset to delete and the rows that name it now."""
@@ -76,12 +98,7 @@ def plan_rows(
 ) -> DeletePlan:
     """The database half of `plan_delete` (no Mux call): the asset and the rows naming it;
     `UsageError` for a missing row, a row with no video or an empty asset ID."""
-    if (asset_id is None) == (target is None):
-        raise UsageError("name exactly one of an asset ID or a target to delete")
-    if asset_id is not None:
-        asset_id = asset_id.strip()
-        if not asset_id:
-            raise UsageError("the asset ID to delete is empty")
+    asset_id = choose_asset(asset_id, target)
     with transaction(engine) as conn:
         if target is not None:
             row = read_row(conn, target)

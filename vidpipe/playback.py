@@ -31,6 +31,19 @@ STREAM_BASE = "https://stream.mux.com"
 IMAGE_BASE = "https://image.mux.com"
 VIDEO_AUDIENCE = "v"
 THUMBNAIL_AUDIENCE = "t"
+MAX_TOKEN_LIFETIME = 366 * 86400.0
+"""The longest a signed URL's token may stay valid (seconds)."""
+
+
+class TokenLifetimeError(UsageError):
+    """A token lifetime that is not more than 0 and at most `MAX_TOKEN_LIFETIME`."""
+
+
+def check_lifetime(seconds: float) -> float:
+    """`seconds`, when it is a lifetime a signed URL may have; else `TokenLifetimeError`."""
+    if not 0 < seconds <= MAX_TOKEN_LIFETIME:
+        raise TokenLifetimeError("the token lifetime must be more than 0 and at most 366 days")
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidpipe.delete import DeleteResult
 from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
@@ -15,6 +15,12 @@ from vidpipe.manifest import Item
 from vidpipe.reconcile import Report
 from vidpipe.status import StatusEntry, StatusReport
 from vidpipe.ui import UI, Col, Role, size_text
+
+if TYPE_CHECKING:
+    from vidpipe.environment import Pinning
+    from vidpipe.pipeline import UploadOutcome
+    from vidpipe.playback import PlaybackUrls
+    from vidpipe.webhooks import EventOutcome
 
 STATUS_ROWS = 20
 """On a terminal, `status` lists at most this many targets unless asked for all."""
@@ -120,6 +126,7 @@ def _playback_on_mux(db_playback: str | None, on_mux: list[str]) -> str:
 def render_report(ui: UI, report: Report, *, title: str) -> None:
     if ui.json_mode:
         ui.json(report.as_json())
+        _blocked(ui, report)
         return
     with_action = report.command == "sync"
     if report.environment is not None:
@@ -154,6 +161,16 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
     if report.blocked is not None:
         summary += f"; nothing applied ({report.blocked.clears} clears over the limit)"
     ui.line(summary)
+    _blocked(ui, report)
+
+
+def _blocked(ui: UI, report: Report) -> None:
+    """A sync that would clear more rows than allowed says so on stderr (with --json too)."""
+    if report.blocked is not None:
+        ui.error(
+            f"{report.blocked.reason}; if these rows really lost their videos, run again with "
+            f"--max-clears {report.blocked.clears}"
+        )
 
 
 def _prose_last(
@@ -177,6 +194,87 @@ def render_delete(ui: UI, result: DeleteResult) -> None:
         ui.line(f"asset {result.asset_id} was already gone from Mux; cleared {where}")
     else:
         ui.line(f"deleted asset {result.asset_id} from Mux; cleared {where}")
+
+
+# -- upload, url, db, webhook apply ------------------------------------------------------------
+
+
+def _json_done(ui: UI, result: UploadOutcome | PlaybackUrls) -> bool:
+    """Warnings (stderr) first; with --json the one document, and True: nothing more."""
+    for warning in result.warnings:
+        ui.warn(warning)
+    if ui.json_mode:
+        ui.json(result.as_json())
+    return ui.json_mode
+
+
+def render_upload(ui: UI, outcome: UploadOutcome) -> None:
+    if _json_done(ui, outcome):
+        return
+    if outcome.transfer is not None:
+        from vidpipe.ui import transfer_summary
+
+        ui.message(transfer_summary(outcome.transfer))
+    target = outcome.target
+    if outcome.state == "ready":
+        ui.line(
+            f"{target}: asset {outcome.asset_id} ready, playback ID {outcome.playback_id} recorded"
+        )
+        if outcome.old_asset_deleted:
+            ui.line(f"replaced asset {outcome.replaced_asset_id} deleted from Mux")
+    else:
+        what = f"upload {outcome.upload_id} transferred" if outcome.upload_id else "ingest started"
+        if outcome.asset_id and not outcome.upload_id:
+            what += f" (asset {outcome.asset_id})"
+        ui.line(
+            f"{target}: {what}; not waiting for the asset (`vidpipe sync` or a webhook records it)"
+        )
+
+
+def render_url(ui: UI, result: PlaybackUrls) -> None:
+    if _json_done(ui, result):
+        return
+    if result.expires_at is not None:
+        from datetime import UTC, datetime
+
+        until = datetime.fromtimestamp(result.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        ui.message(f"{result.target}: signed playback ID {result.playback_id}, valid until {until}")
+    else:
+        ui.message(f"{result.target}: public playback ID {result.playback_id}")
+    ui.line(result.stream_url)
+    ui.line(result.thumbnail_url)
+
+
+def render_init(ui: UI, created: list[str]) -> None:
+    if created:
+        ui.line(f"created: {', '.join(created)}")
+    else:
+        ui.line("nothing to do: every table exists")
+
+
+def render_pin(ui: UI, pinning: Pinning) -> None:
+    from vidpipe.environment import Change
+
+    env, before = pinning.environment, pinning.previous
+    ui.line(
+        {
+            Change.PINNED: f"this database now belongs to Mux environment {env}",
+            Change.UNCHANGED: f"this database already belongs to Mux environment {env}",
+            Change.RENAMED: f"Mux environment {env.id} renamed: {before and before.name} -> "
+            f"{env.name}",
+            Change.MOVED: f"this database moved from Mux environment {before} to {env}",
+        }[pinning.change]
+    )
+
+
+def render_event(ui: UI, outcome: EventOutcome) -> None:
+    if ui.json_mode:
+        ui.json(outcome.as_json())
+        return
+    ui.line(
+        f"{outcome.event_type} {outcome.event_id or '-'}: {outcome.outcome}"
+        + (f" ({outcome.detail})" if outcome.detail else "")
+    )
 
 
 # -- import -------------------------------------------------------------------------------------
