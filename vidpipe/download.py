@@ -91,6 +91,7 @@ class DownloadResult:
                 "requests": fetched.requests,
                 "retries": fetched.retries,
                 "restarts": fetched.restarts,
+                "seconds": round(fetched.seconds, 3),
             },
         }
 
