@@ -22,16 +22,16 @@ from conftest import Platform, Result
 from vidpipe.api import Vidpipe
 from vidpipe.emulator import Emulator
 from vidpipe.emulator.masters import Cut
-from vidpipe.fetch import RetryPolicy
+from vidpipe.fetch import TransferRetry
 
 MiB = 1024 * 1024
-FAST = RetryPolicy(attempts=2, initial=0.01, maximum=0.02, jitter=0.0)
+FAST = TransferRetry(attempts=2, initial=0.01, maximum=0.02, jitter=0.0)
 
 
 @pytest.fixture(autouse=True)
 def fast_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Downloads back off for milliseconds, not seconds (the facade's public switch)."""
-    options: dict[str, Any] = {"retry": RetryPolicy(attempts=4, initial=0.01, maximum=0.02)}
+    options: dict[str, Any] = {"retry": TransferRetry(attempts=4, initial=0.01, maximum=0.02)}
     monkeypatch.setattr(Vidpipe, "download_defaults", options)
     return options
 

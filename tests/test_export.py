@@ -19,14 +19,14 @@ from vidpipe.api import Vidpipe
 from vidpipe.db import Lesson, World, make_engine
 from vidpipe.emulator import Emulator
 from vidpipe.emulator.masters import Cut
-from vidpipe.fetch import RetryPolicy
+from vidpipe.fetch import TransferRetry
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture(autouse=True)
 def fast_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    options: dict[str, Any] = {"retry": RetryPolicy(attempts=2, initial=0.01, maximum=0.02)}
+    options: dict[str, Any] = {"retry": TransferRetry(attempts=2, initial=0.01, maximum=0.02)}
     monkeypatch.setattr(Vidpipe, "download_defaults", options)
     return options
 

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from vidpipe.errors import DownloadError
-from vidpipe.fetch import DownloadUrlExpired, RetryPolicy, fetch, part_path, partial_size
+from vidpipe.fetch import DownloadUrlExpired, TransferRetry, fetch, part_path, partial_size
 
 KiB = 1024
 MiB = 1024 * 1024
 URL = "https://master.example.com/download/asset.mp4?token=MASTER-BEARER-SECRET"
-NO_JITTER = RetryPolicy(attempts=4, initial=1.0, maximum=30.0, jitter=0.0)
+NO_JITTER = TransferRetry(attempts=4, initial=1.0, maximum=30.0, jitter=0.0)
 KEY = "asset-1"
 
 
@@ -162,7 +162,7 @@ def test_a_part_left_by_an_earlier_run_is_continued_from_its_size(tmp_path: Path
     dest = tmp_path / "x.mp4"
     server = FileServer(data, plan={1: Cut(MiB + 3)})
     with pytest.raises(DownloadError):
-        run(server, dest, retry=RetryPolicy(attempts=1))
+        run(server, dest, retry=TransferRetry(attempts=1))
     assert part_path(dest).stat().st_size == MiB + 3
     assert partial_size(dest, KEY) == MiB + 3
     second = FileServer(data)
@@ -179,7 +179,7 @@ def test_a_source_whose_etag_changed_starts_over_and_is_never_appended_to(
     old, new = payload(4 * MiB, seed=1), payload(4 * MiB, seed=2)
     dest = tmp_path / "x.mp4"
     with pytest.raises(DownloadError):
-        run(FileServer(old, plan={1: Cut(MiB)}), dest, retry=RetryPolicy(attempts=1))
+        run(FileServer(old, plan={1: Cut(MiB)}), dest, retry=TransferRetry(attempts=1))
     server = FileServer(new)
     result = run(server, dest)
     # If-Range did not match: the server sent the whole new file (200), written from byte 0.
@@ -205,7 +205,7 @@ def test_a_range_that_does_not_continue_the_file_starts_over(tmp_path: Path) -> 
     data = payload(2 * MiB)
     dest = tmp_path / "x.mp4"
     with pytest.raises(DownloadError):
-        run(FileServer(data, plan={1: Cut(MiB)}), dest, retry=RetryPolicy(attempts=1))
+        run(FileServer(data, plan={1: Cut(MiB)}), dest, retry=TransferRetry(attempts=1))
     # Same ETag (a broken server), but the file is longer now: the 206's total disagrees.
     longer = FileServer(data + b"tail", etag=FileServer(data).etag)
     run(longer, dest)
@@ -254,7 +254,7 @@ def test_a_part_of_another_source_is_not_trusted(tmp_path: Path) -> None:
     data = payload(2 * MiB)
     dest = tmp_path / "x.mp4"
     with pytest.raises(DownloadError):
-        run(FileServer(data, plan={1: Cut(MiB)}), dest, retry=RetryPolicy(attempts=1))
+        run(FileServer(data, plan={1: Cut(MiB)}), dest, retry=TransferRetry(attempts=1))
     server = FileServer(payload(2 * MiB, seed=3))
     run(server, dest, key="another-asset")
     assert server.seen[0].range is None

@@ -19,7 +19,7 @@ from vidpipe.emulator import Emulator
 from vidpipe.errors import TransferError
 from vidpipe.mux import Upload
 from vidpipe.targets import Kind, Target
-from vidpipe.transfer import RetryPolicy, query_offset, transfer
+from vidpipe.transfer import TransferRetry, query_offset, transfer
 
 KiB = 1024
 QUANTUM = 256 * KiB
@@ -150,7 +150,7 @@ def _shown(exc: BaseException) -> str:
 def test_no_transfer_error_shows_the_upload_url(tmp_path: Path, case: str) -> None:
     path = tmp_path / "clip.bin"
     path.write_bytes(b"x" * (QUANTUM + 5))
-    retry = RetryPolicy(attempts=2, initial=0.0, maximum=0.0, jitter=0.0)
+    retry = TransferRetry(attempts=2, initial=0.0, maximum=0.0, jitter=0.0)
     with httpx.Client(transport=FAILURES[case]) as client:
         with pytest.raises(TransferError) as sent:
             transfer(client, URL, path, chunk_size=QUANTUM, retry=retry, sleep=lambda _s: None)

@@ -22,7 +22,7 @@ from vidpipe import transfer as transfer_module
 from vidpipe.errors import TransferError
 from vidpipe.transfer import (
     CHUNK_QUANTUM,
-    RetryPolicy,
+    TransferRetry,
     UploadUrlExpired,
     query_offset,
     transfer,
@@ -31,7 +31,7 @@ from vidpipe.transfer import (
 KiB = 1024
 MiB = 1024 * 1024
 URL = "https://storage.example.com/upload/video?upload_id=SECRET-SESSION&sig=TOPSECRET"
-NO_JITTER = RetryPolicy(attempts=8, initial=1.0, maximum=30.0, jitter=0.0)
+NO_JITTER = TransferRetry(attempts=8, initial=1.0, maximum=30.0, jitter=0.0)
 
 
 # --- the fake server ---------------------------------------------------------------------
@@ -456,7 +456,7 @@ def test_retry_after_is_honoured(video: Path) -> None:
 
 def test_backoff_grows_with_jitter_and_is_capped(video: Path) -> None:
     sleeps = Sleeps()
-    policy = RetryPolicy(attempts=7, initial=1.0, maximum=5.0, jitter=0.5)
+    policy = TransferRetry(attempts=7, initial=1.0, maximum=5.0, jitter=0.5)
     fake = FakeSession(default=Status(503))
     with pytest.raises(TransferError):
         run(fake, video, sleeps=sleeps, retry=policy)
@@ -473,7 +473,7 @@ def test_gives_up_after_consecutive_failures_without_progress(video: Path) -> No
     fake = FakeSession(default=Status(503))
     fake.plan = {1: Status(308, headers={"Range": f"bytes=0-{MiB - 1}"})}
     fake.data += video.read_bytes()[:MiB]
-    policy = RetryPolicy(attempts=4, initial=1.0, maximum=30.0, jitter=0.0)
+    policy = TransferRetry(attempts=4, initial=1.0, maximum=30.0, jitter=0.0)
 
     with pytest.raises(TransferError) as info:
         run(fake, video, sleeps=sleeps, retry=policy)
@@ -491,7 +491,7 @@ def test_gives_up_after_consecutive_failures_without_progress(video: Path) -> No
 def test_the_exhaustion_message_never_contains_the_url(video: Path) -> None:
     fake = FakeSession(default=Cut(after=0, exc=httpx.ConnectError))
     with pytest.raises(TransferError) as info:
-        run(fake, video, retry=RetryPolicy(attempts=3))
+        run(fake, video, retry=TransferRetry(attempts=3))
     message = str(info.value)
     assert "could not connect" in message
     assert "after 3 attempts" in message
@@ -504,7 +504,7 @@ def test_failures_after_progress_do_not_exhaust_the_attempts(video: Path) -> Non
     # Requests alternate query, chunk, query, chunk...: the chunks are the even ones.
     fake = FakeSession({n: Cut(after=300 * KiB) for n in range(2, 1000, 2)})
 
-    result = run(fake, video, read_size=64 * KiB, retry=RetryPolicy(attempts=2, jitter=0.0))
+    result = run(fake, video, read_size=64 * KiB, retry=TransferRetry(attempts=2, jitter=0.0))
 
     assert fake.sha256() == sha256_file(video)
     assert result.retries >= SIZE // (256 * KiB) - 1
@@ -513,7 +513,7 @@ def test_failures_after_progress_do_not_exhaust_the_attempts(video: Path) -> Non
 def test_a_server_that_never_keeps_anything_is_given_up_on(video: Path) -> None:
     fake = FakeSession(default=Forget())
     with pytest.raises(TransferError, match=r"kept none of the chunk at 0 .* after 3 attempts"):
-        run(fake, video, retry=RetryPolicy(attempts=3))
+        run(fake, video, retry=TransferRetry(attempts=3))
 
 
 # --- no retry ------------------------------------------------------------------------------

@@ -12,11 +12,11 @@ import pytest
 from emulator_helpers import sha256, video_bytes
 
 from vidpipe.emulator import Emulator
-from vidpipe.transfer import ChunkSizer, RetryPolicy, TransferResult, transfer
+from vidpipe.transfer import ChunkSizer, TransferResult, TransferRetry, transfer
 
 KiB = 1024
 MiB = 1024 * KiB
-NO_WAIT = RetryPolicy(attempts=8, initial=0.0, maximum=0.0, jitter=0.0)
+NO_WAIT = TransferRetry(attempts=8, initial=0.0, maximum=0.0, jitter=0.0)
 
 
 @dataclass

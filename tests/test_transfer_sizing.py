@@ -33,8 +33,8 @@ from vidpipe.transfer import (
     MIN_CHUNK,
     START_CHUNK,
     ChunkSizer,
-    RetryPolicy,
     TransferResult,
+    TransferRetry,
     transfer,
 )
 
@@ -450,4 +450,4 @@ def test_exhaustion_still_counts_attempts_without_progress(tmp_path: Path) -> No
     path = make_file(tmp_path, 20 * MiB)
     link = FakeLink(FakeClock(), rtt=0.0, rate=1e12, default=Status(503))
     with pytest.raises(transfer_module.TransferError, match="after 3 attempts"):
-        send(link, path, None, retry=RetryPolicy(attempts=3, jitter=0.0))
+        send(link, path, None, retry=TransferRetry(attempts=3, jitter=0.0))

@@ -26,8 +26,7 @@ from vidpipe.db import TOMBSTONE_TTL, WebhookTombstone, transaction
 from vidpipe.errors import UploadFailed
 from vidpipe.mux import Asset
 from vidpipe.pipeline import Pipeline
-from vidpipe.reconcile.apply import Outcome as SyncOutcome
-from vidpipe.reconcile.apply import apply
+from vidpipe.reconcile.apply import SyncOutcome, apply
 from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift
 from vidpipe.records import remember_dead
 from vidpipe.targets import Kind, Target

@@ -14,50 +14,42 @@ command-line option.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vidpipe.assets import AssetSettings
-from vidpipe.config import Settings, load_settings
 from vidpipe.errors import UsageError
-from vidpipe.progress import OnProgress, ignore
-from vidpipe.targets import Kind, Target, choose
+from vidpipe.progress import ByteProgress, Notify, OnProgress, ignore
+from vidpipe.readiness import DEFAULT_WAIT_TIMEOUT
+from vidpipe.session import Session
+from vidpipe.targets import Kind
 from vidpipe.units import AUTO_CHUNK
 
 if TYPE_CHECKING:
-    import httpx
     from sqlalchemy import Engine
 
     from vidpipe.delete import DeletePlan, DeleteResult
-    from vidpipe.download import DownloadResult
-    from vidpipe.download import Observer as DownloadObserver
+    from vidpipe.download import Downloader, DownloadObserver, DownloadResult
     from vidpipe.environment import Pinning
     from vidpipe.export import ExportObserver, ExportReport
     from vidpipe.importer import ImportReport, Observer
-    from vidpipe.mux import Environment, MuxGateway
+    from vidpipe.manifest import Item
+    from vidpipe.mux import MuxGateway
     from vidpipe.pipeline import UploadOptions, UploadOutcome
     from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
     from vidpipe.status import StatusReport
     from vidpipe.webhooks import EventOutcome
 
-Progress = Callable[[int, int], None]
-Notify = Callable[[str], None]
-
-DEFAULT_WAIT_TIMEOUT = 30 * 60.0
 DEFAULT_ORPHAN_MIN_AGE = 24 * 3600.0
 DEFAULT_URL_EXPIRY = 6 * 3600.0
 
 
-def _quiet(_message: str) -> None:
-    pass
-
-
-class Vidpipe:
-    """One platform database and one Mux environment, as configured by `settings`.
+class Vidpipe(Session):
+    """One platform database and one Mux environment, as configured by `settings`: the
+    commands (`Session`: the resources and the checks before each call).
 
     `notify` receives progress messages meant for a person ("resuming the unfinished
     upload ..."); the default drops them.
@@ -68,122 +60,9 @@ class Vidpipe:
     `notify`); another environment raises `EnvironmentMismatch` and changes nothing.
     """
 
-    gateway_defaults: ClassVar[dict[str, Any]] = {}
-    """Keyword arguments for every `MuxGateway` a Vidpipe builds (e.g. `retry`, `pace`): a
-    public switch for tests and benchmarks, so they never patch private names."""
-
     download_defaults: ClassVar[dict[str, Any]] = {}
-    """Keyword arguments for every `Downloader` (e.g. `retry`, the download's back-off): the
-    same kind of switch for downloads."""
-
-    def __init__(self, settings: Settings | None = None, *, notify: Notify | None = None) -> None:
-        self.settings = settings if settings is not None else load_settings()
-        self.notify: Notify = notify or _quiet
-        self._engine: Engine | None = None
-        self._gateway: MuxGateway | None = None
-        self._http: httpx.Client | None = None
-        self._environment: Environment | None = None
-
-    @classmethod
-    def from_env(cls, *, notify: Notify | None = None, **overrides: Any) -> Vidpipe:
-        """Settings from the environment and `.env`, as the CLI reads them; keyword
-        `overrides` (field names such as `database_url`) win over both."""
-        return cls(load_settings(**overrides), notify=notify)
-
-    # -- resources ---------------------------------------------------------------------------
-
-    def __enter__(self) -> Vidpipe:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the gateway and the HTTP client it shares, and dispose of the engine."""
-        if self._gateway is not None:
-            self._gateway.close()
-            self._gateway = None
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    def _database(self, *, require_tables: bool = True) -> Engine:
-        if self._engine is None:
-            from vidpipe.db import make_engine
-
-            self._engine = make_engine(self.settings.database_url.get_secret_value())
-        if require_tables:
-            from vidpipe.db import require_tables as check
-
-            check(self._engine)
-        return self._engine
-
-    @property
-    def engine(self) -> Engine:
-        """The platform database (its vidpipe tables checked on first use)."""
-        return self._database()
-
-    @property
-    def gateway(self) -> MuxGateway:
-        """The Mux gateway (credentials checked on first use)."""
-        if self._gateway is None:
-            from vidpipe.mux import MuxGateway
-
-            # One httpx client for the upload bytes and the gateway's own requests.
-            options = {"http": self.http, **self.gateway_defaults}
-            self._gateway = MuxGateway.from_settings(self.settings, **options)
-        return self._gateway
-
-    @property
-    def http(self) -> httpx.Client:
-        """The HTTP client that moves upload bytes."""
-        if self._http is None:
-            import httpx
-
-            # Generous read/write timeouts: one request may carry many MiB on a slow link.
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0),
-                follow_redirects=False,
-            )
-        return self._http
-
-    def _mux_and_db(self) -> tuple[Engine, MuxGateway]:
-        """Credentials and database checked before any Mux call, then the token's
-        environment; then both."""
-        self.settings.mux_credentials()
-        engine = self.engine
-        self.check_environment()
-        return engine, self.gateway
-
-    def check_environment(self) -> Environment:
-        """The Mux environment of the token, checked against the database's pin (once per
-        Vidpipe): pins an unpinned database and says so; raises `EnvironmentMismatch` when
-        the database belongs to another environment (nothing is changed then)."""
-        if self._environment is None:
-            from vidpipe import environment
-
-            engine = self.engine
-            current = self.gateway.whoami()
-            pinning = environment.check(engine, current)
-            if pinning.change is environment.Change.PINNED:
-                self.notify(f"this database now belongs to Mux environment {current}")
-            self._environment = pinning.environment
-        return self._environment
-
-    def _require_row(self, target: Target | None) -> None:
-        """A named target must exist: bad input is refused before talking to Mux."""
-        if target is None:
-            return
-        from vidpipe.db import transaction
-        from vidpipe.errors import TargetNotFound
-        from vidpipe.records import read_row
-
-        with transaction(self.engine) as conn:
-            if read_row(conn, target) is None:
-                raise TargetNotFound(target)
+    """Keyword arguments for every `Downloader` (e.g. `retry`, the download's back-off): a
+    public switch for tests and benchmarks, as `gateway_defaults` is for the gateway."""
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -204,9 +83,8 @@ class Vidpipe:
         environment only with `force` (else `EnvironmentMismatch`)."""
         from vidpipe import environment
 
-        self.settings.mux_credentials()
-        engine = self.engine
-        pinning = environment.pin(engine, self.gateway.whoami(), force=force)
+        self.settings.mux_credentials()  # before the database: a configuration error first
+        pinning = environment.pin(self.engine, self.gateway.whoami(), force=force)
         self._environment = pinning.environment
         return pinning
 
@@ -220,7 +98,7 @@ class Vidpipe:
         replace: bool = False,
         wait: bool = True,
         timeout: float = DEFAULT_WAIT_TIMEOUT,
-        on_progress: Progress | None = None,
+        on_progress: ByteProgress | None = None,
         settings: AssetSettings | None = None,
         **asset_options: Any,
     ) -> UploadOutcome:
@@ -234,6 +112,7 @@ class Vidpipe:
         of `AssetSettings.override` (`playback_policy`, `video_quality`, `max_resolution`,
         `captions`, `static_renditions`, `normalize_audio`, `test`), or with `settings` as
         given (from `asset_settings`)."""
+        from vidpipe.creation import prepare
         from vidpipe.pipeline import Pipeline
 
         target = self._target(lesson, course)
@@ -246,10 +125,11 @@ class Vidpipe:
             settings=settings,
             **asset_options,
         )
-        self.settings.mux_credentials()
-        pipeline = Pipeline(self.engine, self.gateway, self.http, notify=self.notify)
-        prepared = pipeline.prepare(source, target, options)  # no Mux call, no write
-        self._mux_and_db()
+        engine, gateway, prepared = self._preflight(
+            check=lambda engine: prepare(engine, source, target, replace=replace)
+        )
+        assert prepared is not None
+        pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         return pipeline.upload(prepared, options, on_progress=on_progress)
 
     def import_manifest(
@@ -293,16 +173,19 @@ class Vidpipe:
             )
             for kind in Kind
         }
-        if not dry_run:
-            self.settings.mux_credentials()
         path = Path(manifest)
-        items = manifests.load(path, self.engine, replace=replace)  # no Mux call, no write
+
+        def load(engine: Engine) -> list[Item]:
+            return manifests.load(path, engine, replace=replace)  # no Mux call, no write
+
         if dry_run:
-            return importer.plan(path, items)
-        engine, gateway = self._mux_and_db()
-        # Other processes may share the environment's budget: 429s are waited out.
-        patience = max(gateway.retry.rate_limit_patience, importer.RATE_LIMIT_PATIENCE)
-        gateway.retry = replace_fields(gateway.retry, rate_limit_patience=patience)
+            return importer.plan(path, load(self.engine))
+        engine, shared, items = self._preflight(check=load)
+        assert items is not None
+        # Other processes may share the environment's budget: 429s are waited out (by this
+        # call only: the shared gateway keeps its own policy).
+        patience = max(shared.retry.rate_limit_patience, importer.RATE_LIMIT_PATIENCE)
+        gateway = shared.using(retry=replace_fields(shared.retry, rate_limit_patience=patience))
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         runner = importer.Importer(engine, gateway, pipeline, options, jobs=jobs, observer=observer)
         return runner.run(path, items)
@@ -327,10 +210,12 @@ class Vidpipe:
         target = self._target(lesson, course)
         if timeout < 0:
             raise UsageError("the wait timeout must not be negative")
-        self.settings.mux_credentials()
-        planned = download.check(self.engine, target, Path(path) if path else None, force=force)
-        self._mux_and_db()
-        return self._downloader(timeout).download(planned, observer)
+        given = Path(path) if path else None
+        _engine, gateway, planned = self._preflight(
+            check=lambda engine: download.check(engine, target, given, force=force)
+        )
+        assert planned is not None
+        return self._downloader(gateway, timeout).download(planned, observer)
 
     def export(
         self,
@@ -348,23 +233,23 @@ class Vidpipe:
         partial ones are continued. The report's `ok` is False when an item failed."""
         from vidpipe import export
 
-        target = self._target(lesson, course, required=False)
-        if not 1 <= jobs <= export.MAX_JOBS:
-            raise UsageError(f"the number of parallel jobs must be 1..{export.MAX_JOBS}")
+        target = self._maybe_target(lesson, course)
+        if not 1 <= jobs <= export.MAX_EXPORT_JOBS:
+            raise UsageError(f"the number of parallel jobs must be 1..{export.MAX_EXPORT_JOBS}")
         if timeout < 0:
             raise UsageError("the wait timeout must not be negative")
-        self.settings.mux_credentials()
         folder = Path(directory)
-        found = export.rows(self.engine, target)  # no Mux call, no write
-        export.prepare_dir(folder)
-        self._mux_and_db()
-        runner = export.Exporter(self._downloader(timeout), jobs=jobs, observer=observer)
+        _engine, gateway, found = self._preflight(
+            check=lambda engine: export.check(engine, target, folder)  # no Mux call, no write
+        )
+        assert found is not None
+        runner = export.Exporter(self._downloader(gateway, timeout), jobs=jobs, observer=observer)
         return runner.run(folder, found)
 
-    def _downloader(self, timeout: float) -> Any:
+    def _downloader(self, gateway: MuxGateway, timeout: float) -> Downloader:
         from vidpipe.download import Downloader
 
-        return Downloader(self.gateway, self.http, timeout=timeout, **self.download_defaults)
+        return Downloader(gateway, self.http, timeout=timeout, **self.download_defaults)
 
     def asset_settings(self, kind: str = "lesson", **overrides: Any) -> AssetSettings:
         """The settings a new asset of `kind` (`lesson` or `course`) is created with: the
@@ -385,9 +270,8 @@ class Vidpipe:
 
         check_lifetime(expires)
         target = self._target(lesson, course)
-        self.settings.mux_credentials()
-        self._require_row(target)
-        return playback_urls(*self._mux_and_db(), target, self.settings, expires=expires)
+        engine, gateway, _ = self._preflight(target)
+        return playback_urls(engine, gateway, target, self.settings, expires=expires)
 
     def status(
         self,
@@ -400,12 +284,10 @@ class Vidpipe:
         upload, or the one named). `on_progress(event)` hears the walk (`vidpipe.progress`)."""
         from vidpipe.status import status
 
-        target = self._target(lesson, course, required=False)
-        self.settings.mux_credentials()
-        self._require_row(target)
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            report = status(engine, gateway, target, on_progress=watch)
+        target = self._maybe_target(lesson, course)
+        engine, gateway, _ = self._preflight(target)
+        watch = on_progress or ignore
+        report = status(engine, gateway.using(on_progress=watch), target, on_progress=watch)
         report.environment = self._environment
         return report
 
@@ -420,13 +302,13 @@ class Vidpipe:
         `on_progress(event)` hears the walk: assets listed, rows checked, API calls, waits."""
         from vidpipe import reconcile
 
-        target = self._target(lesson, course, required=False)
-        self.settings.mux_credentials()
-        self._require_row(target)
+        target = self._maybe_target(lesson, course)
         policies = self.settings.playback_policies()
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            report = reconcile.verify(engine, gateway, target, policies=policies, on_progress=watch)
+        engine, gateway, _ = self._preflight(target)
+        watch = on_progress or ignore
+        report = reconcile.verify(
+            engine, gateway.using(on_progress=watch), target, policies=policies, on_progress=watch
+        )
         report.environment = self._environment
         return report
 
@@ -458,17 +340,21 @@ class Vidpipe:
         options = reconcile.SyncOptions(
             dry_run=dry_run,
             prune_orphans=prune_orphans,
+            fix_policy=fix_policy,
+            policies=self.settings.playback_policies(),
             orphan_min_age=orphan_min_age,
             max_deletes=max_deletes,
             max_clears=max_clears,
-            fix_policy=fix_policy,
-            policies=self.settings.playback_policies(),
         )
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            report = reconcile.sync(
-                engine, gateway, options, before_apply=before_apply, on_progress=watch
-            )
+        engine, gateway, _ = self._preflight()
+        watch = on_progress or ignore
+        report = reconcile.sync(
+            engine,
+            gateway.using(on_progress=watch),
+            options,
+            before_apply=before_apply,
+            on_progress=watch,
+        )
         report.environment = self._environment
         return report
 
@@ -483,10 +369,11 @@ class Vidpipe:
         from vidpipe.delete import check_on_mux, choose_asset, plan_rows
 
         asset_id = choose_asset(asset_id, lesson, course)
-        target = self._target(lesson, course, required=False)
-        self.settings.mux_credentials()
-        plan = plan_rows(self.engine, asset_id=asset_id, target=target)
-        _engine, gateway = self._mux_and_db()
+        target = self._maybe_target(lesson, course)
+        _engine, gateway, plan = self._preflight(
+            check=lambda engine: plan_rows(engine, asset_id=asset_id, target=target)
+        )
+        assert plan is not None
         return check_on_mux(gateway, plan)
 
     def delete(
@@ -504,9 +391,9 @@ class Vidpipe:
 
         if plan is None:
             plan = self.plan_delete(asset_id=asset_id, lesson=lesson, course=course)
-        engine, gateway = self._mux_and_db()
-        with self._watching(on_progress) as watch:
-            return delete(engine, gateway, plan, on_progress=watch)
+        engine, gateway, _ = self._preflight()
+        watch = on_progress or ignore
+        return delete(engine, gateway.using(on_progress=watch), plan, on_progress=watch)
 
     def apply_webhook(
         self, body: bytes, *, signature: str | None = None, verify: bool = True
@@ -522,7 +409,7 @@ class Vidpipe:
         event = read_event(body, secret=secret, signature=signature, verify=verify)
         gateway = None
         if self._has_credentials():
-            _engine, gateway = self._mux_and_db()
+            _engine, gateway, _ = self._preflight()
         pinned = self._environment or read_pin(engine)
         return handle_event(
             engine,
@@ -588,24 +475,3 @@ class Vidpipe:
             timeout=timeout,
             asset=settings,
         )
-
-    @contextmanager
-    def _watching(self, on_progress: OnProgress | None) -> Iterator[OnProgress]:
-        """`on_progress` (or a no-op) for the walk, and told of the gateway's requests and
-        waits for as long as the walk lasts."""
-        watch = on_progress or ignore
-        gateway = self.gateway
-        previous = gateway.on_progress
-        gateway.on_progress = watch
-        try:
-            yield watch
-        finally:
-            gateway.on_progress = previous
-
-    def _has_credentials(self) -> bool:
-        return bool(self.settings.mux_token_id and self.settings.mux_token_secret)
-
-    @staticmethod
-    def _target(lesson: int | None, course: int | None, *, required: bool = True) -> Target:
-        target = choose(lesson, course, required=required)
-        return target  # type: ignore[return-value]

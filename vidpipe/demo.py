@@ -70,7 +70,7 @@ COURSE = (1, "Knots for Sailors")
 
 
 @dataclass(frozen=True)
-class Step:
+class DemoStep:
     """One real command of the demo, and the exit code it must end with."""
 
     argv: tuple[str, ...]
@@ -137,7 +137,7 @@ class Narrator:
             self._plain(f"== {title}")
             self._plain(text)
 
-    def command(self, step: Step) -> None:
+    def command(self, step: DemoStep) -> None:
         if self.rich:
             self.console.print()
             self.console.print(f"[bold green]$[/] [bold]{step.shown}[/]")
@@ -279,7 +279,7 @@ def _run_in(workdir: Path, run: RunStep) -> None:
         "mux_token_secret": DEMO_TOKEN_SECRET,
     }
 
-    def do(step: Step, expected_note: str = "") -> None:
+    def do(step: DemoStep, expected_note: str = "") -> None:
         say.command(step)
         code = run(list(step.argv), settings)
         say.exit_code(code, expected_note if code == step.expect else "")
@@ -306,7 +306,7 @@ def _run_in(workdir: Path, run: RunStep) -> None:
             "vidpipe works on the course platform's own tables (lesson, world). "
             "`db init` creates what is missing; the demo then adds two lessons and a course.",
         )
-        do(Step(("db", "init")))
+        do(DemoStep(("db", "init")))
         _add_platform_rows(database_url)
         say.note(
             "added "
@@ -319,16 +319,16 @@ def _run_in(workdir: Path, run: RunStep) -> None:
             "A resumable, chunked direct upload with byte-level progress; vidpipe then waits "
             "for Mux to finish processing and records the asset and playback IDs on the row.",
         )
-        do(Step(("upload", video, "--lesson", "1", *upload_args)))
-        do(Step(("upload", video, "--course", "1", *upload_args)))
+        do(DemoStep(("upload", video, "--lesson", "1", *upload_args)))
+        do(DemoStep(("upload", video, "--course", "1", *upload_args)))
 
         say.chapter(
             "3. Status and verify",
             "`status` shows the database and Mux side by side; `verify` compares them "
             "read-only and exits 0 when they agree (cron-friendly).",
         )
-        do(Step(("status",)))
-        do(Step(("verify",)))
+        do(DemoStep(("status",)))
+        do(DemoStep(("verify",)))
 
         say.chapter(
             "4. Drift",
@@ -341,22 +341,22 @@ def _run_in(workdir: Path, run: RunStep) -> None:
         say.note(f"deleted asset {lost} on Mux; the database still names it for lesson 1")
         seeded = emulator.seed_asset(passthrough=json.dumps({"lesson_id": 2}))
         say.note(f"asset {seeded['id']} is ready on Mux for lesson 2; the database has no idea")
-        do(Step(("verify",), expect=1), "expected: verify found drift")
+        do(DemoStep(("verify",), expect=1), "expected: verify found drift")
 
         say.chapter(
             "5. Sync",
             "`sync` makes the database agree with Mux: it clears lesson 1's dead IDs and "
             "records lesson 2's asset. Then `verify` is clean again.",
         )
-        do(Step(("sync",)))
-        do(Step(("verify",)))
+        do(DemoStep(("sync",)))
+        do(DemoStep(("verify",)))
 
         say.chapter(
             "6. Back to full health",
             "Lesson 1 has no video now, so a plain upload (no --replace) gives it one again.",
         )
-        do(Step(("upload", video, "--lesson", "1", *upload_args)))
-        do(Step(("status",)))
+        do(DemoStep(("upload", video, "--lesson", "1", *upload_args)))
+        do(DemoStep(("status",)))
     finally:
         emulator.stop()
 

@@ -28,13 +28,12 @@ from vidpipe.errors import (
     UsageError,
     WaitTimeout,
 )
-from vidpipe.fetch import DownloadUrlExpired, FetchResult, RetryPolicy, fetch
+from vidpipe.fetch import DownloadUrlExpired, FetchResult, TransferRetry, fetch
 from vidpipe.mux import Master, MuxGateway
+from vidpipe.readiness import Backoff
 from vidpipe.records import read_row
 from vidpipe.targets import Target
 
-POLL_START = 1.0
-POLL_CAP = 10.0
 RENEWALS = 3
 """How many times one download asks Mux for a new link after the one it had expired."""
 
@@ -44,7 +43,7 @@ def default_path(target: Target) -> Path:
     return Path(f"{target.kind.value}-{target.id}.mp4")
 
 
-class Observer:
+class DownloadObserver:
     """What a download reports as it goes (the CLI draws progress from it). Export calls it
     from worker threads: implementations must be thread-safe. The default does nothing."""
 
@@ -134,7 +133,7 @@ class Downloader:
         http: httpx.Client,
         *,
         timeout: float,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: TransferRetry = TransferRetry(),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -145,10 +144,12 @@ class Downloader:
         self.sleep = sleep
         self.clock = clock
 
-    def download(self, planned: Planned, observer: Observer | None = None) -> DownloadResult:
+    def download(
+        self, planned: Planned, observer: DownloadObserver | None = None
+    ) -> DownloadResult:
         """The asset's master to `planned.path`, resuming a `.part` left there; master access
         is set back to `none` however it ends (a failure to do so is a warning)."""
-        watch = observer or Observer()
+        watch = observer or DownloadObserver()
         started = self.clock()
         target, asset_id = planned.target, planned.asset_id
         warnings: list[str] = []
@@ -180,7 +181,7 @@ class Downloader:
             )
         return None
 
-    def _fetch(self, planned: Planned, watch: Observer) -> FetchResult:
+    def _fetch(self, planned: Planned, watch: DownloadObserver) -> FetchResult:
         renewals = 0
         while True:
             url = self._ready_url(planned, watch)
@@ -201,11 +202,11 @@ class Downloader:
                 # Another client revoked it, or it expired: ask for the master again.
                 self.gateway.set_master_access(planned.asset_id, "temporary")
 
-    def _ready_url(self, planned: Planned, watch: Observer) -> str:
+    def _ready_url(self, planned: Planned, watch: DownloadObserver) -> str:
         """Poll the asset until its master is ready (within the timeout); its URL."""
         asset_id = planned.asset_id
         started = self.clock()
-        delay = POLL_START
+        backoff = Backoff()  # the one polling schedule (1 s, growing to 5 s)
         while True:
             master = self.gateway.get_master(asset_id)
             if master.status == "ready" and master.url:
@@ -223,8 +224,7 @@ class Downloader:
                     f"the original of asset {asset_id} was not ready after {elapsed:.0f} s "
                     f"(master {master.status or 'not requested'})"
                 )
-            self.sleep(min(delay, max(self.timeout - elapsed, 0.0)))
-            delay = min(delay * 1.5, POLL_CAP)
+            self.sleep(min(backoff.next(), max(self.timeout - elapsed, 0.0)))
 
     def _ask_again(self, master: Master) -> None:
         self.gateway.set_master_access(master.asset_id, "temporary")

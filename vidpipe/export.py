@@ -32,12 +32,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from vidpipe.db import transaction
-from vidpipe.download import Downloader, Observer, Planned, check_folder, default_path
+from vidpipe.download import Downloader, DownloadObserver, Planned, check_folder, default_path
 from vidpipe.errors import TargetNotFound, UsageError, VidpipeError
 from vidpipe.records import RowVideo, read_row, rows_with_video
 from vidpipe.targets import Kind, Target
 
-MAX_JOBS = 16
+MAX_EXPORT_JOBS = 16
 MANIFEST = "manifest.csv"
 STATE = ".vidpipe-export.json"
 """Which asset each file of DIR came from (file name -> asset ID)."""
@@ -101,8 +101,8 @@ class ExportReport:
         }
 
 
-class ExportObserver(Observer):
-    """A download `Observer` that also hears each item begin and end. Called from worker
+class ExportObserver(DownloadObserver):
+    """A `DownloadObserver` that also hears each item begin and end. Called from worker
     threads: implementations must be thread-safe."""
 
     def planned(self, total: int, skipped: int) -> None:
@@ -123,9 +123,16 @@ class _Group:
     items: list[ExportItem]
 
 
-def rows(engine: Engine, target: Target | None) -> list[RowVideo]:
-    """The rows to export (every row with a video, or the one named). Bad input raises
-    `UsageError`: no such row, or a named row with no video."""
+def check(engine: Engine, target: Target | None, folder: Path) -> list[RowVideo]:
+    """The rows to export (every row with a video, or the one named), after checking the
+    input: no such row, a named row with no video, or DIR a file raise `UsageError`; a DIR
+    (or the folder it would be made in) that cannot be written raises `DownloadError`. No
+    Mux call, no write."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if existing.is_dir():
+        check_folder(existing)
     with transaction(engine) as conn:
         if target is not None and read_row(conn, target) is None:
             raise TargetNotFound(target)
@@ -135,15 +142,12 @@ def rows(engine: Engine, target: Target | None) -> list[RowVideo]:
     return found
 
 
-def prepare_dir(folder: Path) -> None:
-    """DIR is created if missing (with its parents); a file there is bad input."""
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder} is not a folder")
+def _make_dir(folder: Path) -> None:
+    """DIR, created if missing (with its parents)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise VidpipeError(f"cannot create the folder {folder}: {exc.strerror}") from None
-    check_folder(folder)
 
 
 class Exporter:
@@ -164,7 +168,9 @@ class Exporter:
         self.origins: dict[str, str] = {}
 
     def run(self, folder: Path, found: list[RowVideo]) -> ExportReport:
+        """Export the `found` rows (from `check`) into `folder`, created if missing."""
         started = self.clock()
+        _make_dir(folder)
         calls_before = self.downloader.gateway.stats.calls
         self.origins = _read_state(folder)
         groups: dict[str, _Group] = {}

@@ -40,19 +40,21 @@ from typing import Any, BinaryIO
 import httpx
 
 from vidpipe.errors import DownloadError
-from vidpipe.transfer import RetryPolicy, describe_request_error, retry_after
+from vidpipe.transfer import (
+    PROGRESS_INTERVAL,
+    TransferRetry,
+    describe_request_error,
+    retry_after,
+)
 
 __all__ = [
     "DownloadUrlExpired",
     "FetchResult",
-    "RetryPolicy",
+    "TransferRetry",
     "fetch",
     "part_path",
     "redacted",
 ]
-
-PROGRESS_INTERVAL = 0.1
-"""Minimum seconds between two `on_progress` calls while bytes stream in."""
 
 PART_SUFFIX = ".part"
 META_SUFFIX = ".part.json"
@@ -122,7 +124,7 @@ def fetch(
     *,
     key: str,
     on_progress: Callable[[int, int], None] | None = None,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: TransferRetry = TransferRetry(),
     sleep: Callable[[float], None] = time.sleep,
     read_size: int = 1024 * 1024,
 ) -> FetchResult:
@@ -192,7 +194,7 @@ def redacted(url: str) -> Iterator[None]:
 # --- internals ---------------------------------------------------------------------------------
 
 
-class _Retryable(Exception):
+class _TryAgain(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -232,7 +234,7 @@ class _Fetch:
         path: Path,
         key: str,
         on_progress: Callable[[int, int], None] | None,
-        retry: RetryPolicy,
+        retry: TransferRetry,
         sleep: Callable[[float], None],
         read_size: int,
     ) -> None:
@@ -276,9 +278,9 @@ class _Fetch:
                     raise DownloadError("the download URL is not a valid URL") from None
                 except httpx.UnsupportedProtocol as exc:
                     raise DownloadError(f"cannot download: {describe_request_error(exc)}") from None
-                except (httpx.RequestError, _Retryable) as exc:
+                except (httpx.RequestError, _TryAgain) as exc:
                     reason = (
-                        exc.reason if isinstance(exc, _Retryable) else describe_request_error(exc)
+                        exc.reason if isinstance(exc, _TryAgain) else describe_request_error(exc)
                     )
                     if self.offset > best_at_failure:
                         failures = 0
@@ -292,7 +294,7 @@ class _Fetch:
                             "resume"
                         ) from None  # httpx's exception carries the URL: not even in a traceback
                     self.retries += 1
-                    wait_at_least = exc.retry_after if isinstance(exc, _Retryable) else None
+                    wait_at_least = exc.retry_after if isinstance(exc, _TryAgain) else None
                     self.sleep(self.retry.delay(failures, wait_at_least))
                     continue
                 if done:
@@ -354,7 +356,7 @@ class _Fetch:
                     f"the download link answered HTTP {status}: it expired or was revoked"
                 )
             elif status in (408, 429) or status >= 500:
-                raise _Retryable(f"HTTP {status}", retry_after(response))
+                raise _TryAgain(f"HTTP {status}", retry_after(response))
             else:
                 raise DownloadError(
                     f"the download was refused: HTTP {status} {response.reason_phrase}".rstrip()
@@ -392,7 +394,7 @@ class _Fetch:
         ):
             # Not the continuation asked for: start over with a plain GET.
             self._restart(file)
-            raise _Retryable("the server answered a range that does not continue the file")
+            raise _TryAgain("the server answered a range that does not continue the file")
         self._progress(self.offset, force=True)
 
     def _unsatisfiable(self, file: BinaryIO, response: httpx.Response) -> bool:
@@ -401,7 +403,7 @@ class _Fetch:
         if match and int(match.group(1)) == self.offset == length:
             return True  # every byte was already there (killed before the rename)
         self._restart(file)
-        raise _Retryable("the server cannot serve the rest of the file")
+        raise _TryAgain("the server cannot serve the rest of the file")
 
     def _stream(self, file: BinaryIO, response: httpx.Response) -> None:
         assert self.meta is not None
@@ -424,7 +426,7 @@ class _Fetch:
                 self._progress(self.offset)
         if self.offset < length:
             # A clean end of a short body: h11 usually raises instead; same handling.
-            raise _Retryable(f"the body ended at {self.offset:,} of {length:,} bytes")
+            raise _TryAgain(f"the body ended at {self.offset:,} of {length:,} bytes")
 
     def _restart(self, file: BinaryIO) -> None:
         if self.offset:

@@ -32,30 +32,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 from sqlalchemy import Engine
 
-from vidpipe import journal
+from vidpipe import journal, readiness
+from vidpipe.creation import prepare
 from vidpipe.db import UploadJournal, transaction
-from vidpipe.errors import LockHeld, MuxError, MuxNotFound, TargetHasVideo, VidpipeError
+from vidpipe.errors import LockHeld, MuxError, TargetHasVideo, VidpipeError
 from vidpipe.journal import State
 from vidpipe.manifest import Item
+from vidpipe.media import FileSource
 from vidpipe.mux import Asset, MuxGateway
-from vidpipe.pipeline import (
-    FAILED_UPLOAD_STATES,
-    Pipeline,
-    UploadOptions,
-    UploadOutcome,
-    upload_failure,
-)
+from vidpipe.pipeline import Pipeline, UploadOptions, UploadOutcome
+from vidpipe.readiness import Backoff, Stage
 from vidpipe.records import read_row
 from vidpipe.targets import Kind, Target
 
 MAX_JOBS = 16
 HELD_RETRY = 2.0
 """Seconds before an item another process holds is tried again."""
-POLL_START = 1.0
-POLL_CAP = 5.0
 WAIT_PAGES = 5
 """Asset list pages (100 each) one readiness poll reads at most; assets not on them are
 asked for one by one."""
@@ -274,9 +270,10 @@ class Importer:
                 if settled is not None:
                     self._finish(settled)
                     return
-                source = item.url if item.url is not None else item.key
+                # A file is checked again: it may have changed since the manifest was read.
+                media = item.key if isinstance(item.media, FileSource) else item.media
                 try:
-                    prepared = pipeline.prepare(source, item.target, options)
+                    prepared = prepare(self.engine, media, item.target, replace=options.replace)
                 except TargetHasVideo:
                     # Recorded between the check and here, by another process?
                     settled = self._settled(item)
@@ -407,7 +404,7 @@ class _Waiter(threading.Thread):
         self._cond = threading.Condition()
         self._waiting: list[_Waiting] = []
         self._closed = False
-        self._delay = POLL_START
+        self._backoff = Backoff()
 
     def add(
         self,
@@ -419,7 +416,7 @@ class _Waiter(threading.Thread):
     ) -> None:
         with self._cond:
             self._waiting.append(_Waiting(item, entry, outcome, options, deadline))
-            self._delay = POLL_START
+            self._backoff.reset()
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -435,11 +432,14 @@ class _Waiter(threading.Thread):
                     self._cond.wait()
                 if not self._waiting and self._closed:
                     return
-                self._cond.wait(self._delay)
+                self._cond.wait(self._backoff.delay)
                 batch = list(self._waiting)
             changed = self._poll(batch)
             with self._cond:
-                self._delay = POLL_START if changed else min(self._delay * 1.5, POLL_CAP)
+                if changed:
+                    self._backoff.reset()
+                else:
+                    self._backoff.next()
 
     def _poll(self, batch: list[_Waiting]) -> bool:
         """One round: list pages, then direct reads for items long unseen. Returns whether
@@ -506,27 +506,24 @@ class _Waiter(threading.Thread):
 
     def _direct(self, waiting: _Waiting) -> Asset | None:
         entry = waiting.entry
-        pipeline = self.importer.pipeline
         if entry.asset_id is None and entry.upload_id is not None:
-            upload = self.mux.get_upload(entry.upload_id)
-            if upload.status in FAILED_UPLOAD_STATES:
-                reason = upload_failure(upload)
-                self._end(
-                    waiting, self.importer._failed(waiting.item, str(pipeline.fail(entry, reason)))
-                )
-                raise _Settled
-            if not upload.asset_id:
+            made = readiness.of_upload(self.mux.get_upload(entry.upload_id))
+            if made.stage is Stage.FAILED:
+                self._fail(waiting, made.reason)
+            if not made.asset_id:
                 return None
-            self._asset_created(entry, upload.asset_id)
+            self._asset_created(entry, made.asset_id)
         assert entry.asset_id is not None
-        try:
-            return self.mux.get_asset(entry.asset_id)
-        except MuxNotFound:
-            reason = f"asset {entry.asset_id} was deleted on Mux before it was ready"
-            self._end(
-                waiting, self.importer._failed(waiting.item, str(pipeline.fail(entry, reason)))
-            )
-            raise _Settled from None
+        asset = self.mux.find_asset(entry.asset_id)
+        if asset is None:  # deleted: no asset for the list pages to show
+            self._fail(waiting, readiness.of_asset(None, entry.asset_id).reason)
+        return asset
+
+    def _fail(self, waiting: _Waiting, reason: str | None) -> NoReturn:
+        """Mux ended the item's upload or asset: journal it failed and end the item."""
+        error = self.importer.pipeline.fail(waiting.entry, reason or "failed")
+        self._end(waiting, self.importer._failed(waiting.item, str(error)))
+        raise _Settled
 
     def _settle(self, waiting: _Waiting, asset: Asset) -> bool:
         """Act on the asset's status; True when the item ended."""
@@ -534,17 +531,16 @@ class _Waiter(threading.Thread):
         pipeline = self.importer.pipeline
         if entry.asset_id is None:
             self._asset_created(entry, asset.id)
-        if asset.status == "errored":
-            reason = f"Mux could not process the video (asset {asset.id} errored"
-            reason += f": {asset.error})" if asset.error else ")"
+        ready = readiness.of_asset(asset, asset.id)
+        if ready.stage is Stage.FAILED:
             try:
                 with pipeline.claim(waiting.item.target):  # as for recording, below
-                    error = pipeline.fail(entry, reason)
+                    error = pipeline.fail(entry, ready.reason or "failed")
             except LockHeld:
                 return False
             self._end(waiting, self.importer._failed(waiting.item, str(error)))
             return True
-        if asset.status != "ready":
+        if ready.stage is Stage.PENDING:
             return False
         item = waiting.item
         try:

@@ -27,6 +27,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
 from vidpipe.db import UploadJournal, transaction, utcnow
+from vidpipe.media import URL_SCHEMES
 from vidpipe.targets import Kind, Target
 
 
@@ -47,7 +48,6 @@ UNFINISHED: frozenset[State] = frozenset(
     {State.CREATED, State.CREATING, State.UPLOADING, State.TRANSFERRED, State.ASSET_CREATED}
 )
 
-URL_SCHEMES = ("http://", "https://")
 _UNFINISHED_VALUES = sorted(s.value for s in UNFINISHED)
 
 _T = UploadJournal.__table__  # type: ignore[attr-defined]
@@ -65,7 +65,7 @@ def is_unfinished(entry: UploadJournal) -> bool:
 def is_url_source(entry: UploadJournal) -> bool:
     """The entry ingests from a URL (Mux fetches it): `file_path` holds the URL, and there
     is no direct upload and no byte count."""
-    return entry.file_path.startswith(URL_SCHEMES)
+    return entry.file_path.startswith(tuple(f"{scheme}://" for scheme in URL_SCHEMES))
 
 
 def _entries(conn: Connection, stmt: Any) -> list[UploadJournal]:

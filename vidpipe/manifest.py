@@ -24,38 +24,30 @@ from sqlalchemy import Engine
 from vidpipe import journal
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import UsageError
-from vidpipe.media import (
-    VideoFile,
-    check_url,
-    check_video_file,
-    display_source,
-    is_url,
-    journal_source,
-)
+from vidpipe.media import FileSource, Source, check_source, display_source
 from vidpipe.records import read_row
 from vidpipe.targets import Kind, Target
 
-COLUMNS = ("source", "lesson", "course")
+MANIFEST_COLUMNS = ("source", "lesson", "course")
 MAX_PROBLEMS_SHOWN = 50
 
 
 @dataclass(frozen=True)
 class Item:
-    """One checked manifest line. Exactly one of `video` and `url` is set."""
+    """One checked manifest line."""
 
     line: int
     source: str  # as the manifest wrote it
     target: Target
-    video: VideoFile | None
-    url: str | None
+    media: Source  # the source, checked
     current_asset_id: str | None  # what the row records now
     current_playback_id: str | None
     done_earlier: bool  # the row records the video an earlier run made from this source
 
     @property
     def key(self) -> str:
-        """The source as the journal keeps it (`media.journal_source`)."""
-        return journal_source(self.video, self.url)
+        """The source as the journal keeps it."""
+        return self.media.key
 
     @property
     def shown(self) -> str:
@@ -64,7 +56,7 @@ class Item:
 
     @property
     def size(self) -> int:
-        return self.video.size if self.video is not None else 0
+        return self.media.size
 
     def same_source(self, entry: UploadJournal) -> bool:
         """Whether a journal entry uploaded this item's source: the same URL or path, or a
@@ -72,10 +64,10 @@ class Item:
         machine sharing the database)."""
         if entry.file_path == self.key:
             return True
-        if self.video is None or journal.is_url_source(entry):
+        if not isinstance(self.media, FileSource) or journal.is_url_source(entry):
             return False
-        return Path(entry.file_path).name == self.video.path.name and (
-            entry.file_size == self.video.size
+        return Path(entry.file_path).name == self.media.shown and (
+            entry.file_size == self.media.size
         )
 
 
@@ -109,14 +101,13 @@ def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
     items: list[Item] = []
     by_target: dict[Target, int] = {}
     has_video = False
-    checked: list[tuple[_Raw, Target, VideoFile | None, str | None]] = []
+    checked: list[tuple[_Raw, Target, Source]] = []
     for raw in raws:
         target, why = _target(raw)
         found: list[str] = [why] if why else []
-        video: VideoFile | None = None
-        url: str | None = None
+        media: Source | None = None
         try:
-            video, url = _source(raw.source, base)
+            media = _source(raw.source, base)
         except UsageError as exc:
             found.append(str(exc))
         if target is not None:
@@ -127,10 +118,10 @@ def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
                 by_target[target] = raw.line
         if found:
             problems += [(raw.line, text) for text in found]
-        elif target is not None:
-            checked.append((raw, target, video, url))
+        elif target is not None and media is not None:
+            checked.append((raw, target, media))
     with transaction(engine) as conn:
-        for raw, target, video, url in checked:
+        for raw, target, media in checked:
             row = read_row(conn, target)
             if row is None:
                 problems.append((raw.line, f"{target} does not exist in the database"))
@@ -139,8 +130,7 @@ def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
                 line=raw.line,
                 source=str(raw.source).strip(),
                 target=target,
-                video=video,
-                url=url,
+                media=media,
                 current_asset_id=row.asset_id,
                 current_playback_id=row.playback_id,
                 done_earlier=False,
@@ -215,7 +205,7 @@ def _read_json_lines(text: str) -> tuple[list[_Raw], list[tuple[int, str]]]:
         if not isinstance(obj, dict):
             problems.append((number, "not a JSON object"))
             continue
-        unknown = sorted(set(obj) - set(COLUMNS))
+        unknown = sorted(set(obj) - set(MANIFEST_COLUMNS))
         if unknown:
             problems.append((number, f"unknown key(s) {', '.join(unknown)}"))
             continue
@@ -260,7 +250,7 @@ def _read_csv(text: str) -> tuple[list[_Raw], list[tuple[int, str]]]:
 
 
 def _check_header(header: list[str]) -> str | None:
-    unknown = [c for c in header if c not in COLUMNS]
+    unknown = [c for c in header if c not in MANIFEST_COLUMNS]
     if unknown:
         return (
             f"the header names unknown column(s) {', '.join(repr(c) for c in unknown)}; "
@@ -305,21 +295,7 @@ def _positive_int(value: Any) -> int | None:
     return None
 
 
-def _source(value: Any, base: Path) -> tuple[VideoFile | None, str | None]:
+def _source(value: Any, base: Path) -> Source:
     if not isinstance(value, str) or not value.strip():
         raise UsageError("no source (a file path or an http(s):// URL)")
-    text = value.strip()
-    if is_url(text):
-        return None, check_url(text)
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        path = base / path
-    try:
-        return check_video_file(path), None
-    except UsageError as exc:
-        # Name the file as the manifest wrote it, not as resolved against its folder.
-        message = str(exc)
-        shown = str(path)
-        if message.startswith(shown):
-            message = text + message[len(shown) :]
-        raise UsageError(message) from None
+    return check_source(value.strip(), base=base)

@@ -17,28 +17,27 @@ SNIFF_BYTES = 512
 # ISO base media (MP4, MOV, 3GP, M4V): a box type at offset 4. Old QuickTime files may open
 # with a box other than `ftyp`.
 _ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+# Containers that open with a fixed signature.
+_MAGIC = {
+    b"\x1a\x45\xdf\xa3": "matroska/webm",
+    b"FLV\x01": "flv",
+    b"\x00\x00\x01\xba": "mpeg-ps",
+    b"\x00\x00\x01\xb3": "mpeg-video",
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11": "asf/wmv",
+    b"\x06\x0e\x2b\x34": "mxf",
+    b"OggS": "ogg",
+}.items()
 
 
 def sniff_container(head: bytes) -> str | None:
     """The container format named by the file's first bytes, or None."""
     if len(head) >= 8 and head[4:8] in _ISO_BOXES:
         return "mp4/mov"
-    if head.startswith(b"\x1a\x45\xdf\xa3"):
-        return "matroska/webm"
     if head[:4] == b"RIFF" and head[8:12] in (b"AVI ", b"AVIX"):
         return "avi"
-    if head.startswith(b"FLV\x01"):
-        return "flv"
-    if head.startswith(b"\x00\x00\x01\xba"):
-        return "mpeg-ps"
-    if head.startswith(b"\x00\x00\x01\xb3"):
-        return "mpeg-video"
-    if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
-        return "asf/wmv"
-    if head.startswith(b"\x06\x0e\x2b\x34"):
-        return "mxf"
-    if head.startswith(b"OggS"):
-        return "ogg"
+    for magic, container in _MAGIC:
+        if head.startswith(magic):
+            return container
     if head[:1] == b"\x47" and (len(head) < 189 or head[188:189] == b"\x47"):
         # MPEG-TS: a sync byte every 188 bytes.
         return "mpeg-ts" if len(head) >= 189 else None
@@ -132,10 +131,69 @@ def url_key(url: str) -> str:
     return f"{display_source(url)} sha256={digest}"
 
 
-def journal_source(video: VideoFile | None, url: str | None) -> str:
-    """What the journal keeps as an upload's source: the file's absolute path, or the URL's
-    key (`url_key`: no query string is stored). Exactly one of `video` and `url` is given."""
-    if url is not None:
-        return url_key(url)
-    assert video is not None
-    return str(video.path)
+@dataclass(frozen=True)
+class FileSource:
+    """A video file, checked (`check_video_file`): vidpipe moves its bytes to Mux."""
+
+    video: VideoFile
+
+    @property
+    def key(self) -> str:
+        """What the journal keeps as the source: the file's absolute path."""
+        return str(self.video.path)
+
+    @property
+    def shown(self) -> str:
+        """The source as messages show it: the file's name."""
+        return self.video.path.name
+
+    @property
+    def size(self) -> int:
+        return self.video.size
+
+    @property
+    def mtime_ns(self) -> int:
+        return self.video.mtime_ns
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """A video URL, checked (`check_url`): Mux fetches it itself, nothing is transferred."""
+
+    url: str
+
+    @property
+    def key(self) -> str:
+        """What the journal keeps as the source: `url_key` (no query string is stored)."""
+        return url_key(self.url)
+
+    @property
+    def shown(self) -> str:
+        """The source as messages show it (`display_source`: no credential, no query)."""
+        return display_source(self.url)
+
+    size = 0
+    mtime_ns = 0
+
+
+Source = FileSource | UrlSource
+"""Where an upload's video comes from."""
+
+
+def check_source(text: str | Path, *, base: Path | None = None) -> Source:
+    """`text` as a checked source: an `http(s)://` URL, or a video file (a relative path is
+    taken from `base` when given, and named in messages as written). UsageError (one line)
+    when it is neither fit to send nor to fetch."""
+    if isinstance(text, str) and is_url(text):
+        return UrlSource(check_url(text))
+    path = Path(text)
+    if base is not None:  # a manifest's line: `~` and paths relative to the manifest's folder
+        path = path.expanduser()
+        path = path if path.is_absolute() else base / path
+    try:
+        return FileSource(check_video_file(path))
+    except UsageError as exc:
+        message, shown = str(exc), str(path)
+        if message.startswith(shown):
+            message = str(text) + message[len(shown) :]
+        raise UsageError(message) from None

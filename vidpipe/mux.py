@@ -10,12 +10,13 @@ crash vidpipe.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import mux_python
@@ -248,8 +249,11 @@ _RETRYABLE = (MuxRateLimited, MuxServerError, MuxNetworkError)
 RESET_CAP = 60.0  # at most this long a `X-RateLimit-Reset` holds requests back
 
 
-class MuxGateway:
-    """Typed access to the parts of the Mux Video API vidpipe uses."""
+class MuxClient:
+    """The plumbing every call of the gateway goes through: mux-python's client under its
+    own configuration, an httpx client for the endpoints mux-python lacks, the pacers, the
+    retry policy, the counters and the progress listener. `MuxGateway` adds the typed
+    endpoints."""
 
     def __init__(
         self,
@@ -288,18 +292,28 @@ class MuxGateway:
         self.stats = Stats()
         self._stats_lock = threading.Lock()
         self.on_progress: OnProgress = ignore
-        """Told of every request (`ApiCall`) and every wait (`Waiting`); the facade sets it
-        for the length of one walk."""
+        """Told of every request (`ApiCall`) and every wait (`Waiting`); a caller that wants
+        its own listener for one walk takes a view (`using`)."""
         self._pacers = {
             "POST": Pacer(post_rate if pace else 0),
             # A burst of 2: the environment check and the first real request go out together.
             "OTHER": Pacer(other_rate if pace else 0, burst=2),
         }
 
-    @classmethod
-    def from_settings(cls, settings: Any, **kwargs: Any) -> MuxGateway:
-        token_id, token_secret = settings.mux_credentials()
-        return cls(settings.mux_base_url, token_id, token_secret, **kwargs)
+    def using(
+        self, *, retry: RetryPolicy | None = None, on_progress: OnProgress | None = None
+    ) -> Self:
+        """This gateway for one call of its user: the same connections, pacers and counters,
+        with that call's own retry policy and progress listener. The gateway itself is left
+        as it is, so threads sharing it never see each other's choices. The view is not
+        closed (its gateway is)."""
+        view = copy.copy(self)
+        view._owns_http = False
+        if retry is not None:
+            view.retry = retry
+        if on_progress is not None:
+            view.on_progress = on_progress
+        return view
 
     def close(self) -> None:
         try:
@@ -310,11 +324,191 @@ class MuxGateway:
         except Exception:  # closing must not mask the real outcome
             pass
 
-    def __enter__(self) -> MuxGateway:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _call(
+        self,
+        verb: str,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry_lost: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Call Mux under the pacer and the retry policy. `retry_lost=False`: retry only
+        429s (Mux did nothing), never a failure whose request may have been carried out."""
+        return self._retrying(self._once, verb, what, fn, *args, retry_lost=retry_lost, **kwargs)
+
+    def _retrying(
+        self, attempt: Callable[..., Any], *args: Any, retry_lost: bool = True, **kwargs: Any
+    ) -> Any:
+        """`attempt(*args, **kwargs)` under the one retry policy (429, 5xx, network)."""
+        policy = self.retry
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                return float(retry_after)
+            return wait_exponential_jitter(
+                multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter
+            )(state)
+
+        def before_sleep(state: RetryCallState) -> None:
+            with self._stats_lock:
+                self.stats.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            seconds = state.next_action.sleep if state.next_action else 0.0
+            limited = isinstance(exc, MuxRateLimited)
+            self.on_progress(Waiting(seconds, retry=True, rate_limited=limited))
+
+        attempts = stop_after_attempt(max(1, policy.attempts))
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, MuxRateLimited) and policy.rate_limit_patience > 0:
+                return (state.seconds_since_start or 0.0) >= policy.rate_limit_patience
+            return attempts(state)
+
+        retrying = Retrying(
+            stop=stop,
+            wait=wait,
+            retry=retry_if_exception_type(_RETRYABLE if retry_lost else (MuxRateLimited,)),
+            sleep=policy.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(attempt, *args, **kwargs)
+
+    def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        pacer = self._before_request(verb)
+        try:
+            resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+            try:
+                raw = resp.data
+                self._note_budget(pacer, resp.headers)
+            finally:
+                resp.release_conn()
+        except mux_exc.ApiException as exc:
+            self._note_budget(pacer, exc.headers)
+            raise self._map(exc, what) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
+        except OSError as exc:
+            raise MuxNetworkError(f"could not reach Mux to {what}: {exc.strerror or exc}") from None
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
+    def _note_budget(self, pacer: Pacer, headers: Any) -> None:
+        """`X-RateLimit-Remaining: 0` holds this kind of request back until
+        `X-RateLimit-Reset` (Unix seconds): the budget is the environment's, shared with
+        every other client, so the server's count beats this process's own pacing."""
+        if not headers:
+            return
+        try:
+            remaining = headers.get("X-RateLimit-Remaining")
+            reset = headers.get("X-RateLimit-Reset")
+        except AttributeError:
+            return
+        if remaining is None or reset is None:
+            return
+        try:
+            if int(remaining) > 0:
+                return
+            wait = min(max(float(reset) - time.time(), 0.0), RESET_CAP)
+        except ValueError:
+            return
+        if wait > 0:
+            pacer.hold_until(time.monotonic() + wait)
+
+    def _before_request(self, verb: str) -> Pacer:
+        """Every request, whichever client sends it: wait for its pacer, then count it.
+        Returns the pacer, which the answer's rate-limit headers then update."""
+        pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
+        pacer.wait(self._paced_sleep)
+        with self._stats_lock:
+            self.stats.calls += 1
+            calls = self.stats.calls
+        self.on_progress(ApiCall(calls))
+        return pacer
+
+    def _http_once(self, verb: str, what: str, path: str) -> Any:
+        """One request with httpx, for endpoints mux-python lacks: paced and mapped as
+        `_once` is."""
+        pacer = self._before_request(verb)
+        if self._http is None:
+            self._http = httpx.Client(follow_redirects=False)
+        connect, read = self._timeout
+        try:
+            resp = self._http.request(
+                verb,
+                self._cfg.host + path,
+                auth=self._auth,
+                timeout=httpx.Timeout(read, connect=connect),
+                headers={"User-Agent": "vidpipe (httpx)"},
+                follow_redirects=False,
+            )
+        except httpx.HTTPError as exc:
+            raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
+        self._note_budget(pacer, resp.headers)
+        if resp.status_code != 200:
+            raise self._map_status(resp.status_code, resp.content, resp.headers, what)
+        try:
+            return resp.json()
+        except ValueError:
+            raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+
+    def _paced_sleep(self, seconds: float) -> None:
+        self.on_progress(Waiting(seconds))
+        self.retry.sleep(seconds)
+
+    def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
+        return self._map_status(int(exc.status or 0), exc.body, exc.headers, what)
+
+    def _map_status(self, status: int, body: Any, headers: Any, what: str) -> MuxError:
+        detail = _error_detail(body)
+        suffix = f": {detail}" if detail else ""
+        # A 403 from cancel means "no longer waiting", not refused credentials.
+        if status == 401 or (status == 403 and what != "cancel upload"):
+            return MuxUnauthorized(
+                f"Mux refused the credentials ({status}) to {what}", status=status
+            )
+        if status == 404:
+            return MuxNotFound(f"Mux has no such resource ({what}){suffix}", status=status)
+        if status == 429:
+            with self._stats_lock:
+                self.stats.rate_limited += 1
+            err = MuxRateLimited(
+                f"Mux kept rate-limiting vidpipe (429) to {what}; try again later", status=status
+            )
+            err.retry_after = _retry_after(headers)
+            return err
+        if status == 408 or 500 <= status <= 599:
+            return MuxServerError(f"Mux failed ({status}) to {what}{suffix}", status=status)
+        if status == 0:
+            return MuxNetworkError(f"could not reach Mux to {what}", status=None)
+        return MuxBadRequest(
+            f"Mux rejected the request ({status}) to {what}{suffix}", status=status
+        )
+
+
+class MuxGateway(MuxClient):
+    """Typed access to the parts of the Mux Video API vidpipe uses."""
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> MuxGateway:
+        token_id, token_secret = settings.mux_credentials()
+        return cls(settings.mux_base_url, token_id, token_secret, **kwargs)
 
     # -- the token's environment --------------------------------------------------------
 
@@ -543,177 +737,6 @@ class MuxGateway:
             cursor = data.get("next_cursor")
             if not cursor or not page:
                 return
-
-    # -- plumbing -----------------------------------------------------------------------
-
-    def _call(
-        self,
-        verb: str,
-        what: str,
-        fn: Callable[..., Any],
-        *args: Any,
-        retry_lost: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        """Call Mux under the pacer and the retry policy. `retry_lost=False`: retry only
-        429s (Mux did nothing), never a failure whose request may have been carried out."""
-        return self._retrying(self._once, verb, what, fn, *args, retry_lost=retry_lost, **kwargs)
-
-    def _retrying(
-        self, attempt: Callable[..., Any], *args: Any, retry_lost: bool = True, **kwargs: Any
-    ) -> Any:
-        """`attempt(*args, **kwargs)` under the one retry policy (429, 5xx, network)."""
-        policy = self.retry
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            retry_after = getattr(exc, "retry_after", None)
-            if retry_after is not None:
-                return float(retry_after)
-            return wait_exponential_jitter(
-                multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter
-            )(state)
-
-        def before_sleep(state: RetryCallState) -> None:
-            with self._stats_lock:
-                self.stats.retries += 1
-            exc = state.outcome.exception() if state.outcome else None
-            seconds = state.next_action.sleep if state.next_action else 0.0
-            limited = isinstance(exc, MuxRateLimited)
-            self.on_progress(Waiting(seconds, retry=True, rate_limited=limited))
-
-        attempts = stop_after_attempt(max(1, policy.attempts))
-
-        def stop(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, MuxRateLimited) and policy.rate_limit_patience > 0:
-                return (state.seconds_since_start or 0.0) >= policy.rate_limit_patience
-            return attempts(state)
-
-        retrying = Retrying(
-            stop=stop,
-            wait=wait,
-            retry=retry_if_exception_type(_RETRYABLE if retry_lost else (MuxRateLimited,)),
-            sleep=policy.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        return retrying(attempt, *args, **kwargs)
-
-    def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        pacer = self._before_request(verb)
-        try:
-            resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
-            try:
-                raw = resp.data
-                self._note_budget(pacer, resp.headers)
-            finally:
-                resp.release_conn()
-        except mux_exc.ApiException as exc:
-            self._note_budget(pacer, exc.headers)
-            raise self._map(exc, what) from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
-        except OSError as exc:
-            raise MuxNetworkError(f"could not reach Mux to {what}: {exc.strerror or exc}") from None
-        if not raw:
-            return {}
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
-
-    def _note_budget(self, pacer: Pacer, headers: Any) -> None:
-        """`X-RateLimit-Remaining: 0` holds this kind of request back until
-        `X-RateLimit-Reset` (Unix seconds): the budget is the environment's, shared with
-        every other client, so the server's count beats this process's own pacing."""
-        if not headers:
-            return
-        try:
-            remaining = headers.get("X-RateLimit-Remaining")
-            reset = headers.get("X-RateLimit-Reset")
-        except AttributeError:
-            return
-        if remaining is None or reset is None:
-            return
-        try:
-            if int(remaining) > 0:
-                return
-            wait = min(max(float(reset) - time.time(), 0.0), RESET_CAP)
-        except ValueError:
-            return
-        if wait > 0:
-            pacer.hold_until(time.monotonic() + wait)
-
-    def _before_request(self, verb: str) -> Pacer:
-        """Every request, whichever client sends it: wait for its pacer, then count it.
-        Returns the pacer, which the answer's rate-limit headers then update."""
-        pacer = self._pacers["POST" if verb == "POST" else "OTHER"]
-        pacer.wait(self._paced_sleep)
-        with self._stats_lock:
-            self.stats.calls += 1
-            calls = self.stats.calls
-        self.on_progress(ApiCall(calls))
-        return pacer
-
-    def _http_once(self, verb: str, what: str, path: str) -> Any:
-        """One request with httpx, for endpoints mux-python lacks: paced and mapped as
-        `_once` is."""
-        pacer = self._before_request(verb)
-        if self._http is None:
-            self._http = httpx.Client(follow_redirects=False)
-        connect, read = self._timeout
-        try:
-            resp = self._http.request(
-                verb,
-                self._cfg.host + path,
-                auth=self._auth,
-                timeout=httpx.Timeout(read, connect=connect),
-                headers={"User-Agent": "vidpipe (httpx)"},
-                follow_redirects=False,
-            )
-        except httpx.HTTPError as exc:
-            raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
-        self._note_budget(pacer, resp.headers)
-        if resp.status_code != 200:
-            raise self._map_status(resp.status_code, resp.content, resp.headers, what)
-        try:
-            return resp.json()
-        except ValueError:
-            raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
-
-    def _paced_sleep(self, seconds: float) -> None:
-        self.on_progress(Waiting(seconds))
-        self.retry.sleep(seconds)
-
-    def _map(self, exc: mux_exc.ApiException, what: str) -> MuxError:
-        return self._map_status(int(exc.status or 0), exc.body, exc.headers, what)
-
-    def _map_status(self, status: int, body: Any, headers: Any, what: str) -> MuxError:
-        detail = _error_detail(body)
-        suffix = f": {detail}" if detail else ""
-        # A 403 from cancel means "no longer waiting", not refused credentials.
-        if status == 401 or (status == 403 and what != "cancel upload"):
-            return MuxUnauthorized(
-                f"Mux refused the credentials ({status}) to {what}", status=status
-            )
-        if status == 404:
-            return MuxNotFound(f"Mux has no such resource ({what}){suffix}", status=status)
-        if status == 429:
-            with self._stats_lock:
-                self.stats.rate_limited += 1
-            err = MuxRateLimited(
-                f"Mux kept rate-limiting vidpipe (429) to {what}; try again later", status=status
-            )
-            err.retry_after = _retry_after(headers)
-            return err
-        if status == 408 or 500 <= status <= 599:
-            return MuxServerError(f"Mux failed ({status}) to {what}{suffix}", status=status)
-        if status == 0:
-            return MuxNetworkError(f"could not reach Mux to {what}", status=None)
-        return MuxBadRequest(
-            f"Mux rejected the request ({status}) to {what}{suffix}", status=status
-        )
 
 
 def _error_detail(body: Any) -> str:

@@ -12,6 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+Notify = Callable[[str], None]
+"""Receives messages meant for a person ("resuming the unfinished upload ...")."""
+
+ByteProgress = Callable[[int, int], None]
+"""`(done, total)`: bytes of a file sent so far."""
+
 
 class Step(StrEnum):
     """What a walk is doing (the value is how a person reads it)."""

@@ -27,13 +27,15 @@ every row naming it: whichever commits first, the other sees its result.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import Connection
 
 from vidpipe.db import TOMBSTONE_TTL, WebhookTombstone, advisory_key
-from vidpipe.targets import COLUMNS, Kind, Target
+from vidpipe.targets import COLUMNS, Columns, Kind, Target
 
 _TOMBSTONE = WebhookTombstone.__table__  # type: ignore[attr-defined]
 
@@ -75,39 +77,32 @@ def read_row(conn: Connection, target: Target, *, for_update: bool = False) -> R
 
 def rows_with_video(conn: Connection, target: Target | None = None) -> list[RowVideo]:
     """Every row that names an asset (or just `target`'s row, if it does)."""
-    out: list[RowVideo] = []
-    for kind, cols in COLUMNS.items():
-        if target is not None and target.kind != kind:
-            continue
-        stmt = select(cols.table.c.id, cols.table.c.title, cols.asset, cols.playback).where(
-            cols.asset.is_not(None)
-        )
-        if target is not None:
-            stmt = stmt.where(cols.table.c.id == target.id)
-        for row in conn.execute(stmt.order_by(cols.table.c.id)):
-            out.append(RowVideo(Target(kind, row[0]), row[1], row[2], row[3]))
-    return out
+    return _rows(conn, lambda cols: cols.asset.is_not(None), target)
 
 
 def rows_naming(conn: Connection, asset_id: str) -> list[RowVideo]:
     """Every row, lesson or course, whose asset column holds `asset_id`."""
-    out: list[RowVideo] = []
-    for kind, cols in COLUMNS.items():
-        stmt = select(cols.table.c.id, cols.table.c.title, cols.asset, cols.playback).where(
-            cols.asset == asset_id
-        )
-        for row in conn.execute(stmt.order_by(cols.table.c.id)):
-            out.append(RowVideo(Target(kind, row[0]), row[1], row[2], row[3]))
-    return out
+    return _rows(conn, lambda cols: cols.asset == asset_id)
 
 
 def rows_naming_playback(conn: Connection, playback_id: str) -> list[RowVideo]:
     """Every row, lesson or course, whose playback column holds `playback_id`."""
+    return _rows(conn, lambda cols: cols.playback == playback_id)
+
+
+def _rows(
+    conn: Connection, where: Callable[[Columns], Any], target: Target | None = None
+) -> list[RowVideo]:
+    """The rows (of `target` alone, when given) matching `where(columns)`, lessons first,
+    each kind in ID order."""
     out: list[RowVideo] = []
     for kind, cols in COLUMNS.items():
-        stmt = select(cols.table.c.id, cols.table.c.title, cols.asset, cols.playback).where(
-            cols.playback == playback_id
-        )
+        if target is not None and target.kind != kind:
+            continue
+        stmt = select(cols.table.c.id, cols.table.c.title, cols.asset, cols.playback)
+        stmt = stmt.where(where(cols))
+        if target is not None:
+            stmt = stmt.where(cols.table.c.id == target.id)
         for row in conn.execute(stmt.order_by(cols.table.c.id)):
             out.append(RowVideo(Target(kind, row[0]), row[1], row[2], row[3]))
     return out

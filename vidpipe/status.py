@@ -54,13 +54,11 @@ class StatusReport:
     environment: Environment | None = None
     """The Mux environment asked (set by the facade once the token is checked)."""
 
-    @property
-    def ok(self) -> bool:
-        return True
+    ok = True  # a result, never a failure: failures raise
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "ok": True,
+            "ok": self.ok,
             "environment": self.environment.as_json() if self.environment else None,
             "targets": [e.as_json() for e in self.entries],
         }

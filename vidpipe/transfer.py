@@ -43,8 +43,8 @@ __all__ = [
     "CHUNK_QUANTUM",
     "READ_SIZE",
     "ChunkSizer",
-    "RetryPolicy",
     "TransferResult",
+    "TransferRetry",
     "UploadUrlExpired",
     "describe_request_error",
     "query_offset",
@@ -302,7 +302,7 @@ class _SizePolicy(Protocol):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class TransferRetry:
     """How hard `transfer` tries before giving up.
 
     `attempts` counts consecutive failed attempts without progress: a failure after the
@@ -377,7 +377,7 @@ def transfer(
     start_offset: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_confirmed: Callable[[int], None] | None = None,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: TransferRetry = TransferRetry(),
     sleep: Callable[[float], None] = time.sleep,
     read_size: int = READ_SIZE,
 ) -> TransferResult:
@@ -418,17 +418,11 @@ def transfer(
         raise ValueError("read_size must be positive")
     # Unbuffered: each read goes straight from the kernel into the bytes object httpx sends.
     with open(path, "rb", buffering=0) as file:
-        return _Session(
-            client=client,
-            url=url,
-            file=file,
-            sizes=sizes,
-            read_size=read_size,
-            on_progress=on_progress,
-            on_confirmed=on_confirmed,
-            retry=retry,
-            sleep=sleep,
-        ).run(start_offset)
+        # In the order of `_Session`'s fields.
+        session = _Session(
+            client, url, file, sizes, read_size, on_progress, on_confirmed, retry, sleep
+        )
+        return session.run(start_offset)
 
 
 # --- internals ---------------------------------------------------------------------------
@@ -532,31 +526,22 @@ def describe_request_error(exc: httpx.RequestError) -> str:
     return f"{what} ({type(exc).__name__})"
 
 
+@dataclass(eq=False)
 class _Session:
     """One run of `transfer`: the open file, the counters and the retry state."""
 
-    def __init__(
-        self,
-        *,
-        client: httpx.Client,
-        url: str,
-        file: BinaryIO,
-        sizes: _SizePolicy,
-        read_size: int,
-        on_progress: Callable[[int, int], None] | None,
-        on_confirmed: Callable[[int], None] | None,
-        retry: RetryPolicy,
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.client = client
-        self.url = url
-        self.file = file
-        self.sizes = sizes
-        self.read_size = read_size
-        self.on_progress = on_progress
-        self.on_confirmed = on_confirmed
-        self.retry = retry
-        self.sleep = sleep
+    client: httpx.Client
+    url: str
+    file: BinaryIO
+    sizes: _SizePolicy
+    read_size: int
+    on_progress: Callable[[int, int], None] | None
+    on_confirmed: Callable[[int], None] | None
+    retry: TransferRetry
+    sleep: Callable[[float], None]
+
+    def __post_init__(self) -> None:
+        file = self.file
         self.stat = os.fstat(file.fileno())
         self.total = self.stat.st_size
         self.bytes_sent = 0

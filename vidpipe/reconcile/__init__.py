@@ -25,7 +25,7 @@ from vidpipe.mux import Environment, MuxGateway
 from vidpipe.progress import OnProgress, ignore
 from vidpipe.reconcile import apply as _apply
 from vidpipe.reconcile import plan as _plan
-from vidpipe.reconcile.apply import DriftResult, JournalResult, Outcome
+from vidpipe.reconcile.apply import DriftResult, JournalResult, SyncOutcome
 from vidpipe.reconcile.plan import (
     Action,
     Blocked,
@@ -44,7 +44,6 @@ __all__ = [
     "DriftKind",
     "DriftResult",
     "JournalResult",
-    "Outcome",
     "PendingUpload",
     "Plan",
     "PlannedDrift",
@@ -52,6 +51,7 @@ __all__ = [
     "Report",
     "Snapshot",
     "SyncOptions",
+    "SyncOutcome",
     "sync",
     "take_snapshot",
     "verify",

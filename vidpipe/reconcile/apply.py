@@ -19,13 +19,15 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
-from vidpipe import journal
+from vidpipe import journal, recording
 from vidpipe.db import transaction
 from vidpipe.errors import MuxError
 from vidpipe.mux import MuxGateway
 from vidpipe.progress import OnProgress, Step, StepProgress, ignore
 from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry
+from vidpipe.recording import Verdict
 from vidpipe.records import (
     clear_asset_everywhere,
     clear_video,
@@ -40,7 +42,7 @@ from vidpipe.records import (
 from vidpipe.targets import Target
 
 
-class Outcome(Enum):
+class SyncOutcome(Enum):
     """What happened to a planned item (the value is the text shown as its action)."""
 
     CLEARED = "cleared row"
@@ -68,6 +70,9 @@ class Outcome(Enum):
     WOULD_FIX_POLICY = "would fix policy"  # followed by what would be done
     POLICY_FAILED = "failed"  # followed by what was done and Mux's error
     NOT_APPLIED = "not applied"  # the plan is blocked; followed by what it would have done
+    UPLOAD_FAILED = "skipped: an upload failed on the asset (Mux said it errored or is gone)"
+    UPLOADING = "skipped: another upload to the row is in progress"
+    REPLACED = "skipped: an upload replaced the asset on the row"
 
 
 @dataclass(frozen=True)
@@ -78,19 +83,19 @@ class DriftResult:
     target: Target | None
     asset_id: str | None
     detail: str
-    outcome: Outcome | None = None
+    outcome: SyncOutcome | None = None
     note: str | None = None
     """WROTE_PLAYBACK: the playback ID written; DELETE_FAILED: Mux's error."""
 
     @classmethod
     def of(
-        cls, item: PlannedDrift, outcome: Outcome | None, note: str | None = None
+        cls, item: PlannedDrift, outcome: SyncOutcome | None, note: str | None = None
     ) -> DriftResult:
         return cls(item.kind, item.target, item.asset_id, item.detail, outcome, note)
 
     @property
     def action(self) -> str | None:
-        if self.outcome is Outcome.WROTE_PLAYBACK:
+        if self.outcome is SyncOutcome.WROTE_PLAYBACK:
             return f"{self.outcome.value} {self.note}"
         if self.outcome in _WITH_NOTE and self.note:
             return f"{self.outcome.value}: {self.note}"
@@ -99,9 +104,9 @@ class DriftResult:
     @property
     def failure(self) -> str | None:
         """A line for the run's failures, when this item failed."""
-        if self.outcome is Outcome.DELETE_FAILED:
+        if self.outcome is SyncOutcome.DELETE_FAILED:
             return f"deleting orphan {self.asset_id}: {self.note}"
-        if self.outcome is Outcome.POLICY_FAILED:
+        if self.outcome is SyncOutcome.POLICY_FAILED:
             return f"fixing the playback policy of {self.target} ({self.asset_id}): {self.note}"
         return None
 
@@ -118,13 +123,24 @@ class DriftResult:
 
 
 _WITH_NOTE = (
-    Outcome.ROW_CHANGED,
-    Outcome.DELETE_FAILED,
-    Outcome.FIXED_POLICY,
-    Outcome.WOULD_FIX_POLICY,
-    Outcome.POLICY_FAILED,
-    Outcome.NOT_APPLIED,
+    SyncOutcome.ROW_CHANGED,
+    SyncOutcome.DELETE_FAILED,
+    SyncOutcome.FIXED_POLICY,
+    SyncOutcome.WOULD_FIX_POLICY,
+    SyncOutcome.POLICY_FAILED,
+    SyncOutcome.NOT_APPLIED,
 )
+
+# Decisions of `vidpipe.recording` that refuse to record, as a sync reports them.
+_REFUSED = {
+    Verdict.GONE: SyncOutcome.ASSET_GONE,
+    Verdict.FAILED: SyncOutcome.UPLOAD_FAILED,
+    Verdict.NO_ROW: SyncOutcome.ROW_CHANGED,
+    Verdict.ROW_CHANGED: SyncOutcome.ROW_CHANGED,
+    Verdict.OTHER_ASSET: SyncOutcome.ROW_CHANGED,
+    Verdict.UPLOADING: SyncOutcome.UPLOADING,
+    Verdict.REPLACED: SyncOutcome.REPLACED,
+}
 
 # What a plan says of an entry when nothing is applied (verify).
 _PLANNED_TEXT = {Action.FINISH_ENTRY: "finish", Action.CLOSE_ENTRY: "close"}
@@ -141,10 +157,10 @@ class JournalResult:
     state: journal.State
     detail: str
     planned: Action
-    outcome: Outcome | None = None
+    outcome: SyncOutcome | None = None
 
     @classmethod
-    def of(cls, entry: PlannedEntry, outcome: Outcome | None) -> JournalResult:
+    def of(cls, entry: PlannedEntry, outcome: SyncOutcome | None) -> JournalResult:
         return cls(
             entry.journal_id,
             entry.target,
@@ -157,7 +173,7 @@ class JournalResult:
 
     @property
     def action(self) -> str | None:
-        if self.outcome is Outcome.NOT_APPLIED and self.planned in _DRY:
+        if self.outcome is SyncOutcome.NOT_APPLIED and self.planned in _DRY:
             return f"{self.outcome.value}: {_DRY[self.planned].value}"
         if self.outcome is not None:
             return self.outcome.value
@@ -177,18 +193,18 @@ class JournalResult:
 Result = DriftResult | JournalResult
 
 _DRY = {
-    Action.CLEAR_ROW: Outcome.WOULD_CLEAR,
-    Action.WRITE_PLAYBACK: Outcome.WOULD_WRITE_PLAYBACK,
-    Action.RECORD_ASSET: Outcome.WOULD_RECORD,
-    Action.PRUNE: Outcome.WOULD_DELETE,
-    Action.FINISH_ENTRY: Outcome.WOULD_FINISH,
-    Action.CLOSE_ENTRY: Outcome.WOULD_CLOSE,
+    Action.CLEAR_ROW: SyncOutcome.WOULD_CLEAR,
+    Action.WRITE_PLAYBACK: SyncOutcome.WOULD_WRITE_PLAYBACK,
+    Action.RECORD_ASSET: SyncOutcome.WOULD_RECORD,
+    Action.PRUNE: SyncOutcome.WOULD_DELETE,
+    Action.FINISH_ENTRY: SyncOutcome.WOULD_FINISH,
+    Action.CLOSE_ENTRY: SyncOutcome.WOULD_CLOSE,
 }
 # Decisions that write nothing: the same outcome in a dry run and a real one.
 _DECIDED = {
-    Action.REPORT: Outcome.REPORTED,
-    Action.KEEP_TOO_YOUNG: Outcome.KEPT_YOUNG,
-    Action.KEEP_LIMIT: Outcome.KEPT_LIMIT,
+    Action.REPORT: SyncOutcome.REPORTED,
+    Action.KEEP_TOO_YOUNG: SyncOutcome.KEPT_YOUNG,
+    Action.KEEP_LIMIT: SyncOutcome.KEPT_LIMIT,
 }
 
 
@@ -215,7 +231,7 @@ def apply(
             results.append(DriftResult.of(item, _DECIDED[item.action]))
         elif item.action is Action.FIX_POLICY:
             if dry_run:
-                results.append(DriftResult.of(item, Outcome.WOULD_FIX_POLICY, _fix_text(item)))
+                results.append(DriftResult.of(item, SyncOutcome.WOULD_FIX_POLICY, _fix_text(item)))
             else:
                 results.append(_fix_policy(engine, gateway, item, created))
         elif dry_run:
@@ -246,9 +262,9 @@ def _not_applied(plan: Plan) -> list[Result]:
         if item.action in _DECIDED:
             results.append(DriftResult.of(item, _DECIDED[item.action]))
         else:
-            results.append(DriftResult.of(item, Outcome.NOT_APPLIED, _DRY[item.action].value))
+            results.append(DriftResult.of(item, SyncOutcome.NOT_APPLIED, _DRY[item.action].value))
     for entry in plan.journal:
-        outcome = None if entry.action is Action.NONE else Outcome.NOT_APPLIED
+        outcome = None if entry.action is Action.NONE else SyncOutcome.NOT_APPLIED
         results.append(JournalResult.of(entry, outcome))
     return results
 
@@ -263,15 +279,15 @@ def _repair(engine: Engine, item: PlannedDrift) -> DriftResult:
             remember_dead(conn, item.asset_id, why)
             lock_asset(conn, item.asset_id)
             if not clear_video(conn, item.target, expect_asset_id=item.asset_id):
-                return DriftResult.of(item, Outcome.ROW_CHANGED)
+                return DriftResult.of(item, SyncOutcome.ROW_CHANGED)
             journal.fail_matching(conn, f"asset {item.kind.value}", asset_id=item.asset_id)
-        return DriftResult.of(item, Outcome.CLEARED)
+        return DriftResult.of(item, SyncOutcome.CLEARED)
     if not item.playback_id:
-        return DriftResult.of(item, Outcome.NO_PUBLIC_PLAYBACK)
+        return DriftResult.of(item, SyncOutcome.NO_PUBLIC_PLAYBACK)
     with transaction(engine, immediate=True) as conn:
         lock_asset(conn, item.asset_id)
         if is_tombstoned(conn, item.asset_id):
-            return DriftResult.of(item, Outcome.ASSET_GONE)
+            return DriftResult.of(item, SyncOutcome.ASSET_GONE)
         if item.action is Action.WRITE_PLAYBACK:
             changed = set_video(
                 conn,
@@ -282,22 +298,27 @@ def _repair(engine: Engine, item: PlannedDrift) -> DriftResult:
                 expect_playback_id=item.expect_playback_id,
             )
             if not changed:
-                return DriftResult.of(item, Outcome.ROW_CHANGED)
-            return DriftResult.of(item, Outcome.WROTE_PLAYBACK, item.playback_id)
+                return DriftResult.of(item, SyncOutcome.ROW_CHANGED)
+            return DriftResult.of(item, SyncOutcome.WROTE_PLAYBACK, item.playback_id)
         if item.action is Action.RECORD_ASSET:
-            changed = set_video(
-                conn,
-                item.target,
-                item.asset_id,
-                item.playback_id,
-                expect_asset_id=item.expect_asset_id,
-            )
-            if not changed:
-                return DriftResult.of(item, Outcome.ROW_CHANGED)
-            if item.journal_id:
-                journal.finish(conn, item.journal_id, item.asset_id, item.playback_id)
-            return DriftResult.of(item, Outcome.RECORDED)
+            return DriftResult.of(item, _record(conn, item))
     raise AssertionError(item.action)  # pragma: no cover
+
+
+def _record(conn: Connection, item: PlannedDrift) -> SyncOutcome:
+    """Record an unrecorded asset as `vidpipe.recording` decides (the decision an upload and
+    a webhook make too), on the row as the snapshot saw it."""
+    assert item.target is not None and item.asset_id is not None and item.playback_id
+    decision = recording.decide(
+        conn, item.target, item.asset_id, item.playback_id, upload_id=item.upload_id, live=True
+    )
+    if decision.verdict in _REFUSED:
+        return _REFUSED[decision.verdict]
+    # The row must still be as the snapshot saw it; one that names the asset already is the
+    # next sync's to settle (its plan finishes the upload).
+    if decision.verdict is not Verdict.RECORD or decision.row_asset_id != item.expect_asset_id:
+        return SyncOutcome.ROW_CHANGED
+    return SyncOutcome.RECORDED if recording.write(conn, decision) else SyncOutcome.ROW_CHANGED
 
 
 def _prune(engine: Engine, gateway: MuxGateway, item: PlannedDrift) -> DriftResult:
@@ -306,16 +327,16 @@ def _prune(engine: Engine, gateway: MuxGateway, item: PlannedDrift) -> DriftResu
     assert item.asset_id is not None
     with transaction(engine) as conn:
         if rows_naming(conn, item.asset_id):
-            return DriftResult.of(item, Outcome.KEPT_NAMED)
+            return DriftResult.of(item, SyncOutcome.KEPT_NAMED)
     try:
         gateway.delete_asset(item.asset_id)
     except MuxError as exc:
-        return DriftResult.of(item, Outcome.DELETE_FAILED, str(exc))
+        return DriftResult.of(item, SyncOutcome.DELETE_FAILED, str(exc))
     with transaction(engine, immediate=True) as conn:
         remember_dead(conn, item.asset_id, f"sync deleted orphan asset {item.asset_id}")
         lock_asset(conn, item.asset_id)
         clear_asset_everywhere(conn, item.asset_id)
-    return DriftResult.of(item, Outcome.DELETED)
+    return DriftResult.of(item, SyncOutcome.DELETED)
 
 
 def _fix_text(item: PlannedDrift) -> str:
@@ -345,14 +366,14 @@ def _fix_policy(
         try:
             playback_id = gateway.create_playback_id(item.asset_id, item.policy).id
         except MuxError as exc:
-            return DriftResult.of(item, Outcome.POLICY_FAILED, f"creating a playback ID: {exc}")
+            return DriftResult.of(item, SyncOutcome.POLICY_FAILED, f"creating a playback ID: {exc}")
         created[item.asset_id] = playback_id
         done.append(f"created {item.policy} playback ID {playback_id}")
     if playback_id != item.expect_playback_id:
         with transaction(engine, immediate=True) as conn:
             lock_asset(conn, item.asset_id)
             if is_tombstoned(conn, item.asset_id):
-                return DriftResult.of(item, Outcome.ASSET_GONE, "; ".join(done) or None)
+                return DriftResult.of(item, SyncOutcome.ASSET_GONE, "; ".join(done) or None)
             changed = set_video(
                 conn,
                 item.target,
@@ -363,7 +384,7 @@ def _fix_policy(
             )
         if not changed:
             # The new playback ID stays on the asset: harmless, and the next sync records it.
-            return DriftResult.of(item, Outcome.ROW_CHANGED, "; ".join(done) or None)
+            return DriftResult.of(item, SyncOutcome.ROW_CHANGED, "; ".join(done) or None)
         done.append(f"recorded {playback_id}")
     for old in item.delete_playback_ids:
         with transaction(engine) as conn:
@@ -376,17 +397,17 @@ def _fix_policy(
             gone = gateway.delete_playback_id(item.asset_id, old)
         except MuxError as exc:
             done.append(f"deleting {old}: {exc}")
-            return DriftResult.of(item, Outcome.POLICY_FAILED, "; ".join(done))
+            return DriftResult.of(item, SyncOutcome.POLICY_FAILED, "; ".join(done))
         done.append(f"deleted {old}" if gone else f"{old} was already gone")
-    return DriftResult.of(item, Outcome.FIXED_POLICY, "; ".join(done))
+    return DriftResult.of(item, SyncOutcome.FIXED_POLICY, "; ".join(done))
 
 
-def _settle(engine: Engine, entry: PlannedEntry) -> Outcome:
+def _settle(engine: Engine, entry: PlannedEntry) -> SyncOutcome:
     """Finish or close one journal entry (one transaction, compare-and-set on its state)."""
     with transaction(engine) as conn:
         if entry.action is Action.FINISH_ENTRY:
             assert entry.asset_id is not None
             finished = journal.finish(conn, entry.journal_id, entry.asset_id, entry.playback_id)
-            return Outcome.FINISHED if finished else Outcome.ENTRY_MOVED_ON
+            return SyncOutcome.FINISHED if finished else SyncOutcome.ENTRY_MOVED_ON
         closed = journal.close_if(conn, entry.journal_id, entry.state, entry.detail)
-    return Outcome.CLOSED if closed else Outcome.ENTRY_MOVED_ON
+    return SyncOutcome.CLOSED if closed else SyncOutcome.ENTRY_MOVED_ON

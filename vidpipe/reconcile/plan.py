@@ -17,12 +17,12 @@ from enum import Enum, StrEnum
 from vidpipe.assets import PLAYBACK_POLICIES, PUBLIC, SIGNED, Policies
 from vidpipe.journal import State
 from vidpipe.mux import Asset
+from vidpipe.readiness import FAILED_UPLOAD_STATES
 from vidpipe.reconcile.snapshot import PendingUpload, Snapshot
 from vidpipe.records import RowVideo
 from vidpipe.targets import Target, from_passthrough
 
 # Mux upload statuses after which an upload can never produce an asset.
-_DEAD_UPLOAD = ("timed_out", "cancelled", "errored")
 
 
 class DriftKind(StrEnum):
@@ -105,6 +105,8 @@ class PlannedDrift:
     """WRITE_PLAYBACK: the playback ID the row must still hold."""
     journal_id: int | None = None
     """RECORD_ASSET: the upload entry that made the asset, finished with the same write."""
+    upload_id: str | None = None
+    """RECORD_ASSET: the direct upload that made the asset (None: a URL ingest)."""
     asset_created_at: int | None = None
     """Orphans: when Mux created the asset (Unix seconds)."""
     policy: str | None = None
@@ -378,7 +380,7 @@ def _upload_entry(snap: Snapshot, p: PendingUpload, upload_id: str) -> PlannedEn
     status = snap.uploads[upload_id]
     if status is None:
         return _entry(p, "Mux has no such upload", Action.CLOSE_ENTRY)
-    if status in _DEAD_UPLOAD:
+    if status in FAILED_UPLOAD_STATES:
         return _entry(p, f"Mux upload is {status}", Action.CLOSE_ENTRY)
     if status == "waiting":
         detail = "upload still waiting for bytes (re-run the upload to resume)"
@@ -438,6 +440,7 @@ def _asset_drift(
                     playback_id=asset.playback_id_for(policies.of(target.kind), fallback=True),
                     expect_asset_id=replaces,
                     journal_id=entry.journal_id if entry else None,
+                    upload_id=asset.upload_id,
                 )
             )
         else:

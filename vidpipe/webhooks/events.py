@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from vidpipe import journal
+from vidpipe import journal, recording
 from vidpipe.assets import Policies
-from vidpipe.db import UploadJournal, transaction
+from vidpipe.db import transaction
 from vidpipe.errors import (
     ConfigError,
     UsageError,
@@ -32,14 +32,9 @@ from vidpipe.errors import (
     escape_controls,
 )
 from vidpipe.mux import Asset, Environment, MuxGateway
-from vidpipe.records import (
-    clear_asset_everywhere,
-    is_tombstoned,
-    lock_asset,
-    read_row,
-    remember_dead,
-    set_video,
-)
+from vidpipe.readiness import asset_failure, upload_failure
+from vidpipe.recording import Verdict
+from vidpipe.records import clear_asset_everywhere, is_tombstoned, lock_asset, remember_dead
 from vidpipe.targets import Target, from_passthrough
 from vidpipe.webhooks.signature import MissingSignature, verify_signature
 
@@ -384,107 +379,79 @@ def _record_ready(
     live: bool,
     outcome: _Make,
 ) -> EventOutcome:
-    """Decide and write, inside one transaction holding the asset's lock. In order: the asset
-    has a tombstone -> every row naming it cleared (stale when none did); no row -> ignored;
-    the row already names the asset -> duplicate (closing its journal entry); the asset is
-    known failed -> stale; an unfinished journal entry expects it -> recorded (unless the
-    row changed under the upload); the row names another asset -> stale; another upload to
-    the row is in progress -> ignored; a finished upload replaced it -> stale; else ->
-    recorded."""
+    """Decide (`vidpipe.recording`, the decision the upload and sync make too) and write,
+    inside one transaction holding the asset's lock; say what it did as this event's
+    outcome. An asset with a tombstone also clears every row naming it: a row left naming a
+    dead asset (by a writer that raced before writers were serialized, or by hand) is
+    repaired by the next event for it, not only by the next sync."""
     kw: dict[str, Any] = {"targets": [target], "asset_id": asset.id}
-    if is_tombstoned(conn, asset.id):
-        # First, before any branch that would answer `duplicate`: a row left naming a dead
-        # asset (by a writer that raced before writers were serialized, or by hand) is
-        # repaired by the next event for it, not only by the next sync.
+    decision = recording.decide(
+        conn, target, asset.id, playback_id, upload_id=asset.upload_id, live=live
+    )
+    if decision.verdict is Verdict.GONE:
         cleared = clear_asset_everywhere(conn, asset.id)
         if cleared:
             return _cleared_dead(outcome, asset.id, cleared)
-        return outcome(
-            Outcome.STALE, f"asset {asset.id} was deleted or errored; not recording it", **kw
-        )
-    row = read_row(conn, target, for_update=True)
-    if row is None:
-        return outcome(
-            Outcome.IGNORED, f"{target} does not exist; `vidpipe sync` reports the orphan", **kw
-        )
-    entries = journal.unfinished_in(conn, target)
-    matching = [e for e in entries if _expects(e, asset.id, asset.upload_id)]
+    if not decision.recordable:
+        kind, detail = _not_recorded(decision)
+        return outcome(kind, detail, **kw)
+    if not recording.write(conn, decision):
+        raise _Raced
+    return _recorded(decision, outcome, kw)
 
-    if row.asset_id == asset.id:
-        changed = False
-        # A replayed event carries the playback IDs of its day; only Mux's live answer may
-        # change a playback ID the row already holds (sync may have corrected it since).
-        if row.playback_id != playback_id and (live or row.playback_id is None):
-            same = {"expect_asset_id": asset.id, "expect_playback_id": row.playback_id}
-            if not set_video(conn, target, asset.id, playback_id, **same):
-                raise _Raced
-            changed = True
-        for entry in matching:
-            _finish(conn, entry, asset.id, playback_id)
-        if changed:
-            return outcome(Outcome.RECORDED, f"{target}: playback ID of {asset.id} updated", **kw)
-        if matching:
-            return outcome(Outcome.JOURNAL_UPDATED, f"{target} already records {asset.id}", **kw)
-        return outcome(Outcome.DUPLICATE, f"{target} already records {asset.id}", **kw)
 
-    if journal.known_failed(conn, asset.id):
-        return outcome(
-            Outcome.STALE, f"asset {asset.id} was deleted or errored; not recording it", **kw
-        )
-
-    if matching:
-        entry = matching[0]
-        if row.asset_id is not None and row.asset_id != entry.replace_asset_id:
-            # Someone else put a video on the row during the upload: theirs is newer.
-            return outcome(
-                Outcome.STALE,
-                f"{target} changed during the upload (it records {row.asset_id}); "
-                f"not overwriting it with {asset.id}",
-                **kw,
-            )
-        if not set_video(conn, target, asset.id, playback_id, expect_asset_id=row.asset_id):
-            raise _Raced
-        for e in matching:
-            _finish(conn, e, asset.id, playback_id)
-        replaced = entry.replace_asset_id if entry.replace_asset_id != asset.id else None
-        detail = f"{target} records asset {asset.id} (upload journal #{entry.id} done)"
-        if replaced:
-            # Deleting it is sync's job (guarded, reviewed); a webhook must not delete.
-            detail += f"; the replaced asset {replaced} stays on Mux until `vidpipe sync` prunes it"
-        return outcome(Outcome.RECORDED, detail, replaced_asset_id=replaced, **kw)
-
-    if row.asset_id is not None:
-        return outcome(
+def _not_recorded(decision: recording.Decision) -> tuple[Outcome, str]:
+    """Why a ready event records nothing: its outcome and detail."""
+    target, asset_id, row_asset = decision.target, decision.asset_id, decision.row_asset_id
+    uploading = decision.in_progress.id if decision.in_progress else None
+    gone = (Outcome.STALE, f"asset {asset_id} was deleted or errored; not recording it")
+    return {
+        Verdict.GONE: gone,
+        Verdict.FAILED: gone,
+        Verdict.NO_ROW: (
+            Outcome.IGNORED,
+            f"{target} does not exist; `vidpipe sync` reports the orphan",
+        ),
+        # Someone else put a video on the row during the upload: theirs is newer.
+        Verdict.ROW_CHANGED: (
             Outcome.STALE,
-            f"{target} records another asset ({row.asset_id}); not replacing it",
-            **kw,
-        )
-    if entries:
+            f"{target} changed during the upload (it records {row_asset}); "
+            f"not overwriting it with {asset_id}",
+        ),
+        Verdict.OTHER_ASSET: (
+            Outcome.STALE,
+            f"{target} records another asset ({row_asset}); not replacing it",
+        ),
         # vidpipe is uploading another file to this row; recording this one would make that
         # upload fail at the end with "the row changed".
-        return outcome(
+        Verdict.UPLOADING: (
             Outcome.IGNORED,
-            f"an upload to {target} is in progress (journal #{entries[0].id}); "
-            f"not recording {asset.id}",
-            **kw,
-        )
-    if journal.was_replaced(conn, target, asset.id):
-        return outcome(
-            Outcome.STALE, f"asset {asset.id} was replaced on {target}; not recording it", **kw
-        )
-    if not set_video(conn, target, asset.id, playback_id, expect_asset_id=None):
-        raise _Raced
-    return outcome(Outcome.RECORDED, f"{target} records asset {asset.id}", **kw)
+            f"an upload to {target} is in progress (journal #{uploading}); "
+            f"not recording {asset_id}",
+        ),
+        Verdict.REPLACED: (
+            Outcome.STALE,
+            f"asset {asset_id} was replaced on {target}; not recording it",
+        ),
+    }[decision.verdict]
 
 
-def _expects(entry: UploadJournal, asset_id: str, upload_id: str | None) -> bool:
-    """The journal entry is the upload that made this asset."""
-    return entry.asset_id == asset_id or (upload_id is not None and entry.upload_id == upload_id)
-
-
-def _finish(conn: Connection, entry: UploadJournal, asset_id: str, playback_id: str) -> None:
-    assert entry.id is not None  # read from the table: always has one
-    journal.finish(conn, entry.id, asset_id, playback_id, file_size=entry.file_size)
+def _recorded(decision: recording.Decision, outcome: _Make, kw: dict[str, Any]) -> EventOutcome:
+    """The outcome of a recordable decision, written."""
+    target, asset_id = decision.target, decision.asset_id
+    if decision.verdict is Verdict.PLAYBACK:
+        return outcome(Outcome.RECORDED, f"{target}: playback ID of {asset_id} updated", **kw)
+    if decision.verdict is Verdict.ALREADY:
+        kind = Outcome.JOURNAL_UPDATED if decision.makers else Outcome.DUPLICATE
+        return outcome(kind, f"{target} already records {asset_id}", **kw)
+    if not decision.makers:
+        return outcome(Outcome.RECORDED, f"{target} records asset {asset_id}", **kw)
+    detail = f"{target} records asset {asset_id} (upload journal #{decision.makers[0].id} done)"
+    replaced = decision.replaced_asset_id
+    if replaced:
+        # Deleting it is sync's job (guarded, reviewed); a webhook must not delete.
+        detail += f"; the replaced asset {replaced} stays on Mux until `vidpipe sync` prunes it"
+    return outcome(Outcome.RECORDED, detail, replaced_asset_id=replaced, **kw)
 
 
 def _asset_gone(
@@ -517,11 +484,7 @@ def _asset_gone(
                 error = Asset.from_json(data).error
             except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
                 error = None
-    if deleted:
-        reason = f"asset {asset_id} was deleted on Mux"
-    else:
-        reason = f"Mux could not process the video (asset {asset_id} errored"
-        reason += f": {error})" if error else ")"
+    reason = f"asset {asset_id} was deleted on Mux" if deleted else asset_failure(asset_id, error)
     with transaction(engine, immediate=True) as conn:
         # The lock order of `vidpipe.records`: tombstone, then the asset lock, then rows.
         remember_dead(conn, asset_id, reason)
@@ -620,11 +583,11 @@ def _upload_failed(
 ) -> EventOutcome:
     upload_id: str = data["id"]
     if event_type == "video.upload.cancelled":
-        reason = f"Mux says upload {upload_id} cancelled"
+        reason = upload_failure(upload_id, "cancelled")
     else:
         err = data.get("error") if isinstance(data.get("error"), dict) else {}
         message = err.get("message") or err.get("type") if err else None
-        reason = f"Mux says upload {upload_id} errored" + (f": {message}" if message else "")
+        reason = upload_failure(upload_id, "errored", message)
     with transaction(engine) as conn:
         failed = journal.fail_matching(conn, reason, upload_id=upload_id)
     if failed:
