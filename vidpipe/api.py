@@ -419,8 +419,18 @@ class Vidpipe(Session):
             policies=self.settings.playback_policies(),
         )
 
-    def serve_webhooks(self, *, host: str, port: int, log: Notify) -> None:
-        """Serve Mux webhooks until SIGTERM/SIGINT (blocking)."""
+    def serve_webhooks(
+        self,
+        *,
+        host: str,
+        port: int,
+        log: Notify,
+        metrics_host: str = "127.0.0.1",
+        metrics_port: int | None = None,
+        log_format: str = "text",
+    ) -> None:
+        """Serve Mux webhooks until SIGTERM/SIGINT (blocking). With `metrics_port`, Prometheus
+        metrics and health checks on that port too; `log_format`: `text` or `json` lines."""
         from vidpipe.environment import read_pin
         from vidpipe.webhooks.serve import serve, webhook_gateway
 
@@ -440,6 +450,9 @@ class Vidpipe(Session):
                 environment=pinned,
                 log=log,
                 policies=self.settings.playback_policies(),
+                metrics_host=metrics_host,
+                metrics_port=metrics_port,
+                log_format=log_format,
             )
         finally:
             if gateway is not None:

@@ -245,6 +245,10 @@ class Stats:
     rate_limited: int = 0
 
 
+RequestObserver = Callable[[str, int | None], None]
+"""Told of every request the gateway sent: its HTTP method and Mux's status (None when no
+answer came). Monitoring hooks in here; the gateway knows nothing of how it is counted."""
+
 _RETRYABLE = (MuxRateLimited, MuxServerError, MuxNetworkError)
 RESET_CAP = 60.0  # at most this long a `X-RateLimit-Reset` holds requests back
 
@@ -294,6 +298,8 @@ class MuxClient:
         self.on_progress: OnProgress = ignore
         """Told of every request (`ApiCall`) and every wait (`Waiting`); a caller that wants
         its own listener for one walk takes a view (`using`)."""
+        self.on_request: RequestObserver | None = None
+        """Told of every request's method and status (e.g. a metrics counter); optional."""
         self._pacers = {
             "POST": Pacer(post_rate if pace else 0),
             # A burst of 2: the environment check and the first real request go out together.
@@ -388,20 +394,25 @@ class MuxClient:
 
     def _once(self, verb: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         pacer = self._before_request(verb)
+        status: int | None = None
         try:
             resp = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+            status = resp.status
             try:
                 raw = resp.data
                 self._note_budget(pacer, resp.headers)
             finally:
                 resp.release_conn()
         except mux_exc.ApiException as exc:
+            status = int(exc.status or 0) or None
             self._note_budget(pacer, exc.headers)
             raise self._map(exc, what) from None
         except urllib3.exceptions.HTTPError as exc:
             raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
         except OSError as exc:
             raise MuxNetworkError(f"could not reach Mux to {what}: {exc.strerror or exc}") from None
+        finally:
+            self._after_request(verb, status)
         if not raw:
             return {}
         try:
@@ -442,6 +453,10 @@ class MuxClient:
         self.on_progress(ApiCall(calls))
         return pacer
 
+    def _after_request(self, verb: str, status: int | None) -> None:
+        if self.on_request is not None:
+            self.on_request(verb, status)
+
     def _http_once(self, verb: str, what: str, path: str) -> Any:
         """One request with httpx, for endpoints mux-python lacks: paced and mapped as
         `_once` is."""
@@ -459,7 +474,9 @@ class MuxClient:
                 follow_redirects=False,
             )
         except httpx.HTTPError as exc:
+            self._after_request(verb, None)
             raise MuxNetworkError(f"could not reach Mux to {what}: {type(exc).__name__}") from None
+        self._after_request(verb, resp.status_code)
         self._note_budget(pacer, resp.headers)
         if resp.status_code != 200:
             raise self._map_status(resp.status_code, resp.content, resp.headers, what)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import httpx
     from sqlalchemy import Engine
 
-    from vidpipe.mux import Environment, MuxGateway
+    from vidpipe.mux import Environment, MuxGateway, Stats
 
 Checked = TypeVar("Checked")
 
@@ -41,6 +41,7 @@ class Session:
         self._gateway: MuxGateway | None = None
         self._http: httpx.Client | None = None
         self._environment: Environment | None = None
+        self._spent: Stats | None = None  # a closed gateway's counts (see mux_stats)
 
     @classmethod
     def from_env(cls, *, notify: Notify | None = None, **overrides: Any) -> Self:
@@ -60,6 +61,7 @@ class Session:
         """Close the gateway and the HTTP client it shares, and dispose of the engine."""
         if self._gateway is not None:
             self._gateway.close()
+            self._spent = self._gateway.stats
             self._gateway = None
         if self._http is not None:
             self._http.close()
@@ -83,6 +85,11 @@ class Session:
     def engine(self) -> Engine:
         """The platform database (its vidpipe tables checked on first use)."""
         return self._database()
+
+    def mux_stats(self) -> Stats | None:
+        """The Mux calls made so far (requests, retries, 429s), also after `close()`; None
+        when no gateway was made."""
+        return self._gateway.stats if self._gateway is not None else self._spent
 
     @property
     def gateway(self) -> MuxGateway:

@@ -8,6 +8,7 @@ import typer
 from typer import Context
 
 from vidpipe.cli.base import app, open_vidpipe
+from vidpipe.cli.monitoring import MetricsFileOpt, RunMetrics, metrics_file
 from vidpipe.cli.options import Named, command, duration, suggest
 
 if TYPE_CHECKING:
@@ -47,20 +48,29 @@ def status(ctx: Context, all_rows: AllRowsOpt = False, *, target: Named, ui: "UI
 
 
 @command(app, output="table", target=True)
-def verify(ctx: Context, *, target: Named, ui: "UI") -> None:
+def verify(ctx: Context, metrics_path: MetricsFileOpt = None, *, target: Named, ui: "UI") -> None:
     """Read-only drift report: exit 0 when the database agrees with Mux, 1 on drift."""
     from vidpipe.render import render_report
 
-    report = _walk(ctx, ui, "verify", **target.kwargs())
-    render_report(ui, report, title="verify")
-    if not report.ok:
-        raise typer.Exit(1)
+    with metrics_file(metrics_path, "verify", ui) as run:
+        report = _walk(ctx, ui, "verify", run=run, **target.kwargs())
+        render_report(ui, report, title="verify")
+        if not report.ok:
+            raise typer.Exit(1)
 
 
-def _walk(ctx: typer.Context, ui: "UI", command: str, **arguments: Any) -> Any:
-    """`vp.<command>(**arguments)` with the facade, while the terminal shows the walk."""
+def _walk(
+    ctx: typer.Context, ui: "UI", command: str, run: RunMetrics | None = None, **arguments: Any
+) -> Any:
+    """`vp.<command>(**arguments)` with the facade, while the terminal shows the walk; its
+    report (and, should it fail, its Mux calls) go to `run`'s textfile."""
     with open_vidpipe(ctx, ui) as vp, ui.walk(command) as on_progress:
-        return getattr(vp, command)(on_progress=on_progress, **arguments)
+        if run is not None:
+            run.vidpipe = vp
+        report = getattr(vp, command)(on_progress=on_progress, **arguments)
+    if run is not None:
+        run.report(report)
+    return report
 
 
 @command(app, output="table")
@@ -87,6 +97,7 @@ def sync(
         ),
     ] = 10,
     fix_policy: FixPolicyOpt = False,
+    metrics_path: MetricsFileOpt = None,
     *,
     ui: "UI",
 ) -> None:
@@ -101,10 +112,11 @@ def sync(
         "max_clears": max_clears,
         "fix_policy": fix_policy,
     }
-    report = _walk(ctx, ui, "sync", **options)
-    render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
-    if not report.ok:
-        raise typer.Exit(1)
+    with metrics_file(metrics_path, "sync", ui) as run:
+        report = _walk(ctx, ui, "sync", run=run, **options)
+        render_report(ui, report, title="sync (dry run)" if dry_run else "sync")
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 def _confirm(ui: "UI", plan: "DeletePlan") -> None:

@@ -7,6 +7,7 @@ import typer
 from typer import Context
 
 from vidpipe.cli.base import app, open_vidpipe
+from vidpipe.cli.monitoring import MetricsFileOpt, metrics_file
 from vidpipe.cli.options import Named, UploadChoices, command, duration, suggest
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def import_(
     manifest: ManifestArg,
     jobs: JobsOpt = 4,
     dry_run: PlanOnlyOpt = False,
+    metrics_path: MetricsFileOpt = None,
     *,
     choices: UploadChoices,
     ui: "UI",
@@ -61,13 +63,16 @@ def import_(
     an item failed, 2 when a line is bad (nothing is changed then)."""
     from vidpipe.render import import_progress, render_import
 
-    with open_vidpipe(ctx, ui) as vp, import_progress(ui) as observer:
-        report = vp.import_manifest(
-            manifest, jobs=jobs, dry_run=dry_run, observer=observer, **choices.kwargs()
-        )
-    render_import(ui, report)
-    if not report.ok:
-        raise typer.Exit(1)
+    with metrics_file(metrics_path, "import", ui) as run:
+        with open_vidpipe(ctx, ui) as vp, import_progress(ui) as observer:
+            run.vidpipe = vp
+            report = vp.import_manifest(
+                manifest, jobs=jobs, dry_run=dry_run, observer=observer, **choices.kwargs()
+            )
+        run.report(report)
+        render_import(ui, report)
+        if not report.ok:
+            raise typer.Exit(1)
 
 
 ExpiresOpt = Annotated[

@@ -7,6 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from vidpipe.cli.base import make_ui, open_vidpipe, webhook_app
+from vidpipe.cli.monitoring import (
+    LogFormatOpt,
+    MetricsHostOpt,
+    MetricsPortOpt,
+    check_log_format,
+    json_message,
+    raw_line,
+)
 from vidpipe.cli.options import command
 
 if TYPE_CHECKING:
@@ -18,11 +26,24 @@ def webhook_serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = "127.0.0.1",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Serve Mux webhooks (POST / or /webhooks/mux), verified with MUX_WEBHOOK_SECRET."""
+    check_log_format(log_format)
     ui = make_ui()
     with open_vidpipe(ctx, ui) as vp:
-        vp.serve_webhooks(host=host, port=port, log=ui.message)
+        if log_format == "json":
+            vp.notify = json_message
+        vp.serve_webhooks(
+            host=host,
+            port=port,
+            log=ui.message if log_format == "text" else raw_line,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+            log_format=log_format,
+        )
 
 
 @command(webhook_app, "apply", output="json")

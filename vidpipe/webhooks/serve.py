@@ -46,11 +46,19 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from vidpipe.assets import Policies
 from vidpipe.db import TOMBSTONE_TTL, transaction
-from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected, escape_controls
+from vidpipe.errors import ConfigError, MuxError, VidpipeError, WebhookRejected
 from vidpipe.mux import Environment, MuxGateway, RetryPolicy
 from vidpipe.records import prune_tombstones
+from vidpipe.webhooks import health
 from vidpipe.webhooks.events import EventOutcome, handle_event, parse_event
-from vidpipe.webhooks.signature import BadSignature, verify_signature
+from vidpipe.webhooks.logs import LogFormat, LogRecord, formatter, level_of
+from vidpipe.webhooks.signature import (
+    BadSignature,
+    MissingSignature,
+    StaleSignature,
+    verify_signature,
+)
+from vidpipe.webhooks.telemetry import ByPort, WebhookMetrics, metrics_app, observe_mux
 
 MAX_BODY = 1 << 20
 """Mux events are a few KiB; 1 MiB leaves room and bounds the memory a request can take."""
@@ -66,8 +74,6 @@ MAX_HEADER_BYTES = 16 * 1024
 """Cap on a request's line plus headers (a Mux delivery's are well under 2 KiB): 431 beyond."""
 MAX_IN_PROGRESS = 200
 """Requests being handled at once (headers received, not yet answered); 503 beyond."""
-MAX_LOG_LINE = 1000
-"""Characters of one log line at most (an event's fields are the sender's to choose)."""
 MAX_CONNECTIONS = 1000
 """Open connections at most (fewer when the file-descriptor limit is low); beyond, the
 oldest connection waiting for a request is closed to make room."""
@@ -85,6 +91,9 @@ class _TooLarge(Exception):
     pass
 
 
+WEBHOOK_PATHS = ("/", "/webhooks/mux")
+
+
 def http_status(rejection: WebhookRejected) -> int:
     """The status that answers a rejected webhook: 401 for a signature that does not match
     or is out of date (`BadSignature`, `StaleSignature`); 400 for a missing or garbled
@@ -92,6 +101,23 @@ def http_status(rejection: WebhookRejected) -> int:
     if isinstance(rejection, BadSignature):
         return 401
     return 400
+
+
+def rejection_reason(rejection: WebhookRejected) -> str:
+    """The metrics label of a rejection: `stale`, `signature` (missing, garbled or wrong)
+    or `malformed` (a body that is not a Mux event)."""
+    if isinstance(rejection, StaleSignature):
+        return "stale"
+    if isinstance(rejection, BadSignature | MissingSignature):
+        return "signature"
+    return "malformed"
+
+
+def _database_failed(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) is SQLAlchemy's: the database failed."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError) or isinstance(exc.__cause__, SQLAlchemyError)
 
 
 def webhook_gateway(settings: Any) -> MuxGateway | None:
@@ -121,8 +147,11 @@ def create_app(
     policies: Policies | None = None,
     max_in_progress: int = MAX_IN_PROGRESS,
     prune_every: float | None = PRUNE_EVERY,
+    metrics: WebhookMetrics | None = None,
+    log_format: LogFormat | str = LogFormat.TEXT,
 ) -> Starlette:
-    """The webhook app: POST `/` and `/webhooks/mux` take events; GET `/` is a health check.
+    """The webhook app: POST `/` and `/webhooks/mux` take events; GET `/` is a health check,
+    and so are `/healthz` and `/readyz` (`vidpipe.webhooks.health`).
     A ready asset is recorded with its playback ID of its row's policy (`policies`).
 
     `engine` may be a factory, called once on first use (and so is `gateway_factory`): the
@@ -130,19 +159,27 @@ def create_app(
     requests at once are answered 503 (Mux retries later). `environment` is the one the
     database belongs to: events from another Mux environment are answered 200 and ignored.
     Old tombstones are pruned after the first event handled and then at most every
-    `prune_every` seconds (None: never).
+    `prune_every` seconds (None: never). Every request is counted in `metrics` (the app's
+    `state.metrics`; a fresh `WebhookMetrics` when none is given) and the Mux gateway's
+    calls too. `log` receives one line per request, as text or JSON (`log_format`).
     """
     if not secret:
         raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
-    emit = log or _no_log
+    sink = log or _no_log
+    line_of = formatter(log_format)
+    counts = metrics if metrics is not None else WebhookMetrics()
     lock = threading.Lock()
     shared: dict[str, Any] = {}
+
+    def emit(record: LogRecord) -> None:
+        sink(line_of(record))
 
     def resources() -> tuple[Engine, MuxGateway | None]:
         with lock:
             if "engine" not in shared:
                 shared["engine"] = engine() if callable(engine) else engine
                 shared["gateway"] = gateway_factory() if gateway_factory else None
+                observe_mux(shared["gateway"], counts)
         return shared["engine"], shared["gateway"]
 
     pruned_at: list[float] = []  # monotonic time of the last pruning, once there was one
@@ -159,10 +196,12 @@ def create_app(
             with transaction(eng) as conn:
                 n = prune_tombstones(conn)
         except VidpipeError as exc:  # the event was handled; pruning waits for its next turn
-            emit(f"webhook tombstone pruning failed: {exc.message}")
+            counts.database_errors.inc()
+            emit(LogRecord(f"webhook tombstone pruning failed: {exc.message}", level="error"))
             return
         if n:
-            emit(f"webhook pruned {n} tombstone(s) older than {TOMBSTONE_TTL // 86400} days")
+            days = TOMBSTONE_TTL // 86400
+            emit(LogRecord(f"webhook pruned {n} tombstone(s) older than {days} days"))
 
     def handle(event: dict[str, Any]) -> EventOutcome:
         eng, gateway = resources()
@@ -172,90 +211,150 @@ def create_app(
         prune_if_due(eng)
         return outcome
 
-    def answer(status: int, line: str, payload: dict[str, Any]) -> JSONResponse:
-        emit(_log_text(f"webhook {status} {line}"))
+    def answer(status: int, line: str, payload: dict[str, Any], **fields: Any) -> JSONResponse:
+        """The response, and its log record (`fields`: the event's, and `started`)."""
+        started = fields.pop("started", None)
+        duration = None if started is None else time.monotonic() - started
+        level = level_of(status)
+        emit(LogRecord(f"webhook {status} {line}", level, status, duration=duration, **fields))
         return JSONResponse(payload, status_code=status)
 
-    def refuse(status: int, reason: str) -> JSONResponse:
-        return answer(status, f"rejected: {reason}", {"ok": False, "error": reason})
+    def refuse(status: int, reason: str, label: str, started: float) -> JSONResponse:
+        counts.refused(label)
+        payload = {"ok": False, "error": reason}
+        return answer(status, f"rejected: {reason}", payload, started=started)
+
+    def unhandled(status: int, word: str, reason: str, fields: dict[str, Any]) -> JSONResponse:
+        """An authentic event not handled: `word` is `rejected` or `error`."""
+        line = f"{fields['type']} id={fields['event_id'] or '-'} outcome={word}: {reason}"
+        return answer(status, line, {"ok": False, "error": reason}, outcome=word, **fields)
 
     async def receive(request: Request) -> Response:
+        started = time.monotonic()
         declared = request.headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > max_body:
             # Refused before reading a byte; uvicorn closes the connection after answering.
-            return refuse(413, f"body of {int(declared)} bytes is over the {max_body}-byte cap")
+            reason = f"body of {int(declared)} bytes is over the {max_body}-byte cap"
+            return refuse(413, reason, "too_large", started)
         try:
             body = await asyncio.wait_for(_read_capped(request, max_body), body_timeout)
         except _TooLarge:
-            return refuse(413, f"body is over the {max_body}-byte cap")
+            return refuse(413, f"body is over the {max_body}-byte cap", "too_large", started)
         except TimeoutError:
-            return refuse(408, f"body not received within {body_timeout:g} s")
+            return refuse(408, f"body not received within {body_timeout:g} s", "timeout", started)
         except ClientDisconnect:
-            emit("webhook - rejected: client disconnected before sending the body")
+            counts.refused("malformed")
+            emit(LogRecord("webhook - rejected: client disconnected before sending the body"))
             return Response(status_code=400)
         try:
             # Signature before parsing: unauthenticated bytes are never interpreted.
             verify_signature(secret, request.headers.get("mux-signature"), body)
             event = parse_event(body)
         except WebhookRejected as exc:
-            return refuse(http_status(exc), exc.message)
-        label = f"{event.get('type')} id={event.get('id') or '-'}"
+            return refuse(http_status(exc), exc.message, rejection_reason(exc), started)
+        fields: dict[str, Any] = {
+            "type": str(event.get("type")),
+            "event_id": str(event.get("id") or "") or None,
+            "started": started,
+        }
         try:
             outcome = await asyncio.wait_for(run_in_threadpool(handle, event), handler_timeout)
         except WebhookRejected as exc:
-            return answer(
-                http_status(exc),
-                f"{label} outcome=rejected: {exc.message}",
-                {"ok": False, "error": exc.message},
-            )
+            counts.refused(rejection_reason(exc))
+            return unhandled(http_status(exc), "rejected", exc.message, fields)
         except TimeoutError:
+            counts.refused("timeout")
             reason = f"not handled within {handler_timeout:g} s; retry later"
-            return answer(503, f"{label} outcome=error: {reason}", {"ok": False, "error": reason})
-        except (MuxError, VidpipeError) as exc:
-            # Database or Mux trouble: 5xx so Mux retries; the transaction rolled back.
-            return answer(
-                503, f"{label} outcome=error: {exc.message}", {"ok": False, "error": exc.message}
-            )
-        except Exception as exc:  # a bug: answer 500, keep serving, say what kind
-            reason = f"internal error ({type(exc).__name__})"
-            return answer(500, f"{label} outcome=error: {reason}", {"ok": False, "error": reason})
-        return answer(200, outcome.log_line(), {"ok": True, **outcome.as_json()})
+            return unhandled(503, "error", reason, fields)
+        except Exception as exc:
+            # Database or Mux trouble (MuxError, VidpipeError): 503 so Mux retries; the
+            # transaction rolled back. Anything else is a bug: 500, keep serving, say what kind.
+            counts.accepted(fields["type"], "error")
+            if _database_failed(exc):
+                counts.database_errors.inc()
+            if isinstance(exc, MuxError | VidpipeError):
+                return unhandled(503, "error", exc.message, fields)
+            return unhandled(500, "error", f"internal error ({type(exc).__name__})", fields)
+        counts.accepted(outcome.event_type, outcome.outcome.value)
+        return answer(
+            200,
+            outcome.log_line(),
+            {"ok": True, **outcome.as_json()},
+            outcome=outcome.outcome.value,
+            asset=outcome.asset_id,
+            **fields,
+        )
 
-    async def health(_request: Request) -> Response:
+    async def health_root(_request: Request) -> Response:
         return JSONResponse({"ok": True, "service": "vidpipe webhooks"})
 
     def busy() -> None:
-        emit(f"webhook 503 rejected: more than {max_in_progress} requests in progress")
+        counts.refused("overloaded")
+        emit(
+            LogRecord(
+                f"webhook 503 rejected: more than {max_in_progress} requests in progress",
+                level="error",
+                status=503,
+            )
+        )
 
-    return Starlette(
+    def shared_engine() -> Engine:
+        return resources()[0]
+
+    app = Starlette(
         routes=[
-            Route("/", health, methods=["GET"]),
+            Route("/", health_root, methods=["GET"]),
             Route("/", receive, methods=["POST"]),
             Route("/webhooks/mux", receive, methods=["POST"]),
+            *health.probes(shared_engine, environment, detail=False),
         ],
-        middleware=[Middleware(_InProgressLimit, limit=max_in_progress, on_refuse=busy)],
+        middleware=[
+            Middleware(_InProgressLimit, limit=max_in_progress, on_refuse=busy, metrics=counts)
+        ],
     )
+    app.state.metrics = counts
+    app.state.probes = health.probes(shared_engine, environment, detail=True)
+    return app
 
 
 class _InProgressLimit:
-    """Answers 503 when `limit` requests are already in progress.
+    """Answers 503 when `limit` requests are already in progress, and times the deliveries.
 
     It counts requests the application is handling (uvicorn calls it once a request's line
     and headers are complete) until their answer is sent. Connections that are idle, half
     open or still sending headers are never counted: uvicorn's own `limit_concurrency`
     counts open connections, so a few hundred idle sockets would take every slot.
+    `GET /healthz` is answered even at the limit (a busy server is alive). Every POST to a
+    webhook path, refused here or not, is one observation of the request histogram.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int, on_refuse: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        on_refuse: Callable[[], None],
+        metrics: WebhookMetrics,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.on_refuse = on_refuse
+        self.metrics = metrics
         self.active = 0  # one event loop: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] == "/healthz":
             await self.app(scope, receive, send)
             return
+        delivery = scope["method"] == "POST" and scope["path"] in WEBHOOK_PATHS
+        started = time.perf_counter()
+        try:
+            await self._limited(scope, receive, send)
+        finally:
+            if delivery:
+                self.metrics.request_seconds.observe(time.perf_counter() - started)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.active >= self.limit:
             self.on_refuse()
             refusal = JSONResponse(
@@ -266,17 +365,12 @@ class _InProgressLimit:
             await refusal(scope, receive, send)
             return
         self.active += 1
+        self.metrics.in_progress.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.active -= 1
-
-
-def _log_text(line: str) -> str:
-    """Any field of a log line may come from the request: control characters are escaped
-    (no forged lines), and a line is cut at `MAX_LOG_LINE` characters."""
-    line = escape_controls(line)
-    return line if len(line) <= MAX_LOG_LINE else line[: MAX_LOG_LINE - 1] + "…"
+            self.metrics.in_progress.dec()
 
 
 async def _read_capped(request: Request, max_body: int) -> bytes:
@@ -351,14 +445,21 @@ class _GuardedConnection(h11.Connection):
 
 
 class _Guard:
-    """Limits shared by every connection of one server: the open connections, oldest first."""
+    """Limits shared by every connection of one server: the open connections, oldest first.
+    `on_reject(reason)` hears each request refused before it reached the app."""
 
     def __init__(
-        self, *, header_timeout: float, max_header_bytes: int, max_connections: int
+        self,
+        *,
+        header_timeout: float,
+        max_header_bytes: int,
+        max_connections: int,
+        on_reject: Callable[[str], None] | None = None,
     ) -> None:
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self.max_connections = max_connections
+        self.on_reject = on_reject or _no_log
         self.open: dict[_GuardedH11Protocol, None] = {}  # insertion-ordered set
 
 
@@ -417,6 +518,7 @@ class _GuardedH11Protocol(H11Protocol):
         status = self.conn.error_status if isinstance(self.conn, _GuardedConnection) else 400
         if status not in (400, 413, 414, 431):
             status = 400
+        self.guard.on_reject("malformed" if status == 400 else "too_large")
         phrase = http.HTTPStatus(status).phrase
         self.transport.write(
             f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -434,6 +536,7 @@ class _GuardedH11Protocol(H11Protocol):
         self.guard.open.pop(self, None)
         if not self.transport.is_closing():
             if self.head_bytes:
+                self.guard.on_reject("timeout")
                 self.transport.write(
                     b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n"
                     b"connection: close\r\n\r\n"
@@ -472,13 +575,16 @@ def server_config(
     header_timeout: float = HEADER_TIMEOUT,
     max_header_bytes: int = MAX_HEADER_BYTES,
     max_connections: int = MAX_CONNECTIONS,
+    on_reject: Callable[[str], None] | None = None,
 ) -> uvicorn.Config:
     """uvicorn settings for a production endpoint (also used by the tests): h11 with the
-    guards of `_GuardedH11Protocol`; the limit on requests in progress is the app's."""
+    guards of `_GuardedH11Protocol`; the limit on requests in progress is the app's.
+    `on_reject(reason)`: told of each request the guards refuse (a `REASONS` label)."""
     guard = _Guard(
         header_timeout=header_timeout,
         max_header_bytes=max_header_bytes,
         max_connections=_connection_cap(max_connections),
+        on_reject=on_reject,
     )
     protocol = type("GuardedH11Protocol", (_GuardedH11Protocol,), {"guard": guard})
     return uvicorn.Config(
@@ -509,10 +615,18 @@ def serve(
     log: Log = print,
     max_body: int = MAX_BODY,
     policies: Policies | None = None,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
+    log_format: LogFormat | str = LogFormat.TEXT,
 ) -> None:
     """Serve webhooks until SIGTERM or SIGINT, then finish open requests (up to 10 s) and
     return. A port that cannot be bound is a VidpipeError. `environment`: the database's
-    pinned Mux environment, as read at start (events from others are ignored)."""
+    pinned Mux environment, as read at start (events from others are ignored).
+
+    With `metrics_port`, a second listening socket (on `metrics_host`) answers `/metrics`,
+    `/healthz` and `/readyz`, in the same process and event loop. `log_format` `json`
+    writes every line, the server's own included, as one JSON object."""
+    metrics = WebhookMetrics()
     app = create_app(
         engine,
         secret,
@@ -521,19 +635,40 @@ def serve(
         max_body=max_body,
         log=log,
         policies=policies,
+        metrics=metrics,
+        log_format=log_format,
     )
-    sock = bind(host, port)
-    server = _Server(server_config(app, host=host, port=port))
-    bound_port = sock.getsockname()[1]
-    confirm = "confirming events with Mux" if gateway else "trusting signed events: no Mux token"
-    log(f"vidpipe webhooks listening on http://{host}:{bound_port}/ ({confirm})")
-    if environment is not None:
-        log(f"accepting events of Mux environment {environment} only")
+    line_of = formatter(log_format)
+
+    def say(text: str) -> None:
+        log(line_of(LogRecord(text)))
+
+    sockets = [bind(host, port)]
+    bound_port = sockets[0].getsockname()[1]
+    asgi: Any = app
     try:
-        server.run(sockets=[sock])
+        if metrics_port is not None:
+            sockets.append(bind(metrics_host, metrics_port))
+            metrics_bound = sockets[1].getsockname()[1]
+            scrape = metrics_app(metrics, app.state.probes)
+            asgi = ByPort(app, port=metrics_bound, app=scrape)
+    except VidpipeError:
+        sockets[0].close()
+        raise
+    config = server_config(asgi, host=host, port=port, on_reject=metrics.refused)
+    server = _Server(config)
+    confirm = "confirming events with Mux" if gateway else "trusting signed events: no Mux token"
+    say(f"vidpipe webhooks listening on http://{host}:{bound_port}/ ({confirm})")
+    if metrics_port is not None:
+        say(f"metrics and health checks on http://{metrics_host}:{metrics_bound}/metrics")
+    if environment is not None:
+        say(f"accepting events of Mux environment {environment} only")
+    try:
+        server.run(sockets=sockets)
     finally:
-        sock.close()
-    log(f"vidpipe webhooks stopped ({server.stopped_by or 'shutdown'})")
+        for sock in sockets:
+            sock.close()
+    say(f"vidpipe webhooks stopped ({server.stopped_by or 'shutdown'})")
 
 
 def bind(host: str, port: int) -> socket.socket:
