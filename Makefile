@@ -32,6 +32,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/importer.py
+	$(BIN)/python bench/settings.py
 	$(BIN)/python bench/download.py
 
 clean:

@@ -3,12 +3,14 @@
 `vidpipe emulator` cannot be seeded from outside (creating 5,000 assets through the API would
 take 5,000 POSTs at 1/s), so the verify and sync benchmarks run this instead:
 
-    python bench/emulator_proc.py --out DIR --assets 5500 [--rate-limit] [--master-sizes N,N...]
+    python bench/emulator_proc.py --out DIR --assets 5500 [--rate-limit] [--vidpipe-meta TITLE]
+                                  [--master-sizes N,N...]
 
-Asset i (1-based) has passthrough `{"lesson_id": i}`. Once listening it writes
+Asset i (1-based) has passthrough `{"lesson_id": i}` (and with `--vidpipe-meta`, the meta
+vidpipe's upload gives lesson i titled TITLE). Once listening it writes
 `DIR/catalogue.json` ({"base_url", "assets": [[lesson_id, asset_id, playback_id], ...]}).
-On SIGUSR1 it writes `DIR/counts.json` (requests under /video/: total, by method, 429s, and
-a sequence number); on SIGTERM it writes them once more and exits.
+On SIGUSR1 it writes `DIR/counts.json` (requests under /video/: total, by method, asset
+list pages, 429s, and a sequence number); on SIGTERM it writes them once more and exits.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ def main() -> None:
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--no-checksum", action="store_true")
     parser.add_argument(
+        "--vidpipe-meta",
+        metavar="TITLE",
+        help="give asset i the meta vidpipe's upload gives lesson i titled TITLE",
+    )
+    parser.add_argument(
         "--master-sizes", default="", help="comma-separated master sizes of the seeded assets"
     )
     parser.add_argument("--master-ready-after", type=float, default=0.5)
@@ -47,9 +54,18 @@ def main() -> None:
     emulator = Emulator(
         ready_after=args.ready_after, rate_limit=args.rate_limit, checksum=not args.no_checksum
     )
-    seeded = emulator.seed_assets(
-        args.assets, passthrough_fn=lambda i: json.dumps({"lesson_id": i + 1})
-    )
+    if args.vidpipe_meta is None:
+        seeded = emulator.seed_assets(
+            args.assets, passthrough_fn=lambda i: json.dumps({"lesson_id": i + 1})
+        )
+    else:
+        seeded = [
+            emulator.seed_asset(
+                json.dumps({"lesson_id": i}),
+                meta={"title": args.vidpipe_meta, "external_id": f"lesson:{i}"},
+            )
+            for i in range(1, args.assets + 1)
+        ]
     emulator.master_access.ready_after = args.master_ready_after
     for asset, size in zip(
         seeded, (int(s) for s in args.master_sizes.split(",") if s), strict=False
@@ -68,9 +84,11 @@ def main() -> None:
         nonlocal seq
         seq += 1
         by_method: dict[str, int] = {}
+        list_gets = 0
         for method, path, _status in list(emulator.request_log):
             if path.startswith("/video/"):
                 by_method[method] = by_method.get(method, 0) + 1
+            list_gets += method == "GET" and path == "/video/v1/assets"
         _write(
             args.out / "counts.json",
             {
@@ -78,6 +96,7 @@ def main() -> None:
                 "total": emulator.count(),
                 "status_429": emulator.count(status=429),
                 "by_method": by_method,
+                "list_gets": list_gets,
             },
         )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from emulator_helpers import PlatformEmulator
 from pgserver import PgServer, require_pg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -62,7 +63,8 @@ def fast_retry(attempts: int = 6) -> RetryPolicy:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(ready_after=0.0) as emu:
+    """The emulator for end-to-end tests: its seeded assets carry the meta vidpipe gives."""
+    with PlatformEmulator(ready_after=0.0) as emu:
         yield emu
 
 

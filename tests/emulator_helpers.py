@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import mux_python
 
+from vidpipe.emulator import Emulator
+
 KIB = 1024
 BLOCK = 256 * KIB
 
@@ -183,3 +185,51 @@ def refused_url(path: str = "/video.mp4") -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}{path}"
+
+
+def vidpipe_meta(passthrough: str | None) -> dict[str, str] | None:
+    """The meta vidpipe's upload gives an asset whose passthrough is `passthrough`, for the
+    rows of the `platform` fixture (`Lesson N` / `Course N`); None for another passthrough."""
+    try:
+        named = json.loads(passthrough or "")
+    except ValueError:
+        return None
+    if not isinstance(named, dict) or len(named) != 1:
+        return None
+    ((key, row_id),) = named.items()
+    kind = {"lesson_id": "lesson", "course_id": "course"}.get(key)
+    if kind is None or not isinstance(row_id, int):
+        return None
+    return {"title": f"{kind.title()} {row_id}", "external_id": f"{kind}:{row_id}"}
+
+
+class PlatformEmulator(Emulator):
+    """The emulator, whose seeded assets carry the meta vidpipe's uploads give them
+    (`vidpipe_meta`) unless a test gives its own: a seeded asset then looks as vidpipe made
+    it, so only the drift a test sets up shows."""
+
+    def seed_assets(  # type: ignore[override]
+        self,
+        n: int,
+        passthrough_fn: Callable[[int], str | None] = lambda _: None,
+        *args: Any,
+        meta: dict[str, str] | None = None,
+        asset_ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]]:
+        if meta is not None:
+            return super().seed_assets(
+                n, passthrough_fn, *args, meta=meta, asset_ids=asset_ids, **kwargs
+            )
+        out: list[dict[str, Any]] = []
+        for i in range(n):
+            passthrough = passthrough_fn(i)
+            out += super().seed_assets(
+                1,
+                lambda _, p=passthrough: p,  # type: ignore[misc]
+                *args,
+                meta=vidpipe_meta(passthrough),
+                asset_ids=[asset_ids[i]] if asset_ids else None,
+                **kwargs,
+            )
+        return out

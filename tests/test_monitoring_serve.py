@@ -428,3 +428,63 @@ def test_json_log_lines_parse_and_escape_control_characters(platform: Platform) 
     refused = [r for r in records if r.get("status") == 401]
     assert len(refused) == 1 and refused[0]["level"] == "warning"
     assert any("stopped (SIGTERM)" in r["message"] for r in records)
+
+
+# -- overload, time-outs and database errors are counted -----------------------------------------
+
+
+def exposition_samples(metrics: WebhookMetrics) -> dict[Any, float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(metrics.exposition().decode())
+        for s in f.samples
+    }
+
+
+def test_overload_and_handler_timeouts_are_counted_as_such(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    init_db(engine)
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+
+    class BlockingGateway:
+        def find_asset(self, asset_id: str) -> Any:
+            entered.release()
+            gate.wait(10)
+            return None
+
+    metrics = WebhookMetrics()
+    app = create_app(
+        engine,
+        SECRET,
+        gateway_factory=lambda: BlockingGateway(),  # type: ignore[arg-type,return-value]
+        max_in_progress=1,
+        handler_timeout=1.0,
+        metrics=metrics,
+    )
+    body = json.dumps(ready("slow")).encode()
+    with Served(app) as s, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(deliver, s.url, body, signed(body))
+        assert entered.acquire(timeout=10)
+        assert value(exposition_samples(metrics), "vidpipe_webhook_in_progress") == 1
+        assert deliver(s.url, body, signed(body)) == 503  # the one slot is taken
+        assert first.result(timeout=10) == 503  # not handled within 1 s
+        gate.set()
+    m = exposition_samples(metrics)
+    assert value(m, "vidpipe_webhook_rejected_total", reason="overloaded") == 1
+    assert value(m, "vidpipe_webhook_rejected_total", reason="timeout") == 1
+    assert value(m, "vidpipe_webhook_request_seconds_count") == 2
+    assert value(m, "vidpipe_webhook_in_progress") == 0
+    engine.dispose()
+
+
+def test_database_errors_are_counted_and_the_delivery_is_an_error(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'no-tables.db'}")  # vidpipe's tables missing
+    metrics = WebhookMetrics()
+    body = json.dumps(ready("asset-x")).encode()
+    with Served(create_app(engine, SECRET, metrics=metrics, prune_every=None)) as s:
+        assert deliver(s.url, body, signed(body)) == 503  # Mux retries later
+    m = exposition_samples(metrics)
+    assert value(m, "vidpipe_database_errors_total") == 1
+    assert value(m, "vidpipe_webhook_events_total", type="video.asset.ready", outcome="error") == 1
+    engine.dispose()

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 
 import pytest
 
+from vidpipe.assets import asset_meta
 from vidpipe.journal import State
 from vidpipe.mux import Asset, PlaybackId
 from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, SyncOptions, plan
@@ -38,8 +39,10 @@ def asset(
     playback_ids: Iterable[str] | None = None,
     error: str | None = None,
 ) -> Asset:
-    """A Mux asset; its passthrough names `target`, its public playback ID is `pb-ID`."""
+    """A Mux asset; its passthrough names `target`, its public playback ID is `pb-ID`, its
+    meta is what an upload for `target` sets."""
     pids = [f"pb-{asset_id}"] if playback_ids is None else list(playback_ids)
+    meta = asset_meta(f"title of {target}", target.external_id) if target is not None else {}
     return Asset(
         id=asset_id,
         status=status,
@@ -48,6 +51,7 @@ def asset(
         created_at=created_at,
         upload_id=upload_id,
         error=error,
+        meta=meta,
     )
 
 

@@ -31,11 +31,13 @@ SIGNED_LESSONS = Policies(lesson="signed", course="public")
 
 
 def mux_asset(asset_id: str, *pids: tuple[str, str], passthrough: str | None = None) -> Asset:
+    """A ready asset made for lesson 1 (titled `t`), with these (ID, policy) playback IDs."""
     return Asset(
         id=asset_id,
         status="ready",
         playback_ids=tuple(PlaybackId(pid, policy) for pid, policy in pids),
         passthrough=passthrough if passthrough is not None else L1.passthrough,
+        meta={"title": "t", "external_id": L1.external_id},
     )
 
 

@@ -1077,7 +1077,12 @@ def test_status_and_delete_through_the_library(
     doc = status_mod.status(env.engine, gateway).as_json()
     by = {e["target"]["id"]: e for e in doc["targets"]}
     assert by[1]["shared_with"] == [lesson(2)] and by[1]["mux"]["status"] == "ready"
-    assert by[3]["mux"] == {"status": "missing", "playback_ids": []}
+    assert by[3]["mux"] == {
+        "status": "missing",
+        "playback_ids": [],
+        "captions": [],
+        "renditions": [],
+    }
     planned = delete_mod.plan_delete(env.engine, gateway, asset_id=shared["id"])
     assert planned.targets == [Target(Kind.LESSON, 1), Target(Kind.LESSON, 2)]
     result = delete_mod.delete(env.engine, gateway, planned)

@@ -30,6 +30,8 @@ from vidpipe.units import AUTO_CHUNK
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from vidpipe.asset_parts import Track
+    from vidpipe.captions import CaptionsReport
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.download import Downloader, DownloadObserver, DownloadResult
     from vidpipe.environment import Pinning
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from vidpipe.pipeline import UploadOptions, UploadOutcome
     from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
+    from vidpipe.reconcile.settings_plan import Wanted
     from vidpipe.status import StatusReport
     from vidpipe.webhooks import EventOutcome
 
@@ -307,7 +310,12 @@ class Vidpipe(Session):
         engine, gateway, _ = self._preflight(target)
         watch = on_progress or ignore
         report = reconcile.verify(
-            engine, gateway.using(on_progress=watch), target, policies=policies, on_progress=watch
+            engine,
+            gateway.using(on_progress=watch),
+            target,
+            policies=policies,
+            wanted=self._wanted(),
+            on_progress=watch,
         )
         report.environment = self._environment
         return report
@@ -321,14 +329,18 @@ class Vidpipe(Session):
         max_deletes: int = 10,
         max_clears: int | None = 10,
         fix_policy: bool = False,
+        fix_settings: bool = False,
+        max_fixes: int | None = 100,
         before_apply: Callable[[], None] | None = None,
         on_progress: OnProgress | None = None,
     ) -> Report:
         """Make the database agree with Mux (one sync at a time). A plan that would clear more
         than `max_clears` rows (None: no limit) changes nothing and reports `blocked`. Policy
-        drift is reported, and repaired only with `fix_policy`. `before_apply` is called after
-        planning, before the first write (a hook for tests); `on_progress(event)` hears the
-        walk and the changes applied."""
+        drift is reported, and repaired only with `fix_policy`; assets lacking the configured
+        captions, static renditions or their row's meta are given them only with
+        `fix_settings` (more than `max_fixes` assets to fix: nothing at all is applied).
+        `before_apply` is called after planning, before the first write (a hook for tests);
+        `on_progress(event)` hears the walk and the changes applied."""
         from vidpipe import reconcile
 
         if orphan_min_age < 0:
@@ -337,6 +349,8 @@ class Vidpipe(Session):
             raise UsageError("the deletion limit must not be negative")
         if max_clears is not None and max_clears < 0:
             raise UsageError("the clear limit must not be negative")
+        if max_fixes is not None and max_fixes < 0:
+            raise UsageError("the fix limit must not be negative")
         options = reconcile.SyncOptions(
             dry_run=dry_run,
             prune_orphans=prune_orphans,
@@ -345,6 +359,9 @@ class Vidpipe(Session):
             orphan_min_age=orphan_min_age,
             max_deletes=max_deletes,
             max_clears=max_clears,
+            wanted=self._wanted(),
+            fix_settings=fix_settings,
+            max_fixes=max_fixes,
         )
         engine, gateway, _ = self._preflight()
         watch = on_progress or ignore
@@ -394,6 +411,84 @@ class Vidpipe(Session):
         engine, gateway, _ = self._preflight()
         watch = on_progress or ignore
         return delete(engine, gateway.using(on_progress=watch), plan, on_progress=watch)
+
+    # -- captions (subtitle files on a target's asset) -----------------------------------
+
+    def captions_add(
+        self,
+        url: str,
+        *,
+        language: str,
+        lesson: int | None = None,
+        course: int | None = None,
+        name: str | None = None,
+        closed_captions: bool = False,
+        wait: bool = True,
+    ) -> CaptionsReport:
+        """Have Mux fetch the WebVTT or SRT file at `url` as a subtitle track of the target's
+        asset; with `wait`, until it is ready (`vidpipe.captions.CaptionFailed` when Mux
+        cannot read it). A local path or a non-http(s) URL, a bad language code, a target
+        with no row or no video, or a track name already taken: `UsageError`, nothing made."""
+        from vidpipe import captions
+
+        target = self._target(lesson, course)
+        captions.check_subtitle_url(url)
+        captions.check_language(language)
+        engine, gateway, _ = self._preflight(
+            target, check=lambda engine: captions.recorded_asset(engine, target)
+        )
+        return captions.add_track(
+            engine,
+            gateway,
+            target,
+            url,
+            language=language,
+            name=name,
+            closed_captions=closed_captions,
+            wait=wait,
+        )
+
+    def captions_list(
+        self, *, lesson: int | None = None, course: int | None = None
+    ) -> CaptionsReport:
+        """The text tracks of the target's asset."""
+        from vidpipe import captions
+
+        target = self._target(lesson, course)
+        engine, gateway, _ = self._preflight(
+            target, check=lambda engine: captions.recorded_asset(engine, target)
+        )
+        return captions.list_tracks(engine, gateway, target)
+
+    def captions_remove(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        language: str | None = None,
+        track: str | None = None,
+        confirm: Callable[[list[Track]], bool] | None = None,
+    ) -> CaptionsReport:
+        """Delete the target's text tracks of `language`, or the text track `track`;
+        `confirm(tracks)` may decline. None matching: `UsageError`."""
+        from vidpipe import captions
+
+        target = self._target(lesson, course)
+        if (language is None) == (track is None):
+            raise UsageError("name either a language or a track to remove")
+        engine, gateway, _ = self._preflight(
+            target, check=lambda engine: captions.recorded_asset(engine, target)
+        )
+        return captions.remove_tracks(
+            engine, gateway, target, language=language, track_id=track, confirm=confirm
+        )
+
+    def _wanted(self) -> Wanted:
+        """What today's settings ask of every recorded asset."""
+        from vidpipe.reconcile.settings_plan import Wanted
+
+        asked = self.asset_settings()
+        return Wanted(captions=asked.captions, renditions=asked.static_renditions)
 
     def apply_webhook(
         self, body: bytes, *, signature: str | None = None, verify: bool = True

@@ -339,7 +339,9 @@ def _run_in(workdir: Path, run: RunStep) -> None:
         lost = _lesson_asset(database_url, 1)
         emulator.delete_asset_silently(lost)
         say.note(f"deleted asset {lost} on Mux; the database still names it for lesson 1")
-        seeded = emulator.seed_asset(passthrough=json.dumps({"lesson_id": 2}))
+        # As vidpipe's upload made it (its meta from the row), a webhook short of recorded.
+        meta = {"title": dict(LESSONS)[2], "external_id": "lesson:2"}
+        seeded = emulator.seed_asset(passthrough=json.dumps({"lesson_id": 2}), meta=meta)
         say.note(f"asset {seeded['id']} is ready on Mux for lesson 2; the database has no idea")
         do(DemoStep(("verify",), expect=1), "expected: verify found drift")
 

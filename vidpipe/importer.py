@@ -243,6 +243,7 @@ class Importer:
         for item in items:  # a safety net: every line gets a result
             if item.line not in self._results:
                 self._finish(self._failed(item, "not finished (an internal error stopped it)"))
+        self._add_captions(items)
         return ImportReport(
             manifest=str(manifest),
             items=sorted(self._results.values(), key=lambda r: r.line),
@@ -251,6 +252,24 @@ class Importer:
             api_calls=self.mux.stats.calls - calls_before,
             rate_limited=self.mux.stats.rate_limited - limited_before,
         )
+
+    def _add_captions(self, items: list[Item]) -> None:
+        """Subtitle files of the items whose asset is recorded (`vidpipe.import_captions`); a
+        track Mux cannot make fails its item only."""
+        from vidpipe.import_captions import add_captions
+
+        work = []
+        for item in items:
+            result = self._results[item.line]
+            if not item.captions:
+                continue
+            if result.state is ItemState.TRANSFERRED:
+                result.warnings.append("captions are added once the asset is ready: import again")
+            elif result.state in (ItemState.DONE, ItemState.SKIPPED) and result.asset_id:
+                work.append((item.line, result.asset_id, item.captions))
+        for line, error in add_captions(self.mux, work).items():
+            self._results[line].state = ItemState.FAILED
+            self._results[line].error = error
 
     # -- workers ---------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 A manifest is CSV with a header row, or JSON Lines (one object a line), naming for each video
 a `source` (a file path, relative to the manifest's folder, or an `http(s)://` URL) and
-exactly one of `lesson` / `course`. `load` returns the checked items or raises
+exactly one of `lesson` / `course`, and optionally `captions`: subtitle files Mux is to fetch
+once the item's asset is ready (a CSV cell of `LANG=URL` pairs separated by spaces, or a JSON
+object `{"LANG": "URL"}`). `load` returns the checked items or raises
 `ManifestError` naming every bad line; it reads files and the database and changes nothing.
 
 Line numbers count the file's physical lines, header included (a CSV's first item is line
@@ -22,13 +24,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from vidpipe import journal
+from vidpipe.asset_parts import check_language, check_subtitle_url
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.errors import UsageError
 from vidpipe.media import FileSource, Source, check_source, display_source
 from vidpipe.records import read_row
 from vidpipe.targets import Kind, Target
 
-MANIFEST_COLUMNS = ("source", "lesson", "course")
+MANIFEST_COLUMNS = ("source", "lesson", "course", "captions")
 MAX_PROBLEMS_SHOWN = 50
 
 
@@ -43,6 +46,8 @@ class Item:
     current_asset_id: str | None  # what the row records now
     current_playback_id: str | None
     done_earlier: bool  # the row records the video an earlier run made from this source
+    captions: tuple[tuple[str, str], ...] = ()
+    """Subtitle files to add once the asset is ready: (language, URL) pairs."""
 
     @property
     def key(self) -> str:
@@ -92,6 +97,7 @@ class _Raw:
     source: Any
     lesson: Any
     course: Any
+    captions: Any = None
 
 
 def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
@@ -101,7 +107,7 @@ def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
     items: list[Item] = []
     by_target: dict[Target, int] = {}
     has_video = False
-    checked: list[tuple[_Raw, Target, Source]] = []
+    checked: list[tuple[_Raw, Target, Source, Any]] = []
     for raw in raws:
         target, why = _target(raw)
         found: list[str] = [why] if why else []
@@ -110,6 +116,7 @@ def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
             media = _source(raw.source, base)
         except UsageError as exc:
             found.append(str(exc))
+        subtitles = _captions(raw.captions, found)
         if target is not None:
             earlier = by_target.get(target)
             if earlier is not None:
@@ -119,9 +126,9 @@ def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
         if found:
             problems += [(raw.line, text) for text in found]
         elif target is not None and media is not None:
-            checked.append((raw, target, media))
+            checked.append((raw, target, media, subtitles))
     with transaction(engine) as conn:
-        for raw, target, media in checked:
+        for raw, target, media, subtitles in checked:
             row = read_row(conn, target)
             if row is None:
                 problems.append((raw.line, f"{target} does not exist in the database"))
@@ -134,6 +141,7 @@ def load(path: Path, engine: Engine, *, replace: bool) -> list[Item]:
                 current_asset_id=row.asset_id,
                 current_playback_id=row.playback_id,
                 done_earlier=False,
+                captions=subtitles,
             )
             if row.asset_id:
                 done = any(
@@ -209,7 +217,15 @@ def _read_json_lines(text: str) -> tuple[list[_Raw], list[tuple[int, str]]]:
         if unknown:
             problems.append((number, f"unknown key(s) {', '.join(unknown)}"))
             continue
-        raws.append(_Raw(number, obj.get("source"), obj.get("lesson"), obj.get("course")))
+        raws.append(
+            _Raw(
+                number,
+                obj.get("source"),
+                obj.get("lesson"),
+                obj.get("course"),
+                obj.get("captions"),
+            )
+        )
     return raws, problems
 
 
@@ -242,6 +258,7 @@ def _read_csv(text: str) -> tuple[list[_Raw], list[tuple[int, str]]]:
                     cells.get("source", ""),
                     cells.get("lesson") or None,
                     cells.get("course") or None,
+                    cells.get("captions") or None,
                 )
             )
     except csv.Error as exc:
@@ -254,7 +271,7 @@ def _check_header(header: list[str]) -> str | None:
     if unknown:
         return (
             f"the header names unknown column(s) {', '.join(repr(c) for c in unknown)}; "
-            "it takes source, lesson, course"
+            "it takes source, lesson, course, captions"
         )
     if len(set(header)) != len(header):
         return "the header names a column twice"
@@ -293,6 +310,38 @@ def _positive_int(value: Any) -> int | None:
         number = int(value.strip())
         return number if number >= 1 else None
     return None
+
+
+def _captions(value: Any, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    """`LANG=URL LANG=URL` (CSV) or `{"LANG": "URL"}` (JSON) as checked pairs; each problem
+    is added to `problems`."""
+    if value is None or value == "":
+        return ()
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, str):
+        for word in value.split():
+            lang, sep, url = word.partition("=")
+            if not sep:
+                problems.append(f"captions {word!r} is not LANG=URL")
+                continue
+            pairs.append((lang, url))
+    else:
+        problems.append('captions must be LANG=URL pairs (CSV) or {"LANG": "URL"} (JSON)')
+        return ()
+    out: list[tuple[str, str]] = []
+    for lang, url in pairs:
+        try:
+            if not isinstance(lang, str) or not isinstance(url, str):
+                raise UsageError("captions must map language codes to URLs")
+            code = check_language(lang)
+            if any(code.lower() == seen.lower() for seen, _ in out):
+                raise UsageError(f"captions name language {code} twice")
+            out.append((code, check_subtitle_url(url)))
+        except UsageError as exc:
+            problems.append(f"captions: {exc}")
+    return tuple(out)
 
 
 def _source(value: Any, base: Path) -> Source:

@@ -30,6 +30,14 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from vidpipe.asset_parts import (
+    StaticRendition,
+    Track,
+    parse_meta,
+    parse_mp4_support,
+    parse_renditions,
+    parse_tracks,
+)
 from vidpipe.assets import AssetSettings, caption_name
 from vidpipe.errors import (
     MuxBadRequest,
@@ -40,6 +48,7 @@ from vidpipe.errors import (
     MuxServerError,
     MuxUnauthorized,
 )
+from vidpipe.mux_tracks import TrackCalls
 from vidpipe.progress import ApiCall, OnProgress, Waiting, ignore
 
 CONNECT_TIMEOUT = 10.0
@@ -80,6 +89,11 @@ class Asset:
     upload_id: str | None = None
     duration: float | None = None
     error: str | None = None
+    tracks: tuple[Track, ...] = ()
+    static_renditions: tuple[StaticRendition, ...] = ()
+    mp4_support: str | None = None
+    """The legacy MP4 setting when it gives files (None: `none`)."""
+    meta: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def public_playback_id(self) -> str | None:
@@ -130,6 +144,10 @@ class Asset:
             upload_id=data.get("upload_id"),
             duration=data.get("duration"),
             error=error,
+            tracks=parse_tracks(data),
+            static_renditions=parse_renditions(data),
+            mp4_support=parse_mp4_support(data),
+            meta=parse_meta(data),
         )
 
 
@@ -422,13 +440,15 @@ class MuxClient:
 
     def _note_budget(self, pacer: Pacer, headers: Any) -> None:
         """`X-RateLimit-Remaining: 0` holds this kind of request back until
-        `X-RateLimit-Reset` (Unix seconds): the budget is the environment's, shared with
-        every other client, so the server's count beats this process's own pacing."""
+        `X-RateLimit-Reset` (Unix seconds) says a request is allowed again: the budget is the
+        environment's, shared with every other client, so the server's count beats this
+        process's own pacing. A paced gateway counts one request's token, not a full bucket."""
         if not headers:
             return
         try:
             remaining = headers.get("X-RateLimit-Remaining")
             reset = headers.get("X-RateLimit-Reset")
+            limit = headers.get("X-RateLimit-Limit") or 1
         except AttributeError:
             return
         if remaining is None or reset is None:
@@ -436,7 +456,14 @@ class MuxClient:
         try:
             if int(remaining) > 0:
                 return
-            wait = min(max(float(reset) - time.time(), 0.0), RESET_CAP)
+            wait = float(reset) - time.time()
+            if pacer.interval > 0:
+                # Reset is when the whole bucket is full again, in whole seconds rounded up:
+                # one request needs one token, (limit - 1) intervals sooner, and the true time
+                # may be up to a second earlier. The pacer adds its own spacing on top; holding
+                # to the rounded full-bucket time would idle up to 2 s after every POST.
+                wait -= (max(int(limit), 1) - 1) * pacer.interval + 1.0
+            wait = min(max(wait, 0.0), RESET_CAP)
         except ValueError:
             return
         if wait > 0:
@@ -519,7 +546,7 @@ class MuxClient:
         )
 
 
-class MuxGateway(MuxClient):
+class MuxGateway(MuxClient, TrackCalls):
     """Typed access to the parts of the Mux Video API vidpipe uses."""
 
     @classmethod

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from vidpipe.captions import CaptionsReport
 from vidpipe.delete import DeleteResult
 from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
 from vidpipe.manifest import Item
@@ -52,10 +53,22 @@ def render_status(ui: UI, report: StatusReport, *, show_all: bool = False) -> No
                 _playback_on_mux(e.db_playback_id, e.mux_playback_ids),
                 ", ".join(str(t) for t in e.shared_with),
                 _upload_text(e.upload),
+                _captions_text(e),
+                _renditions_text(e),
             )
         )
     columns = ["Target", "Title", "DB asset", "DB playback", "Mux status", "Mux playback"]
-    ui.table("vidpipe status", [*columns, "Shared with", "Upload"], rows)
+    extra = ["Shared with", "Upload", "Captions", "Renditions"]
+    ui.table("vidpipe status", [*columns, *extra], rows)
+
+
+def _captions_text(entry: StatusEntry) -> str:
+    """`en ready, fr preparing`: each text track's language and state."""
+    return ", ".join(f"{c['language'] or '?'} {c['status'] or ''}".strip() for c in entry.captions)
+
+
+def _renditions_text(entry: StatusEntry) -> str:
+    return ", ".join(f"{r['resolution'] or '?'} {r['status']}" for r in entry.renditions)
 
 
 def needs_attention(entry: StatusEntry) -> bool:
@@ -87,6 +100,10 @@ def _status_table(ui: UI, report: StatusReport, *, show_all: bool) -> None:
             notes.append("shared with " + ", ".join(str(t) for t in e.shared_with))
         if e.upload:
             notes.append("upload " + _upload_text(e.upload))
+        if e.captions:
+            notes.append("captions " + _captions_text(e))
+        if e.renditions:
+            notes.append("MP4 " + _renditions_text(e))
         notes_text = "; ".join(notes)
         rows.append((str(e.target), mux, e.db_asset_id, e.db_playback_id, notes_text, e.title))
     columns = [
@@ -159,18 +176,29 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
     )
     summary += f"{len(report.drift)} drift" if report.drift else "no drift"
     if report.blocked is not None:
-        summary += f"; nothing applied ({report.blocked.clears} clears over the limit)"
+        over = []
+        if report.blocked.over_clears:
+            over.append(f"{report.blocked.clears} clears")
+        if report.blocked.over_fixes:
+            over.append(f"{report.blocked.fixes} fixes")
+        summary += f"; nothing applied ({' and '.join(over)} over the limit)"
     ui.line(summary)
     _blocked(ui, report)
 
 
 def _blocked(ui: UI, report: Report) -> None:
     """A sync that would clear more rows than allowed says so on stderr (with --json too)."""
-    if report.blocked is not None:
-        ui.error(
-            f"{report.blocked.reason}; if these rows really lost their videos, run again with "
-            f"--max-clears {report.blocked.clears}"
-        )
+    blocked = report.blocked
+    if blocked is not None:
+        hints = []
+        if blocked.over_clears:
+            hints.append(
+                f"if these rows really lost their videos, run again with "
+                f"--max-clears {blocked.clears}"
+            )
+        if blocked.over_fixes:
+            hints.append(f"to fix them all, run again with --max-fixes {blocked.fixes}")
+        ui.error(f"{blocked.reason}; {'; '.join(hints)}")
 
 
 def _prose_last(
@@ -450,3 +478,48 @@ class _RichImport(_ImportObserver):
 
     def close(self) -> None:
         self.bar.stop()
+
+
+# -- captions -----------------------------------------------------------------------------------
+
+
+def render_captions(ui: UI, report: CaptionsReport, done: str) -> None:
+    """`captions add | list | remove`: the tracks concerned (`done`: `added`, `list`,
+    `removed`)."""
+    if ui.json_mode:
+        ui.json(report.as_json())
+        return
+    rows = [
+        (
+            t.id,
+            t.language_code or "",
+            t.name or "",
+            t.source,
+            t.status or "",
+            _cc(t.closed_captions),
+        )
+        for t in report.tracks
+    ]
+    if done == "list" and not rows:
+        ui.line(f"{report.target} (asset {report.asset_id}) has no text tracks")
+        return
+    if done == "list":
+        columns = [
+            Col("Track", Role.ID),
+            Col("Language"),
+            Col("Name", Role.TEXT),
+            Col("Source"),
+            Col("Status"),
+            Col("CC"),
+        ]
+        ui.table(f"text tracks of {report.target} (asset {report.asset_id})", columns, rows)
+        return
+    for t in report.tracks:
+        ui.line(
+            f"{done} track {t.id} ({t.language_code}, {t.name!r}) on {report.target}: "
+            f"{'deleted' if done == 'removed' else t.status}"
+        )
+
+
+def _cc(closed_captions: bool) -> str:
+    return "yes" if closed_captions else ""

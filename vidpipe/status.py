@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from vidpipe.asset_parts import StaticRendition, Track
 from vidpipe.db import UploadJournal, transaction
 from vidpipe.journal import target_of
 from vidpipe.mux import Asset, Environment, MuxGateway
@@ -36,13 +37,22 @@ class StatusEntry:
     mux_playback_ids: list[str] = field(default_factory=list)
     shared_with: list[Target] = field(default_factory=list)
     upload: dict[str, Any] | None = None
+    captions: list[dict[str, Any]] = field(default_factory=list)
+    """The asset's text tracks: language, name, source, status."""
+    renditions: list[dict[str, Any]] = field(default_factory=list)
+    """The asset's static renditions: resolution, status."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "target": self.target.as_json(),
             "title": self.title,
             "db": {"asset_id": self.db_asset_id, "playback_id": self.db_playback_id},
-            "mux": {"status": self.mux_status, "playback_ids": self.mux_playback_ids},
+            "mux": {
+                "status": self.mux_status,
+                "playback_ids": self.mux_playback_ids,
+                "captions": self.captions,
+                "renditions": self.renditions,
+            },
             "shared_with": [t.as_json() for t in self.shared_with],
             "upload": self.upload,
         }
@@ -106,8 +116,23 @@ def status(
             seen = assets.get(item.db_asset_id)
             item.mux_status = seen.status if seen else "missing"
             item.mux_playback_ids = [p.id for p in seen.playback_ids] if seen else []
+            item.captions = [_caption(t) for t in seen.tracks if t.type == "text"] if seen else []
+            item.renditions = [_rendition(r) for r in seen.static_renditions] if seen else []
             item.shared_with = [t for t in users.get(item.db_asset_id, []) if t != item.target]
     return StatusReport(sorted(by_target.values(), key=lambda e: e.target))
+
+
+def _caption(track: Track) -> dict[str, Any]:
+    return {
+        "language": track.language_code,
+        "name": track.name,
+        "source": track.source,
+        "status": track.status,
+    }
+
+
+def _rendition(rendition: StaticRendition) -> dict[str, Any]:
+    return {"resolution": rendition.resolution, "status": rendition.status}
 
 
 def _upload(entry: UploadJournal) -> dict[str, Any]:

@@ -352,11 +352,14 @@ class _WalkView:
         self._base: int | None = None
         self.wait_until = 0.0
         self.wait_note = ""
+        self.step_started = self.started
 
     def update(self, event: Event) -> None:
         from vidpipe.progress import ApiCall, StepProgress, Waiting
 
         if isinstance(event, StepProgress):
+            if event.step.value != self.step:
+                self.step_started = self.clock()
             self.step, self.done, self.total = event.step.value, event.done, event.total
         elif isinstance(event, ApiCall):
             if self._base is None:
@@ -378,6 +381,10 @@ class _WalkView:
         if self.step:
             count = f"{self.done:,}" + (f" of {self.total:,}" if self.total is not None else "")
             parts.append(f"{self.step}: {count}" if self.done or self.total else self.step)
+            if self.total and 0 < self.done < self.total:
+                # The pace so far in this step (paced by Mux's rate limit, so steady).
+                eta = int((now - self.step_started) / self.done * (self.total - self.done))
+                parts.append(f"ETA {eta // 60}:{eta % 60:02d}")
         parts.append(f"{self.calls:,} API call{'' if self.calls == 1 else 's'}")
         # Pacing sleeps are short and frequent: hold the note half a second so it reads.
         if now < self.wait_until + 0.5:

@@ -40,6 +40,7 @@ from vidpipe.cli.options import ASSET_OPTIONS, asset_options
 from vidpipe.cli import uploads  # noqa: F401  (upload, import, url)
 from vidpipe.cli import originals  # noqa: F401  (download, export)
 from vidpipe.cli import reports  # noqa: F401  (status, verify, sync, delete)
+from vidpipe.cli import captions  # noqa: F401  (captions add, list, remove)
 from vidpipe.cli import local  # noqa: F401  (emulator, demo)
 from vidpipe.cli import database  # noqa: F401  (db init, db pin)
 from vidpipe.cli import webhook  # noqa: F401  (webhook serve, webhook apply)

@@ -37,6 +37,21 @@ FixPolicyOpt = Annotated[
         "record it, delete their playback IDs of the other policy that no row names.",
     ),
 ]
+FixSettingsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fix-settings",
+        help="Bring recorded assets in line with today's settings: generate the configured "
+        "captions, add the configured static renditions, set meta from the row (additive).",
+    ),
+]
+MaxFixesOpt = Annotated[
+    int,
+    typer.Option(
+        help="Fix the settings of at most this many assets; over it, change nothing and exit 1.",
+        min=0,
+    ),
+]
 
 
 @command(app, output="table", target=True)
@@ -97,6 +112,8 @@ def sync(
         ),
     ] = 10,
     fix_policy: FixPolicyOpt = False,
+    fix_settings: FixSettingsOpt = False,
+    max_fixes: MaxFixesOpt = 100,
     metrics_path: MetricsFileOpt = None,
     *,
     ui: "UI",
@@ -111,6 +128,8 @@ def sync(
         "max_deletes": max_deletes,
         "max_clears": max_clears,
         "fix_policy": fix_policy,
+        "fix_settings": fix_settings,
+        "max_fixes": max_fixes,
     }
     with metrics_file(metrics_path, "sync", ui) as run:
         report = _walk(ctx, ui, "sync", run=run, **options)

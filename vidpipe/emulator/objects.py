@@ -131,6 +131,8 @@ class Asset:
     forced_error: bool = False
     text_tracks: list[TextTrack] = field(default_factory=list)
     rendition_ids: list[str] = field(default_factory=list)
+    parts: Any = None
+    """Tracks and static renditions added after creation (`tracks.Parts`), if any."""
     media_track_ids: tuple[str, str] = ("", "")
 
     @classmethod
@@ -212,13 +214,14 @@ class Asset:
             "ingest_type": "on_demand_direct_upload" if self.upload_id else "on_demand_url",
             "tracks": self._tracks(),
         }
-        if s.static_renditions:
-            out["static_renditions"] = {
-                "files": [
-                    static_rendition_file(r, file_id, self.status)
-                    for r, file_id in zip(s.static_renditions, self.rendition_ids, strict=True)
-                ]
-            }
+        files = [
+            static_rendition_file(r, file_id, self.status)
+            for r, file_id in zip(s.static_renditions, self.rendition_ids, strict=True)
+        ]
+        if self.parts is not None:
+            files += [p.to_json() for p in self.parts.renditions]
+        if files:
+            out["static_renditions"] = {"files": files}
         if s.passthrough is not None:
             out["passthrough"] = s.passthrough
         if self.upload_id is not None:
@@ -267,4 +270,6 @@ class Asset:
                 }
             )
         tracks += [subtitle_track(t.subtitle, t.id, t.status) for t in self.text_tracks]
+        if self.parts is not None:
+            tracks += [p.to_json() for p in self.parts.tracks]
         return tracks

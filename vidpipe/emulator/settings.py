@@ -136,7 +136,7 @@ def parse_asset_settings(
         max_resolution_tier=tier if tier in MAX_RESOLUTION_TIERS else "1080p",
         normalize_audio=_boolean(raw, "normalize_audio", problems),
         test=_boolean(raw, "test", problems),
-        meta=_meta(raw.get("meta"), problems),
+        meta=parse_meta(raw.get("meta"), problems),
         subtitles=subtitles,
         static_renditions=renditions,
         mp4_support=mp4_support if mp4_support in MP4_SUPPORT else "none",
@@ -235,7 +235,7 @@ def _boolean(raw: Mapping[str, Any], key: str, problems: list[str]) -> bool:
     return value
 
 
-def _meta(value: Any, problems: list[str]) -> dict[str, str]:
+def parse_meta(value: Any, problems: list[str]) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):

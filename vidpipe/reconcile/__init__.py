@@ -35,6 +35,7 @@ from vidpipe.reconcile.plan import (
     PlannedEntry,
     SyncOptions,
 )
+from vidpipe.reconcile.settings_plan import SettingsGap, Wanted
 from vidpipe.reconcile.snapshot import PendingUpload, Snapshot, take_snapshot
 from vidpipe.targets import Target
 
@@ -49,9 +50,11 @@ __all__ = [
     "PlannedDrift",
     "PlannedEntry",
     "Report",
+    "SettingsGap",
     "Snapshot",
     "SyncOptions",
     "SyncOutcome",
+    "Wanted",
     "sync",
     "take_snapshot",
     "verify",
@@ -111,12 +114,16 @@ def verify(
     target: Target | None = None,
     *,
     policies: Policies | None = None,
+    wanted: Wanted | None = None,
     on_progress: OnProgress = ignore,
 ) -> Report:
     """Compare the database with Mux (everything, or one target); change nothing. Rows are
-    held to the playback policy of their kind in `policies` (public for both when None)."""
+    held to the playback policy of their kind in `policies` (public for both when None), and
+    their assets to the captions and renditions in `wanted` (none when None)."""
     calls0 = gateway.stats.calls
-    options = SyncOptions(policies=policies or Policies(), max_clears=None)
+    options = SyncOptions(
+        policies=policies or Policies(), max_clears=None, wanted=wanted or Wanted()
+    )
     snapshot = take_snapshot(engine, gateway, target, on_progress=on_progress)
     planned = _plan.plan(snapshot, options)
     return Report(

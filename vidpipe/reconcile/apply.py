@@ -8,8 +8,10 @@ gives the lock order), and an asset Mux said is gone since the snapshot (a tombs
 webhook or a delete) is not recorded. The Mux writes here: pruning an orphan (re-checking
 that no row has started naming it, then deleting it) and fixing policy drift (creating a
 playback ID of the right policy when the asset has none, recording it, then deleting the
-asset's IDs of the other policy, each re-checked against the database first). The results
-are their own types, apart from the plan's items.
+asset's IDs of the other policy, each re-checked against the database first), and fixing
+settings (captions, static renditions and meta added to the asset, nothing removed, no row
+changed; a re-run asks only for what is still missing, so nothing is asked twice). The
+results are their own types, apart from the plan's items.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from vidpipe.errors import MuxError
 from vidpipe.mux import MuxGateway
 from vidpipe.progress import OnProgress, Step, StepProgress, ignore
 from vidpipe.reconcile.plan import Action, DriftKind, Plan, PlannedDrift, PlannedEntry
+from vidpipe.reconcile.settings_plan import SettingsGap
 from vidpipe.recording import Verdict
 from vidpipe.records import (
     clear_asset_everywhere,
@@ -69,6 +72,10 @@ class SyncOutcome(Enum):
     FIXED_POLICY = "fixed policy"  # followed by what was done
     WOULD_FIX_POLICY = "would fix policy"  # followed by what would be done
     POLICY_FAILED = "failed"  # followed by what was done and Mux's error
+    FIXED_SETTINGS = "fixed"  # followed by what was done
+    SETTINGS_SKIPPED = "skipped"  # followed by why
+    WOULD_FIX_SETTINGS = "would fix"  # followed by each step
+    SETTINGS_FAILED = "failed:"  # followed by what was done and Mux's error
     NOT_APPLIED = "not applied"  # the plan is blocked; followed by what it would have done
     UPLOAD_FAILED = "skipped: an upload failed on the asset (Mux said it errored or is gone)"
     UPLOADING = "skipped: another upload to the row is in progress"
@@ -86,17 +93,23 @@ class DriftResult:
     outcome: SyncOutcome | None = None
     note: str | None = None
     """WROTE_PLAYBACK: the playback ID written; DELETE_FAILED: Mux's error."""
+    settings: SettingsGap | None = None
+    """settings_mismatch: what the asset lacks."""
 
     @classmethod
     def of(
         cls, item: PlannedDrift, outcome: SyncOutcome | None, note: str | None = None
     ) -> DriftResult:
-        return cls(item.kind, item.target, item.asset_id, item.detail, outcome, note)
+        return cls(item.kind, item.target, item.asset_id, item.detail, outcome, note, item.settings)
 
     @property
     def action(self) -> str | None:
         if self.outcome is SyncOutcome.WROTE_PLAYBACK:
             return f"{self.outcome.value} {self.note}"
+        if self.outcome in _SETTINGS_NOTE and self.note:
+            return self.note  # each step says what it did (or would do)
+        if self.outcome is SyncOutcome.SETTINGS_FAILED:
+            return f"failed: {self.note}"
         if self.outcome in _WITH_NOTE and self.note:
             return f"{self.outcome.value}: {self.note}"
         return self.outcome.value if self.outcome else None
@@ -108,6 +121,8 @@ class DriftResult:
             return f"deleting orphan {self.asset_id}: {self.note}"
         if self.outcome is SyncOutcome.POLICY_FAILED:
             return f"fixing the playback policy of {self.target} ({self.asset_id}): {self.note}"
+        if self.outcome is SyncOutcome.SETTINGS_FAILED:
+            return f"fixing the settings of {self.target} ({self.asset_id}): {self.note}"
         return None
 
     def as_json(self, with_action: bool) -> dict[str, Any]:
@@ -117,6 +132,8 @@ class DriftResult:
             "asset_id": self.asset_id,
             "detail": self.detail,
         }
+        if self.settings is not None:
+            doc["settings"] = self.settings.as_json()
         if with_action:
             doc["action"] = self.action
         return doc
@@ -131,6 +148,11 @@ _WITH_NOTE = (
     SyncOutcome.NOT_APPLIED,
 )
 
+_SETTINGS_NOTE = (
+    SyncOutcome.FIXED_SETTINGS,
+    SyncOutcome.SETTINGS_SKIPPED,
+    SyncOutcome.WOULD_FIX_SETTINGS,
+)
 # Decisions of `vidpipe.recording` that refuse to record, as a sync reports them.
 _REFUSED = {
     Verdict.GONE: SyncOutcome.ASSET_GONE,
@@ -227,7 +249,9 @@ def apply(
     total = len(plan.drift) + len(plan.journal)
     for item in plan.drift:
         on_progress(StepProgress(Step.APPLYING, len(results), total))
-        if item.action in _DECIDED:
+        if item.kind is DriftKind.SETTINGS:
+            results.append(_fix_settings(gateway, item, dry_run=dry_run))
+        elif item.action in _DECIDED:
             results.append(DriftResult.of(item, _DECIDED[item.action]))
         elif item.action is Action.FIX_POLICY:
             if dry_run:
@@ -261,6 +285,11 @@ def _not_applied(plan: Plan) -> list[Result]:
     for item in plan.drift:
         if item.action in _DECIDED:
             results.append(DriftResult.of(item, _DECIDED[item.action]))
+        elif item.action is Action.FIX_SETTINGS and item.fix is not None:
+            steps = "; ".join(f"would {s}" for s in item.fix.steps())
+            results.append(DriftResult.of(item, SyncOutcome.NOT_APPLIED, steps))
+        elif item.action is Action.FIX_POLICY:
+            results.append(DriftResult.of(item, SyncOutcome.NOT_APPLIED, _fix_text(item)))
         else:
             results.append(DriftResult.of(item, SyncOutcome.NOT_APPLIED, _DRY[item.action].value))
     for entry in plan.journal:
@@ -400,6 +429,41 @@ def _fix_policy(
             return DriftResult.of(item, SyncOutcome.POLICY_FAILED, "; ".join(done))
         done.append(f"deleted {old}" if gone else f"{old} was already gone")
     return DriftResult.of(item, SyncOutcome.FIXED_POLICY, "; ".join(done))
+
+
+def _fix_settings(gateway: MuxGateway, item: PlannedDrift, *, dry_run: bool) -> DriftResult:
+    """One settings item: its calls in order (generated captions on the primary audio track,
+    each static rendition, the meta PATCH), or with `dry_run` each step as `would ...`. A Mux
+    error stops this asset's calls; the result says what was done before it."""
+    fix = item.fix
+    skipped = "; ".join(f"skipped: {s}" for s in fix.skipped) if fix and fix.skipped else None
+    if item.action is not Action.FIX_SETTINGS or fix is None:
+        if skipped:
+            return DriftResult.of(item, SyncOutcome.SETTINGS_SKIPPED, skipped)
+        return DriftResult.of(item, SyncOutcome.REPORTED)
+    assert item.asset_id is not None
+    steps = fix.steps()
+    if dry_run:
+        note = "; ".join([f"would {s}" for s in steps] + ([skipped] if skipped else []))
+        return DriftResult.of(item, SyncOutcome.WOULD_FIX_SETTINGS, note)
+    done: list[str] = []
+    try:
+        if fix.captions:
+            assert fix.audio_track_id is not None
+            gateway.generate_subtitles(item.asset_id, fix.audio_track_id, fix.captions)
+            done.append(f"asked for captions {', '.join(fix.captions)}")
+        for resolution in fix.renditions:
+            gateway.create_static_rendition(item.asset_id, resolution)
+            done.append(f"added static rendition {resolution}")
+        if fix.meta is not None:
+            gateway.update_meta(item.asset_id, fix.meta)
+            done.append("updated meta")
+    except MuxError as exc:
+        done.append(str(exc))
+        return DriftResult.of(item, SyncOutcome.SETTINGS_FAILED, "; ".join(done))
+    if skipped:
+        done.append(skipped)
+    return DriftResult.of(item, SyncOutcome.FIXED_SETTINGS, "; ".join(done))
 
 
 def _settle(engine: Engine, entry: PlannedEntry) -> SyncOutcome:

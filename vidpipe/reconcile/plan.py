@@ -11,6 +11,7 @@ The same plan serves `verify` (shown), a dry-run `sync` (shown as "would ...") a
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 
@@ -18,6 +19,15 @@ from vidpipe.assets import PLAYBACK_POLICIES, PUBLIC, SIGNED, Policies
 from vidpipe.journal import State
 from vidpipe.mux import Asset
 from vidpipe.readiness import FAILED_UPLOAD_STATES
+from vidpipe.reconcile.settings_plan import (
+    NOT_OURS,
+    SettingsFix,
+    SettingsGap,
+    Wanted,
+    is_ours,
+    settings_fix,
+    settings_gap,
+)
 from vidpipe.reconcile.snapshot import PendingUpload, Snapshot
 from vidpipe.records import RowVideo
 from vidpipe.targets import Target, from_passthrough
@@ -34,6 +44,7 @@ class DriftKind(StrEnum):
     UNRECORDED = "unrecorded"
     ORPHAN = "orphan"
     POLICY = "policy_mismatch"
+    SETTINGS = "settings_mismatch"
 
 
 class Action(Enum):
@@ -44,6 +55,7 @@ class Action(Enum):
     RECORD_ASSET = "record asset"  # an unrecorded asset onto its (empty) row
     REPORT = "report"  # an orphan (pruning not asked for), policy drift (fixing not asked for)
     FIX_POLICY = "fix policy"  # give the asset an ID of the right policy, record it, drop others
+    FIX_SETTINGS = "fix settings"  # add the captions, renditions and meta the asset lacks
     PRUNE = "delete from Mux"  # an orphan old enough, within the per-run limit
     KEEP_TOO_YOUNG = "keep: too young"  # an orphan younger than the minimum age
     KEEP_LIMIT = "keep: limit reached"  # an orphan past the per-run deletion limit
@@ -66,6 +78,12 @@ class SyncOptions:
     """The playback policy each kind of row is held to."""
     max_clears: int | None = 10
     """Most rows one sync may clear (missing and errored assets together); None: no limit."""
+    wanted: Wanted = field(default_factory=Wanted)
+    """The captions and static renditions today's settings ask of every recorded asset."""
+    fix_settings: bool = False
+    """Add what recorded assets lack of `wanted` and of their row's meta (Mux writes)."""
+    max_fixes: int | None = 100
+    """Most assets one sync may fix settings of; over it, nothing is applied. None: no limit."""
 
 
 @dataclass(frozen=True)
@@ -75,17 +93,42 @@ class Blocked:
     decides)."""
 
     clears: int
-    max_clears: int
+    max_clears: int | None
+    fixes: int = 0
+    """Assets whose settings the plan would fix."""
+    max_fixes: int | None = None
+
+    @property
+    def over_fixes(self) -> bool:
+        return self.max_fixes is not None and self.fixes > self.max_fixes
+
+    @property
+    def over_clears(self) -> bool:
+        return self.max_clears is not None and self.clears > self.max_clears
 
     @property
     def reason(self) -> str:
-        return (
-            f"{self.clears} rows would be cleared (missing or errored assets), more than the "
-            f"limit of {self.max_clears}; nothing was changed"
-        )
+        why = []
+        if self.over_clears:
+            why.append(
+                f"{self.clears} rows would be cleared (missing or errored assets), more than "
+                f"the limit of {self.max_clears}"
+            )
+        if self.over_fixes:
+            why.append(
+                f"{self.fixes} assets' settings would be fixed, more than the limit of "
+                f"{self.max_fixes}"
+            )
+        return "; ".join(why) + "; nothing was changed"
 
     def as_json(self) -> dict[str, object]:
-        return {"reason": self.reason, "clears": self.clears, "max_clears": self.max_clears}
+        return {
+            "reason": self.reason,
+            "clears": self.clears,
+            "max_clears": self.max_clears,
+            "fixes": self.fixes,
+            "max_fixes": self.max_fixes,
+        }
 
 
 @dataclass(frozen=True)
@@ -116,6 +159,10 @@ class PlannedDrift:
     delete_playback_ids: tuple[str, ...] = ()
     """FIX_POLICY: the asset's playback IDs of the other policy that no row will name (each
     re-checked against the database before it is deleted)."""
+    settings: SettingsGap | None = None
+    """SETTINGS: what the asset lacks."""
+    fix: SettingsFix | None = None
+    """FIX_SETTINGS: the calls that bring the asset in line."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +204,7 @@ def plan(
         raise ValueError("pruning orphans needs the current time")
     drift = _row_drift(snapshot, options.policies)
     drift.extend(_policy_drift(snapshot, options))
+    drift.extend(_settings_drift(snapshot, options))
     named = {r.asset_id for r in snapshot.rows if r.asset_id}
     entries, expects = _journal_entries(snapshot, named)
 
@@ -181,15 +229,16 @@ def plan(
                 entries.append(_entry(orphaned, d.detail, Action.CLOSE_ENTRY))
 
     # The guard counts every planned clear; over the limit, nothing at all is applied.
-    limit = options.max_clears
     clears = sum(1 for d in drift if d.action is Action.CLEAR_ROW)
+    fixes = sum(1 for d in drift if d.action is Action.FIX_SETTINGS)
+    blocked = Blocked(clears, options.max_clears, fixes, options.max_fixes)
     return Plan(
         drift=tuple(_decide_orphans(drift, options, now)),
         journal=tuple(entries),
         checked=len(snapshot.rows),
         assets=len(snapshot.assets),
         scope=str(snapshot.target) if snapshot.target else "all",
-        blocked=Blocked(clears, limit) if limit is not None and clears > limit else None,
+        blocked=blocked if blocked.over_clears or blocked.over_fixes else None,
     )
 
 
@@ -317,6 +366,49 @@ def _policy_drift(snap: Snapshot, options: SyncOptions) -> list[PlannedDrift]:
                 policy=want,
                 create_playback_id=right is None,
                 delete_playback_ids=others if action is Action.FIX_POLICY else (),
+            )
+        )
+    return drift
+
+
+def _settings_drift(snap: Snapshot, options: SyncOptions) -> list[PlannedDrift]:
+    """Recorded ready assets lacking what today's settings ask (`settings_plan`). With
+    `fix_settings`, the fix of each asset that is vidpipe's; an asset shared by several rows
+    gets its captions and renditions asked for once."""
+    drift: list[PlannedDrift] = []
+    asked: set[str] = set()
+    users = Counter(r.asset_id for r in snap.rows)
+    for row in snap.rows:
+        asset = snap.assets.get(row.asset_id or "")
+        if asset is None or asset.status != "ready":
+            continue
+        gap = settings_gap(row, asset, options.wanted, judge_meta=users[asset.id] == 1)
+        if not gap:
+            continue
+        detail = gap.text
+        action = Action.REPORT
+        fix = None
+        if options.fix_settings:
+            if not is_ours(asset):
+                detail += f" ({NOT_OURS})"
+            else:
+                fix = settings_fix(row, asset, gap)
+                if asset.id in asked:
+                    fix = replace(fix, captions=(), renditions=())
+                asked.add(asset.id)
+                for why in fix.skipped:
+                    detail += f" ({why})"
+                action = Action.FIX_SETTINGS if fix.calls else Action.REPORT
+        drift.append(
+            PlannedDrift(
+                DriftKind.SETTINGS,
+                row.target,
+                asset.id,
+                detail,
+                action,
+                expect_asset_id=asset.id,
+                settings=gap,
+                fix=fix,
             )
         )
     return drift

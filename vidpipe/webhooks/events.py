@@ -240,9 +240,10 @@ def handle_event(
     ignored = outcome(Outcome.IGNORED, f"vidpipe does not act on {event_type} events")
     data = event.get("data")
     if event_type.startswith("video.asset.") and isinstance(data, dict):
-        # A track event's data is the track; it names its asset in `asset_id`.
-        track = event_type.startswith("video.asset.track.")
-        asset_id = data.get("asset_id" if track else "id")
+        # A track's or a static rendition's event data is the track or the rendition (added,
+        # ready, errored: nothing a row records); it names its asset in `asset_id`.
+        part = event_type.startswith(("video.asset.track.", "video.asset.static_rendition."))
+        asset_id = data.get("asset_id" if part else "id")
         if isinstance(asset_id, str) and asset_id:
             return _unless_dead(engine, asset_id, ignored, outcome)
     return ignored

@@ -17,7 +17,7 @@ server's job (server.py); a path or method with no route answers Mux's 404. Rout
 tried in order; the first whose method and pattern fit answers.
 """
 
-from vidpipe.emulator.routes import assets, playback_ids, system, uploads
+from vidpipe.emulator.routes import asset_parts, assets, playback_ids, system, uploads
 from vidpipe.emulator.routing import Route
 
 ROUTES: tuple[Route, ...] = (
@@ -29,6 +29,25 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/video/v1/assets/{asset_id}", assets.get_asset),
     Route("DELETE", "/video/v1/assets/{asset_id}", assets.delete_asset),
     Route("PUT", "/video/v1/assets/{asset_id}/master-access", assets.put_master_access),
+    # an existing asset's tracks, static renditions and meta
+    Route("PATCH", "/video/v1/assets/{asset_id}", asset_parts.update_asset),
+    Route("POST", "/video/v1/assets/{asset_id}/tracks", asset_parts.create_track),
+    Route("DELETE", "/video/v1/assets/{asset_id}/tracks/{track_id}", asset_parts.delete_track),
+    Route(
+        "POST",
+        "/video/v1/assets/{asset_id}/tracks/{track_id}/generate-subtitles",
+        asset_parts.generate_subtitles,
+    ),
+    Route(
+        "POST",
+        "/video/v1/assets/{asset_id}/static-renditions",
+        asset_parts.create_static_rendition,
+    ),
+    Route(
+        "DELETE",
+        "/video/v1/assets/{asset_id}/static-renditions/{rendition_id}",
+        asset_parts.delete_static_rendition,
+    ),
     # playback IDs
     Route("POST", "/video/v1/assets/{asset_id}/playback-ids", playback_ids.create),
     Route("GET", "/video/v1/assets/{asset_id}/playback-ids/{playback_id}", playback_ids.get),
