@@ -166,10 +166,10 @@ def env(unpinned_env: Platform, emulator: Emulator) -> Platform:
 
 
 @pytest.fixture
-def unpinned_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Emulator, platform: Platform
-) -> Platform:
-    """As `env`, but the database belongs to no Mux environment yet (its first contact)."""
+def workdir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Emulator) -> Path:
+    """A fresh working directory (no stray .env is read) and the environment a user would
+    set for the emulator: its URL, a token, a webhook secret; no DATABASE_URL (the default,
+    `sqlite:///vidpipe.db`, is a file in this directory)."""
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
@@ -180,6 +180,12 @@ def unpinned_env(
     monkeypatch.setenv("MUX_TOKEN_ID", TOKEN_ID)
     monkeypatch.setenv("MUX_TOKEN_SECRET", TOKEN_SECRET)
     monkeypatch.setenv("MUX_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    return workdir
+
+
+@pytest.fixture
+def unpinned_env(monkeypatch: pytest.MonkeyPatch, workdir: Path, platform: Platform) -> Platform:
+    """As `env`, but the database belongs to no Mux environment yet (its first contact)."""
     monkeypatch.setenv("DATABASE_URL", platform.url)
     monkeypatch.setenv("NO_COLOR", "1")
     return platform

@@ -119,14 +119,65 @@ def test_a_row_naming_an_asset_mux_lacks_is_missing_and_its_row_is_cleared() -> 
     assert len(p.drift) == 1
 
 
-def test_a_row_naming_an_errored_asset_is_cleared_and_the_asset_becomes_an_orphan() -> None:
-    p = plan(snap([row(L1, "bad")], [asset("bad", L1, status="errored", error="not a video")]))
-    assert drift(p) == {
-        (DriftKind.ERRORED, L1, "bad", Action.CLEAR_ROW),
-        (DriftKind.ORPHAN, L1, "bad", Action.REPORT),
-    }
-    assert only(p, DriftKind.ERRORED).detail == "asset bad errored: not a video"
-    assert only(p, DriftKind.ERRORED).expect_asset_id == "bad"
+ERRORED_BAD = asset("bad", L1, status="errored", error="not a video")
+
+
+@pytest.mark.parametrize(
+    ("rows", "options", "expected"),
+    [
+        pytest.param(
+            [row(L1, "bad")],
+            SyncOptions(),
+            {(DriftKind.ERRORED, L1, "bad", Action.CLEAR_ROW)},
+            id="its row records it: one item, the row cleared",
+        ),
+        pytest.param(
+            [row(L1, "bad")],
+            SyncOptions(prune_orphans=True, dry_run=True),
+            {(DriftKind.ERRORED, L1, "bad", Action.CLEAR_ROW)},
+            id="pruning asked: still only the row cleared",
+        ),
+        pytest.param(
+            [row(L1, "bad"), row(L2, "bad")],
+            PRUNE,
+            {
+                (DriftKind.ERRORED, L1, "bad", Action.CLEAR_ROW),
+                (DriftKind.ERRORED, L2, "bad", Action.CLEAR_ROW),
+            },
+            id="two rows record it: each cleared, nothing deleted",
+        ),
+        pytest.param(
+            [row(L2, "bad")],
+            PRUNE,
+            {(DriftKind.ERRORED, L2, "bad", Action.CLEAR_ROW)},
+            id="another row than its passthrough's records it",
+        ),
+        pytest.param(
+            [],
+            SyncOptions(),
+            {(DriftKind.ORPHAN, L1, "bad", Action.REPORT)},
+            id="a later run, no row names it: an orphan, reported",
+        ),
+        pytest.param(
+            [],
+            PRUNE,
+            {(DriftKind.ORPHAN, L1, "bad", Action.PRUNE)},
+            id="a later run with pruning: deleted (old enough)",
+        ),
+    ],
+)
+def test_an_errored_asset_a_row_records_is_one_item_and_an_orphan_only_once_unrecorded(
+    rows: list[RowVideo],
+    options: SyncOptions,
+    expected: set[tuple[DriftKind, Target | None, str | None, Action]],
+) -> None:
+    p = plan(snap(rows, [ERRORED_BAD]), options, now=NOW)
+    assert drift(p) == expected
+    assert len(p.drift) == len(expected)
+    for item in p.drift:
+        if item.kind is DriftKind.ERRORED:
+            assert item.detail == "asset bad errored: not a video"
+            assert item.expect_asset_id == "bad"
 
 
 @pytest.mark.parametrize("recorded", ["stale-playback", ""], ids=["a stale ID", "no ID at all"])

@@ -143,17 +143,22 @@ class Catalogue:
 
     @property
     def orphans(self) -> set[Triple]:
+        """The orphans of a first run (lesson 4 still records its errored asset: that asset
+        is lesson 4's `asset_errored` item, not also an orphan)."""
         return {
             t("orphan", lesson(8), self.orphan_other["id"]),
             t("orphan", lesson(99), self.orphan_ghost["id"]),
             t("orphan", course(77), self.orphan_young["id"]),
-            # Once lesson 4 is cleared, no row names its errored asset.
-            t("orphan", lesson(4), self.errored["id"]),
         }
 
     @property
+    def later_orphans(self) -> set[Triple]:
+        """The orphans once a sync has cleared lesson 4: no row names its errored asset."""
+        return self.orphans | {t("orphan", lesson(4), self.errored["id"])}
+
+    @property
     def old_orphan_ids(self) -> set[str]:
-        return {self.orphan_other["id"], self.orphan_ghost["id"], self.errored["id"]}
+        return {self.orphan_other["id"], self.orphan_ghost["id"]}
 
     @property
     def foreign_ids(self) -> set[str]:
@@ -247,7 +252,7 @@ def test_verify_human_output_plain_lines(
     assert "\x1b[" not in res.out
     for kind in ("missing_asset", "asset_errored", "playback_mismatch", "unrecorded", "orphan"):
         assert f"kind={kind}" in res.out
-    assert "8 drift" in res.out.splitlines()[-1]
+    assert "7 drift" in res.out.splitlines()[-1]
 
 
 def test_verify_clean_catalogue_exit_0(
@@ -300,6 +305,10 @@ def test_sync_dry_run_changes_nothing(
     assert actions[catalogue.unrecorded["id"] + "unrecorded"] == "would record asset"
     assert actions[catalogue.orphan_ghost["id"] + "orphan"] == "would delete from Mux"
     assert actions[catalogue.orphan_young["id"] + "orphan"] == YOUNG_KEPT
+    # The errored asset lesson 4 records: the row is cleared, nothing deleted from Mux.
+    assert [d["action"] for d in doc["drift"] if d["asset_id"] == catalogue.errored["id"]] == [
+        "would clear row"
+    ]
     assert env.dump() == before_rows and env.tombstones() == []
     assert emulator.assets == before_assets
     assert mux_writes(emulator) == 0
@@ -355,7 +364,7 @@ def test_sync_repairs_reports_orphans_and_is_idempotent(
     assert again.code == 0, again.err
     doc2 = json.loads(again.out)
     assert {x for x in triples(doc2) if x[0] != "orphan"} == set()
-    assert triples(doc2) == {x for x in catalogue.orphans}
+    assert triples(doc2) == catalogue.later_orphans
     assert all(d["action"] == "reported" for d in doc2["drift"])
     assert env.dump() == rows_after
     assert emulator.assets == before_assets
@@ -389,6 +398,17 @@ def test_prune_orphans_deletes_only_old_ones_and_never_foreign(
     assert {catalogue.shared["id"], catalogue.preparing["id"], catalogue.healthy8["id"]} <= left
     assert emulator.count(method="DELETE") == len(catalogue.old_orphan_ids)
     assert catalogue.old_orphan_ids <= set(env.tombstones())
+    # The errored asset lesson 4 recorded was only cleared from its row in that run; now
+    # that no row names it, it is an orphan, and old enough to go.
+    errored = catalogue.errored["id"]
+    again = vp("sync", "--prune-orphans", "--json")
+    assert again.code == 0
+    actions = {(d["kind"], d["asset_id"]): d["action"] for d in json.loads(again.out)["drift"]}
+    assert actions == {
+        ("orphan", errored): "deleted from Mux",
+        ("orphan", catalogue.orphan_young["id"]): YOUNG_KEPT,
+    }
+    assert errored not in emulator.assets
     # Idempotent: the young orphan is still reported, nothing else happens.
     before_rows, before_assets = env.dump(), emulator.assets
     again = vp("sync", "--prune-orphans", "--json")

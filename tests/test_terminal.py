@@ -11,10 +11,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import pty
 import re
 import secrets
-import select
 import string
 import subprocess
 import sys
@@ -28,6 +26,7 @@ from conftest import Platform, Result, fast_retry
 from rich.cells import cell_len
 from rich.console import Console
 from sqlmodel import Session
+from terminal_helpers import run_on_terminal
 
 from vidpipe.api import Vidpipe
 from vidpipe.db import Lesson, World
@@ -410,36 +409,9 @@ def run_in_pty(
 ) -> tuple[int, str, str]:
     """Run `vidpipe ARGS` with stderr (and stdout unless `stdout_pipe`) on a pseudo-terminal
     `columns` wide; return the exit code, what the terminal showed, and the piped stdout."""
-    import fcntl
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    proc = subprocess.Popen(
-        [str(VIDPIPE), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if stdout_pipe else slave,
-        stderr=slave,
-        env={**env, "COLUMNS": str(columns), "TERM": "xterm-256color"},
+    code, shown, piped = run_on_terminal(
+        [str(VIDPIPE), *args], env, columns=columns, stdout_pipe=stdout_pipe
     )
-    os.close(slave)
-    shown = bytearray()
-    while True:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-        elif proc.poll() is not None:
-            break
-    piped = proc.stdout.read().decode() if proc.stdout else ""
-    code = proc.wait(timeout=60)
-    os.close(master)
     return code, ANSI.sub("", shown.decode(errors="replace")), piped
 
 

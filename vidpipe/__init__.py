@@ -17,6 +17,7 @@ _EXPORTS = {
     "VidpipeError": "vidpipe.errors",
     "UsageError": "vidpipe.errors",
     "ConfigError": "vidpipe.errors",
+    "DatabaseMissing": "vidpipe.errors",
     "EnvironmentMismatch": "vidpipe.errors",
     "TargetNotFound": "vidpipe.errors",
     "TargetHasVideo": "vidpipe.errors",
@@ -42,6 +43,7 @@ _EXPORTS = {
 
 __all__ = [
     "ConfigError",
+    "DatabaseMissing",
     "DeletePlan",
     "DeleteResult",
     "DownloadError",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
     from vidpipe.download import DownloadResult
     from vidpipe.errors import (
         ConfigError,
+        DatabaseMissing,
         DownloadError,
         EnvironmentMismatch,
         LockHeld,

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import BigInteger, Column, Engine, String, event, inspect
 from sqlalchemy.engine import URL, Connection, make_url
@@ -29,7 +30,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Field, SQLModel, create_engine
 
 from vidpipe.config import UNENCODED_AT, has_unencoded_at
-from vidpipe.errors import ConfigError, VidpipeError
+from vidpipe.errors import ConfigError, DatabaseMissing, VidpipeError
 
 
 def utcnow() -> datetime:
@@ -149,11 +150,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, create: bool = True) -> Engine:
     """An engine for DATABASE_URL; a malformed URL or unknown driver is a ConfigError.
 
-    Its errors never show bound parameters, and on SQLite it creates a missing database file
-    with mode 0600 (see the module docstring).
+    Its errors never show bound parameters. On SQLite, with `create` it creates a missing
+    database file with mode 0600 (see the module docstring); without it, connecting to a
+    missing file raises `DatabaseMissing` and leaves no file behind.
     """
     url = normalize_url(url)
     if has_unencoded_at(url):
@@ -183,13 +185,30 @@ def make_engine(url: str) -> Engine:
         ) from None
     if parsed.get_backend_name() == "sqlite":
 
-        def _before_connect(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        def _before_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
             # Runs before every DBAPI connect; only the first one can find the file missing.
-            _create_private_sqlite_file(parsed)
+            if create:
+                _create_private_sqlite_file(parsed)
+            else:
+                _open_existing_only(parsed, cargs, cparams)
 
         event.listen(engine, "do_connect", _before_connect)
         event.listen(engine, "connect", _sqlite_on_connect)
     return engine
+
+
+def _open_existing_only(url: URL, cargs: list[Any], cparams: dict[str, Any]) -> None:
+    """Refuse a SQLite file that does not exist (`DatabaseMissing`), and have SQLite open a
+    plain path read-write without creating it (`mode=rw`), so a file removed meanwhile is an
+    error, not a new empty database."""
+    path = sqlite_file(url)
+    if path is None or url.query.get("mode") not in (None, "rwc"):
+        return  # in memory, or `mode=ro`/`mode=rw`: SQLite creates nothing
+    if not path.exists():
+        raise DatabaseMissing(path, mask_url(url))
+    if not cparams.get("uri") and cargs:
+        cargs[0] = "file:" + quote(str(path)) + "?mode=rw"
+        cparams["uri"] = True
 
 
 def sqlite_file(url: URL) -> Path | None:
@@ -324,7 +343,10 @@ def check_connection(engine: Engine) -> None:
 
 
 def init_db(engine: Engine) -> list[str]:
-    """Create the tables that are missing; return their names. Changes nothing that exists."""
+    """Create the tables that are missing (and a missing SQLite file, mode 0600); return
+    their names. Changes nothing that exists."""
+    if engine.dialect.name == "sqlite":
+        _create_private_sqlite_file(engine.url)
     check_connection(engine)
     existing = set(inspect(engine).get_table_names())
     todo = [t for t in SQLModel.metadata.sorted_tables if t.name not in existing]

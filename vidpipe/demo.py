@@ -45,6 +45,7 @@ from rich.console import Console
 
 from vidpipe.errors import UsageError, VidpipeError
 from vidpipe.samples import write_sample_video
+from vidpipe.text import rich_text, shown_lines
 
 RunStep = Callable[[list[str], dict[str, Any]], int]
 """Runs one command line (`argv` after `vidpipe`) with the given settings; returns its exit
@@ -98,7 +99,7 @@ class Narrator:
         self.rich = self.console.is_terminal
 
     def _plain(self, text: str = "") -> None:
-        print(text, flush=True)
+        print(shown_lines(text), flush=True)
 
     def intro(self, workdir: Path, base_url: str) -> None:
         lines = [
@@ -113,10 +114,9 @@ class Narrator:
         ]
         if self.rich:
             from rich.panel import Panel
-            from rich.text import Text
 
             self.console.print(
-                Panel(Text("\n".join(lines)), title="[bold]vidpipe demo", border_style="cyan")
+                Panel(rich_text("\n".join(lines)), title="[bold]vidpipe demo", border_style="cyan")
             )
         else:
             self._plain("vidpipe demo")
@@ -140,7 +140,10 @@ class Narrator:
     def command(self, step: DemoStep) -> None:
         if self.rich:
             self.console.print()
-            self.console.print(f"[bold green]$[/] [bold]{step.shown}[/]")
+            from rich.text import Text
+
+            # The command line holds paths (the folder given with --dir): text, not markup.
+            self.console.print(Text.assemble(("$ ", "bold green"), rich_text(step.shown, "bold")))
         else:
             self._plain()
             self._plain(f"$ {step.shown}")
@@ -159,7 +162,7 @@ class Narrator:
         if self.rich:
             from rich.text import Text
 
-            self.console.print(Text.assemble((">", "magenta"), " ", text))
+            self.console.print(Text.assemble((">", "magenta"), " ", rich_text(text)))
         else:
             self._plain(f"> {text}")
 
@@ -359,6 +362,19 @@ def _run_in(workdir: Path, run: RunStep) -> None:
         )
         do(DemoStep(("upload", video, "--lesson", "1", *upload_args)))
         do(DemoStep(("status",)))
+
+        say.chapter(
+            "7. Keeping existing videos in line",
+            "Two years in, every lesson needs English captions and an MP4 download. With "
+            "VIDPIPE_CAPTIONS=en and VIDPIPE_STATIC_RENDITIONS=highest set, `verify` names each "
+            "asset that lacks them, and `sync --fix-settings` asks Mux for what is missing "
+            "(additive, paced at 1 POST/s) with no re-upload.",
+        )
+        settings.update(vidpipe_captions="en", vidpipe_static_renditions="highest")
+        do(DemoStep(("verify",), expect=1), "expected: the assets lack captions and MP4s")
+        do(DemoStep(("sync", "--fix-settings", "--dry-run")))
+        do(DemoStep(("sync", "--fix-settings")))
+        do(DemoStep(("verify",)))
     finally:
         emulator.stop()
 
@@ -369,6 +385,7 @@ def _run_in(workdir: Path, run: RunStep) -> None:
             "status and a clean verify (exit 0)",
             "drift (a deleted asset, a missed webhook) found by verify (exit 1)",
             "sync repairing it, verify clean again, and a re-upload",
+            "captions and MP4 renditions added to existing videos (sync --fix-settings)",
         ],
         next_steps=[
             "Real Mux: put MUX_TOKEN_ID and MUX_TOKEN_SECRET (a Mux access token) and "

@@ -7,7 +7,6 @@ code and adds option hints in one place (`vidpipe.cli`). Messages never contain 
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 
@@ -28,6 +27,19 @@ class UsageError(VidpipeError):
 
 class ConfigError(UsageError):
     """A missing or malformed setting. Names the variable, never a secret's value."""
+
+
+class DatabaseMissing(ConfigError):
+    """DATABASE_URL names a SQLite file that does not exist. Raised before anything is
+    created: only creating the tables (`vidpipe db init`) creates the file."""
+
+    def __init__(self, path: Any, url: str) -> None:
+        super().__init__(
+            f"the database file {path} does not exist (DATABASE_URL is {url}): point "
+            f"DATABASE_URL at the platform's database, or run `vidpipe db init` to create a "
+            f"new one; nothing was created"
+        )
+        self.path = path
 
 
 class TargetNotFound(UsageError):
@@ -119,19 +131,3 @@ class MuxNetworkError(MuxError):
 
 class WebhookRejected(VidpipeError):
     """A webhook whose signature, age or body is not acceptable."""
-
-
-def escape_controls(text: str) -> str:
-    """`text` with every control character (C0, DEL, C1, line and paragraph separators,
-    bidirectional and other format characters) written as a Python escape such as `\\n` or
-    `\\x1b`, so that a value taken from outside cannot start a forged log line or drive a
-    terminal. Printable text, non-ASCII letters included, is unchanged."""
-    if text.isprintable():
-        return text
-    out: list[str] = []
-    for char in text:
-        if char.isprintable() or char == " ":
-            out.append(char)
-        else:
-            out.append(repr(char)[1:-1] if unicodedata.category(char) != "Zs" else " ")
-    return "".join(out)

@@ -30,6 +30,7 @@ from vidpipe.errors import UsageError
 from vidpipe.media import FileSource, Source, check_source, display_source
 from vidpipe.records import read_row
 from vidpipe.targets import Kind, Target
+from vidpipe.text import shown
 
 MANIFEST_COLUMNS = ("source", "lesson", "course", "captions")
 MAX_PROBLEMS_SHOWN = 50
@@ -83,11 +84,13 @@ class ManifestError(UsageError):
         self.problems = problems
         self.has_video = has_video
         """Some lines name a row that records a video from outside this manifest."""
-        lines = [f"line {n}: {text}" for n, text in problems[:MAX_PROBLEMS_SHOWN]]
+        # One line per problem: a value from the manifest (a CSV field may hold a line
+        # break) cannot start a line of its own.
+        lines = [f"line {n}: {shown(text)}" for n, text in problems[:MAX_PROBLEMS_SHOWN]]
         if len(problems) > MAX_PROBLEMS_SHOWN:
             lines.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
         count = len({n for n, _ in problems})
-        head = f"{path}: {count} bad line{'s' if count != 1 else ''}; nothing was changed"
+        head = f"{shown(path)}: {count} bad line{'s' if count != 1 else ''}; nothing was changed"
         super().__init__("\n".join([head, *lines]))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from vidpipe.errors import UsageError
+from vidpipe.text import shown as shown_text
 
 SNIFF_BYTES = 512
 
@@ -54,7 +55,7 @@ class VideoFile:
 
 def check_video_file(path: Path) -> VideoFile:
     """Validate a file to upload; raise UsageError (exit 2) with one line if it is not fit."""
-    shown = str(path)
+    shown = shown_text(str(path))  # a file name is anyone's text
     try:
         st = path.stat()
     except FileNotFoundError:

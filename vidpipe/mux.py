@@ -50,6 +50,7 @@ from vidpipe.errors import (
 )
 from vidpipe.mux_tracks import TrackCalls
 from vidpipe.progress import ApiCall, OnProgress, Waiting, ignore
+from vidpipe.text import shown
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
@@ -800,7 +801,8 @@ def _error_detail(body: Any) -> str:
             msgs = [str(m) for m in err.get("messages") or []] or [str(err.get("type", ""))]
         elif isinstance(data.get("errors"), list):
             msgs = [str(m) for m in data["errors"]]
-    return " ".join(" ".join(msgs).split())[:300]
+    # Mux's words go into vidpipe's messages: written as text (no control characters).
+    return shown(" ".join(" ".join(msgs).split()))[:300]
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -1,5 +1,9 @@
 """Rendering of core results for the CLI: rich tables on a terminal, plain lines otherwise,
-one JSON document with --json."""
+one JSON document with --json.
+
+Text vidpipe did not write (titles, file names, IDs and messages from Mux) goes into a line
+only through `vidpipe.text.shown`; table cells are the UI's (it escapes each one), JSON
+keeps the exact values."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
 from vidpipe.manifest import Item
 from vidpipe.reconcile import Report
 from vidpipe.status import StatusEntry, StatusReport
+from vidpipe.text import rich_text, shown
 from vidpipe.ui import UI, Col, Role, size_text
 
 if TYPE_CHECKING:
@@ -34,7 +39,7 @@ def render_status(ui: UI, report: StatusReport, *, show_all: bool = False) -> No
         ui.json(report.as_json())
         return
     if report.environment is not None:
-        ui.line(f"status: Mux environment {report.environment}")
+        ui.line(f"status: Mux environment {shown(report.environment)}")
     if not report.entries:
         ui.line("no target has a video or an unfinished upload")
         return
@@ -147,7 +152,7 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
         return
     with_action = report.command == "sync"
     if report.environment is not None:
-        ui.line(f"{title}: Mux environment {report.environment}")
+        ui.line(f"{title}: Mux environment {shown(report.environment)}")
     if report.drift:
         columns = [Col("Kind"), Col("Target"), Col("Asset", Role.ID), Col("Detail", Role.TEXT)]
         rows = [
@@ -169,7 +174,7 @@ def render_report(ui: UI, report: Report, *, title: str) -> None:
         rows = [(str(j.target), j.upload_id, j.state, j.detail, j.action) for j in report.journal]
         ui.table(f"vidpipe {title}: unfinished uploads", *_prose_last(ui, columns, rows))
     for failure in report.failed:
-        ui.error(failure)
+        ui.error(shown(failure))
     summary = (
         f"{title}: checked {report.checked} rows against {report.assets} assets "
         f"({report.api_calls} API call{'' if report.api_calls == 1 else 's'}): "
@@ -218,10 +223,11 @@ def render_delete(ui: UI, result: DeleteResult) -> None:
         ui.json(result.as_json())
         return
     where = ", ".join(str(t) for t in result.cleared) or "no rows"
+    asset = shown(result.asset_id)
     if result.already_gone:
-        ui.line(f"asset {result.asset_id} was already gone from Mux; cleared {where}")
+        ui.line(f"asset {asset} was already gone from Mux; cleared {where}")
     else:
-        ui.line(f"deleted asset {result.asset_id} from Mux; cleared {where}")
+        ui.line(f"deleted asset {asset} from Mux; cleared {where}")
 
 
 # -- upload, url, db, webhook apply ------------------------------------------------------------
@@ -230,7 +236,7 @@ def render_delete(ui: UI, result: DeleteResult) -> None:
 def _json_done(ui: UI, result: UploadOutcome | PlaybackUrls) -> bool:
     """Warnings (stderr) first; with --json the one document, and True: nothing more."""
     for warning in result.warnings:
-        ui.warn(warning)
+        ui.warn(shown(warning))
     if ui.json_mode:
         ui.json(result.as_json())
     return ui.json_mode
@@ -243,17 +249,16 @@ def render_upload(ui: UI, outcome: UploadOutcome) -> None:
         from vidpipe.ui import transfer_summary
 
         ui.message(transfer_summary(outcome.transfer))
-    target = outcome.target
+    target, asset = outcome.target, shown(outcome.asset_id)
     if outcome.state == "ready":
-        ui.line(
-            f"{target}: asset {outcome.asset_id} ready, playback ID {outcome.playback_id} recorded"
-        )
+        ui.line(f"{target}: asset {asset} ready, playback ID {shown(outcome.playback_id)} recorded")
         if outcome.old_asset_deleted:
-            ui.line(f"replaced asset {outcome.replaced_asset_id} deleted from Mux")
+            ui.line(f"replaced asset {shown(outcome.replaced_asset_id)} deleted from Mux")
     else:
-        what = f"upload {outcome.upload_id} transferred" if outcome.upload_id else "ingest started"
+        upload = shown(outcome.upload_id)
+        what = f"upload {upload} transferred" if outcome.upload_id else "ingest started"
         if outcome.asset_id and not outcome.upload_id:
-            what += f" (asset {outcome.asset_id})"
+            what += f" (asset {asset})"
         ui.line(
             f"{target}: {what}; not waiting for the asset (`vidpipe sync` or a webhook records it)"
         )
@@ -266,11 +271,12 @@ def render_url(ui: UI, result: PlaybackUrls) -> None:
         from datetime import UTC, datetime
 
         until = datetime.fromtimestamp(result.expires_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        ui.message(f"{result.target}: signed playback ID {result.playback_id}, valid until {until}")
+        playback = shown(result.playback_id)
+        ui.message(f"{result.target}: signed playback ID {playback}, valid until {until}")
     else:
-        ui.message(f"{result.target}: public playback ID {result.playback_id}")
-    ui.line(result.stream_url)
-    ui.line(result.thumbnail_url)
+        ui.message(f"{result.target}: public playback ID {shown(result.playback_id)}")
+    ui.line(shown(result.stream_url))
+    ui.line(shown(result.thumbnail_url))
 
 
 def render_init(ui: UI, created: list[str]) -> None:
@@ -283,13 +289,14 @@ def render_init(ui: UI, created: list[str]) -> None:
 def render_pin(ui: UI, pinning: Pinning) -> None:
     from vidpipe.environment import Change
 
-    env, before = pinning.environment, pinning.previous
+    env, before = shown(pinning.environment), shown(pinning.previous)
+    current = pinning.environment
     ui.line(
         {
             Change.PINNED: f"this database now belongs to Mux environment {env}",
             Change.UNCHANGED: f"this database already belongs to Mux environment {env}",
-            Change.RENAMED: f"Mux environment {env.id} renamed: {before and before.name} -> "
-            f"{env.name}",
+            Change.RENAMED: f"Mux environment {shown(current.id)} renamed: "
+            f"{shown(pinning.previous and pinning.previous.name)} -> {shown(current.name)}",
             Change.MOVED: f"this database moved from Mux environment {before} to {env}",
         }[pinning.change]
     )
@@ -300,8 +307,8 @@ def render_event(ui: UI, outcome: EventOutcome) -> None:
         ui.json(outcome.as_json())
         return
     ui.line(
-        f"{outcome.event_type} {outcome.event_id or '-'}: {outcome.outcome}"
-        + (f" ({outcome.detail})" if outcome.detail else "")
+        f"{shown(outcome.event_type)} {shown(outcome.event_id) or '-'}: {outcome.outcome}"
+        + (f" ({shown(outcome.detail)})" if outcome.detail else "")
     )
 
 
@@ -332,7 +339,7 @@ def render_import(ui: UI, report: ImportReport) -> None:
         return
     for result in report.items:
         for warning in result.warnings:
-            ui.warn(f"line {result.line}: {warning}")
+            ui.warn(f"line {result.line}: {shown(warning)}")
     columns = ["Line", "Target", "Source", "State", "Asset", "Playback", "Error"]
     rows: list[tuple[Any, ...]] = [
         (r.line, str(r.target), r.source, r.state.value, r.asset_id, r.playback_id, r.error)
@@ -397,7 +404,7 @@ class _PlainImport(_ImportObserver):
 
     def started(self, item: Item) -> None:
         size = f" ({size_text(item.size)})" if item.size else ""
-        self.ui.message(f"line {item.line}: {item.target}: {item.shown}{size}: started")
+        self.ui.message(f"line {item.line}: {item.target}: {shown(item.shown)}{size}: started")
 
     def progress(self, item: Item, done: int, total: int) -> None:
         super().progress(item, done, total)
@@ -418,7 +425,7 @@ class _PlainImport(_ImportObserver):
         super().finished(result)
         text = f"line {result.line}: {result.target}: {result.state.value}"
         if result.error:
-            text += f": {result.error}"
+            text += f": {shown(result.error)}"
         self.ui.message(text)
 
     def _totals(self, now: float) -> str:
@@ -435,20 +442,20 @@ class _RichImport(_ImportObserver):
 
     def __init__(self, ui: UI) -> None:
         super().__init__(ui)
-        self.bar = ui.byte_bar("{task.description}", transient=False)
-        self.overall = self.bar.add_task("import", total=None)
+        self.bar = ui.byte_bar(transient=False)
+        self.overall = self.bar.add_task("import", total=None, style="bold")
         self.tasks: dict[int, Any] = {}
         self.bar.start()
 
     def _describe(self) -> str:
-        return f"[bold]{self.ended}/{self.total_items} items"
+        return f"{self.ended}/{self.total_items} items"
 
     def planned(self, items: list[Item]) -> None:
         super().planned(items)
         self.bar.update(self.overall, total=self.total_bytes or None, description=self._describe())
 
     def started(self, item: Item) -> None:
-        label = f"  {item.target}: {item.shown}" + ("" if item.size else " (Mux fetches it)")
+        label = f"  {item.target}: {shown(item.shown)}" + ("" if item.size else " (Mux fetches it)")
         with self.lock:
             self.tasks[item.line] = self.bar.add_task(label, total=item.size or None)
 
@@ -473,7 +480,8 @@ class _RichImport(_ImportObserver):
         super().finished(result)
         self._drop(result.line)
         if result.state == ItemState.FAILED:
-            self.bar.console.print(f"line {result.line}: {result.target}: failed: {result.error}")
+            failed = f"line {result.line}: {result.target}: failed: {shown(result.error)}"
+            self.bar.console.print(rich_text(failed))
         self.bar.update(self.overall, completed=self.bytes_done, description=self._describe())
 
     def close(self) -> None:
@@ -501,7 +509,7 @@ def render_captions(ui: UI, report: CaptionsReport, done: str) -> None:
         for t in report.tracks
     ]
     if done == "list" and not rows:
-        ui.line(f"{report.target} (asset {report.asset_id}) has no text tracks")
+        ui.line(f"{report.target} (asset {shown(report.asset_id)}) has no text tracks")
         return
     if done == "list":
         columns = [
@@ -512,12 +520,13 @@ def render_captions(ui: UI, report: CaptionsReport, done: str) -> None:
             Col("Status"),
             Col("CC"),
         ]
-        ui.table(f"text tracks of {report.target} (asset {report.asset_id})", columns, rows)
+        title = f"text tracks of {report.target} (asset {shown(report.asset_id)})"
+        ui.table(title, columns, rows)
         return
     for t in report.tracks:
         ui.line(
-            f"{done} track {t.id} ({t.language_code}, {t.name!r}) on {report.target}: "
-            f"{'deleted' if done == 'removed' else t.status}"
+            f"{done} track {shown(t.id)} ({shown(t.language_code)}, {shown(repr(t.name))}) on "
+            f"{report.target}: {'deleted' if done == 'removed' else shown(t.status)}"
         )
 
 

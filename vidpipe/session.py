@@ -74,7 +74,11 @@ class Session:
         if self._engine is None:
             from vidpipe.db import make_engine
 
-            self._engine = make_engine(self.settings.database_url.get_secret_value())
+            # Only `init_db` creates a SQLite file: any other call on a missing one raises
+            # `DatabaseMissing` and leaves nothing behind (read-only commands change nothing
+            # on disk, and nothing else can work without the tables anyway).
+            url = self.settings.database_url.get_secret_value()
+            self._engine = make_engine(url, create=False)
         if require_tables:
             from vidpipe.db import require_tables as check
 
@@ -83,7 +87,8 @@ class Session:
 
     @property
     def engine(self) -> Engine:
-        """The platform database (its vidpipe tables checked on first use)."""
+        """The platform database (its vidpipe tables checked on first use). A SQLite file
+        that does not exist raises `DatabaseMissing` (a `ConfigError`); nothing is created."""
         return self._database()
 
     def mux_stats(self) -> Stats | None:
@@ -119,14 +124,15 @@ class Session:
         self, target: Target | None = None, *, check: Callable[[Engine], Checked] | None = None
     ) -> tuple[Engine, MuxGateway, Checked | None]:
         """The checks every call that talks to Mux makes first, in this order, so bad input
-        changes nothing anywhere: the credentials are configured, the database has its
-        tables, the named `target`'s row exists, the call's own database `check` passes
-        (its result is returned), and then the token's Mux environment is the database's
-        (the first Mux request; pins an unpinned database)."""
-        self.settings.mux_credentials()
+        changes nothing anywhere: the database exists and has its tables, the named
+        `target`'s row exists, the call's own `check` passes (its result is returned; the
+        input's checks: a file, a manifest), the credentials are configured (so a mistyped
+        file is named as such, not as a missing token), and then the token's Mux environment
+        is the database's (the first Mux request; pins an unpinned database)."""
         engine = self.engine
         self._require_row(engine, target)
         checked = check(engine) if check is not None else None
+        self.settings.mux_credentials()
         self.check_environment()
         return engine, self.gateway, checked
 

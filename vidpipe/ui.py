@@ -1,6 +1,10 @@
 """Terminal output: rich on a terminal, plain lines elsewhere, one JSON document with --json.
 
-Only the CLI uses this module; the core never prints.
+Only the CLI uses this module; the core never prints. Everything it prints passes through
+`vidpipe.text`: control characters are written as escapes (`\\x1b`) and markup is never
+interpreted (rich `Text` objects, `markup=False`), so text vidpipe did not write cannot
+drive the terminal however it reaches here. Callers still pass each foreign value through
+`vidpipe.text.shown` (which escapes its line breaks too) where they format it into a line.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from typing import IO, TYPE_CHECKING, Any
 from rich.cells import cell_len
 from rich.console import Console
 
+from vidpipe.text import rich_text, shown, shown_lines
+
 if TYPE_CHECKING:
     from rich.console import ConsoleOptions, RenderResult
-    from rich.progress import Progress
+    from rich.progress import Progress, ProgressColumn, Task
+    from rich.text import Text
 
     from vidpipe.progress import Event
     from vidpipe.transfer import TransferResult
@@ -110,9 +117,14 @@ class UI:
     def message(self, text: str, *, style: str = "") -> None:
         """A message for the user: stderr, so stdout stays clean for results and JSON."""
         if self.err.is_terminal:
-            self.err.print(text, style=style or None, markup=False)
+            self.err.print(rich_text(text, style))
         else:
-            print(text, file=self.err.file, flush=True)
+            print(shown_lines(text), file=self.err.file, flush=True)
+
+    def notice(self, text: str) -> None:
+        """A one-line note from the core (it may quote file names and Mux's words): the
+        whole of it `shown`, so nothing in it can start a line of its own."""
+        self.message(shown(text))
 
     def warn(self, text: str) -> None:
         self.message(f"warning: {text}", style="yellow")
@@ -126,9 +138,9 @@ class UI:
             return
         if self.out.is_terminal:
             # Wrapped at word boundaries (the terminal would cut words, IDs included).
-            self.out.print(text, markup=False, soft_wrap=False)
+            self.out.print(rich_text(text), soft_wrap=False)
         else:
-            print(text, file=self.out.file, flush=True)
+            print(shown_lines(text), file=self.out.file, flush=True)
 
     def json(self, doc: Any) -> None:
         self.out.file.write(json.dumps(doc, indent=2, sort_keys=False, default=str) + "\n")
@@ -144,7 +156,8 @@ class UI:
             return
         cols = [c if isinstance(c, Col) else _legacy(c) for c in columns]
         if self.rich:
-            cells = [["" if v is None else str(v) for v in row] for row in rows]
+            # Each cell is one value: its line breaks too are escaped (the layout adds its own).
+            cells = [[shown(v) for v in row] for row in rows]
             self._fitted(title, cols, cells)
             return
         for row in rows:
@@ -173,7 +186,7 @@ class UI:
             return
         shown, cells, widths = fitted
         table = Table(
-            title=title,
+            title=rich_text(title),
             title_justify="left",
             box=box.SIMPLE_HEAD,
             show_edge=False,
@@ -188,7 +201,7 @@ class UI:
                 overflow="fold" if last else "ellipsis",
             )
         for row in cells:
-            table.add_row(*row)
+            table.add_row(*(rich_text(cell) for cell in row))
         self.out.print(table)
 
     def _layout(
@@ -225,21 +238,20 @@ class UI:
         """Each row as a block: its key values on one line, then one indented line per other
         value (wrapped at word boundaries). For terminals too narrow for a table."""
         from rich.table import Table
-        from rich.text import Text
 
-        self.out.print(Text(title, style="italic"))
+        self.out.print(rich_text(title, "italic"))
         keys = [i for i, c in enumerate(cols) if c.role is Role.KEY]
         others = [i for i in range(len(cols)) if i not in keys]
         label = max((len(cols[i].name) for i in others), default=0)
         for row in rows:
             head = "  ".join(row[i] for i in keys if row[i])
-            self.out.print(Text(head, style="bold"), overflow="fold", soft_wrap=False)
+            self.out.print(rich_text(head, "bold"), overflow="fold", soft_wrap=False)
             grid = Table.grid(padding=(0, 1))
             grid.add_column(width=label + 2, no_wrap=True)
             grid.add_column(overflow="fold")
             for i in others:
                 if row[i]:
-                    grid.add_row("  " + cols[i].name.lower(), row[i])
+                    grid.add_row(rich_text("  " + cols[i].name.lower()), rich_text(row[i]))
             if grid.row_count:
                 self.out.print(grid)
 
@@ -269,20 +281,20 @@ class UI:
         finally:
             live.stop()
 
-    def byte_bar(self, description: str, *, transient: bool) -> Progress:
-        """A rich bar of bytes on stderr (not started): `description` (a rich column
-        template), the bar, bytes done of total, speed, time left."""
+    def byte_bar(self, *, transient: bool, style: str = "") -> Progress:
+        """A rich bar of bytes on stderr (not started): each task's description (as text in
+        `style`, or the task's own `style` field; never markup), the bar, bytes done of
+        total, speed, time left."""
         from rich.progress import (
             BarColumn,
             DownloadColumn,
             Progress,
-            TextColumn,
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
 
         return Progress(
-            TextColumn(description),
+            _description_column(style),
             BarColumn(),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
@@ -297,7 +309,7 @@ class UI:
         plain periodic lines otherwise (every 10% or 10 s), nothing in --json off a terminal.
         The bar starts on the first call, when the total is known, and stops when done."""
         if self.err.is_terminal:
-            bar = self.byte_bar("[bold]{task.description}", transient=True)
+            bar = self.byte_bar(transient=True, style="bold")
             tasks: list[Any] = []
 
             def update(done: int, total: int) -> None:
@@ -327,7 +339,7 @@ class UI:
                     return
                 state["pct"], state["at"] = pct, now
                 print(
-                    f"{description}: {done:,} / {total_:,} bytes ({pct}%)",
+                    f"{shown_lines(description)}: {done:,} / {total_:,} bytes ({pct}%)",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -410,17 +422,28 @@ class _WalkView:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.table import Table
-        from rich.text import Text
 
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True)
         grid.add_column(no_wrap=True, overflow="ellipsis")
-        grid.add_row(self.spinner, Text(self.text(options.max_width - 2)))
+        grid.add_row(self.spinner, rich_text(self.text(options.max_width - 2)))
         yield grid
 
 
 def _walk_drop(_event: Event) -> None:
     pass
+
+
+def _description_column(style: str) -> ProgressColumn:
+    """A progress column showing each task's description as text (never markup). Built on
+    first use: rich.progress is imported only when a bar is shown."""
+    from rich.progress import ProgressColumn
+
+    class DescriptionColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return rich_text(task.description, task.fields.get("style", style))
+
+    return DescriptionColumn()
 
 
 _WRAPPING = {"Title", "Detail", "Action", "Upload", "Shared with", "Notes", "Mux"}
@@ -462,10 +485,12 @@ def _longest_line(text: str) -> int:
 
 
 def _plain(value: Any) -> str:
+    """A `key=value` value: `-` when empty, JSON-quoted when it holds spaces or quotes, its
+    control characters escaped either way."""
     if value is None or value == "":
         return "-"
     text = str(value)
-    return json.dumps(text) if any(c.isspace() for c in text) or '"' in text else text
+    return shown(json.dumps(text) if any(c.isspace() for c in text) or '"' in text else text)
 
 
 def size_text(n: float) -> str:

@@ -131,4 +131,8 @@ def _hint(exc: Exception) -> str:
 
 
 def _print_error(text: str) -> None:
-    print(f"vidpipe: error: {text}", file=sys.stderr, flush=True)
+    """One error on stderr. Messages may quote text vidpipe did not write (file names, Mux's
+    words): printed as text, control characters escaped."""
+    from vidpipe.text import shown_lines
+
+    print(f"vidpipe: error: {shown_lines(text)}", file=sys.stderr, flush=True)

@@ -82,4 +82,4 @@ def open_vidpipe(ctx: typer.Context, ui: "UI | None" = None) -> "Vidpipe":
     note = dotenv_warning(settings)
     if note:
         (ui or make_ui()).warn(note)
-    return Vidpipe(settings, notify=ui.message if ui else None)
+    return Vidpipe(settings, notify=ui.notice if ui else None)

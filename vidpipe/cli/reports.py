@@ -141,12 +141,14 @@ def sync(
 def _confirm(ui: "UI", plan: "DeletePlan") -> None:
     """Ask on the terminal before deleting; no (or no terminal to ask on) stops here."""
     from vidpipe.errors import UsageError
+    from vidpipe.text import shown
 
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         raise UsageError("not a terminal: pass --yes to delete without confirmation")
     rows = ", ".join(str(t) for t in plan.targets) or "no rows"
+    # The asset ID comes from a row or from Mux: asked about as text.
     if not typer.confirm(
-        f"Delete asset {plan.asset_id} from Mux and clear it from {rows}?", err=True
+        f"Delete asset {shown(plan.asset_id)} from Mux and clear it from {rows}?", err=True
     ):
         ui.message("nothing deleted")
         raise typer.Exit(1)

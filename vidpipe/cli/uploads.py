@@ -29,9 +29,10 @@ def upload(
     command to continue."""
     from vidpipe.media import display_source, is_url
     from vidpipe.render import render_upload
+    from vidpipe.text import shown
 
-    shown = display_source(source) if is_url(source) else Path(source).name
-    with open_vidpipe(ctx, ui) as vp, ui.progress(f"{shown} -> {target.label}") as bar:
+    name = shown(display_source(source) if is_url(source) else Path(source).name)
+    with open_vidpipe(ctx, ui) as vp, ui.progress(f"{name} -> {target.label}") as bar:
         outcome = vp.upload(source, on_progress=bar, **target.kwargs(), **choices.kwargs())
     render_upload(ui, outcome)
 

@@ -285,12 +285,14 @@ class Emulator:
         meta: dict[str, str] | None = None,
         generated_subtitles: Iterable[str | dict[str, Any]] = (),
         static_renditions: Iterable[str | dict[str, Any]] = (),
+        errors: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Add `n` assets at once (passthrough_fn(i) for asset i); returns their JSON.
 
         The settings are validated as Mux validates them (ValueError otherwise).
         `generated_subtitles` and `static_renditions` take language codes / resolutions, or
-        the objects Mux takes (`{"language_code", "name"}`, `{"resolution"}`).
+        the objects Mux takes (`{"language_code", "name"}`, `{"resolution"}`). An errored
+        asset shows `errors` (`{"type", "messages"}`; default: Mux's `invalid_input`).
         """
         raw: dict[str, Any] = {
             "playback_policies": list(playback_policies),
@@ -317,6 +319,7 @@ class Emulator:
             created_at=created_at,
             asset_ids=asset_ids,
             upload_id=upload_id,
+            errors=errors,
         )
 
     def delete_asset_silently(self, asset_id: str) -> None:

@@ -248,6 +248,7 @@ class Store:
         asset_ids: list[str] | None = None,
         upload_id: str | None = None,
         size: int = 5_000_000,
+        errors: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Test hook: add `n` assets at once, with no webhook; their status is pinned.
 
@@ -274,7 +275,7 @@ class Store:
                     status=status,
                 )
                 if status == "errored":
-                    asset.errors = dict(INVALID_INPUT)
+                    asset.errors = dict(errors or INVALID_INPUT)
                 out.append(asset.to_json())
         return out
 

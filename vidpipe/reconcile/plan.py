@@ -215,6 +215,10 @@ def plan(
         gone = (DriftKind.MISSING, DriftKind.ERRORED)
         cleared = {d.target for d in drift if d.kind in gone and d.target is not None}
         kept = {r.asset_id for r in snapshot.rows if r.asset_id and r.target not in cleared}
+        # An errored asset a row records now is that row's `asset_errored` item, nothing
+        # more: it becomes an orphan only in a later run, once no row names it.
+        errored = {d.asset_id for d in drift if d.kind is DriftKind.ERRORED and d.asset_id}
+        kept |= errored
         drift.extend(_asset_drift(snapshot, kept, expects, cleared, options.policies))
         # An upload whose asset ended up an orphan (its row now records another video, a
         # newer asset claims the row, or the row is gone) can never finish: close it.

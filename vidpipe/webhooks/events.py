@@ -29,13 +29,13 @@ from vidpipe.errors import (
     UsageError,
     VidpipeError,
     WebhookRejected,
-    escape_controls,
 )
 from vidpipe.mux import Asset, Environment, MuxGateway
 from vidpipe.readiness import asset_failure, upload_failure
 from vidpipe.recording import Verdict
 from vidpipe.records import clear_asset_everywhere, is_tombstoned, lock_asset, remember_dead
 from vidpipe.targets import Target, from_passthrough
+from vidpipe.text import shown
 from vidpipe.webhooks.signature import MissingSignature, verify_signature
 
 _MAX_ID = 255  # Mux's IDs are a few dozen characters
@@ -85,7 +85,7 @@ class EventOutcome:
     def log_line(self) -> str:
         """One line for a log: type, id, outcome, detail (control characters escaped: the
         fields come from the event)."""
-        return escape_controls(
+        return shown(
             f"{self.event_type} id={self.event_id or '-'} "
             f"outcome={self.outcome.value}: {self.detail}"
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from vidpipe.errors import escape_controls
+from vidpipe.text import shown
 
 MAX_LOG_LINE = 1000
 """Characters of one text log line, or of one JSON field, at most."""
@@ -44,7 +44,7 @@ class LogRecord:
 
 def clean(text: str) -> str:
     """`text` with its control characters escaped, cut at `MAX_LOG_LINE` characters."""
-    text = escape_controls(text)
+    text = shown(text)
     return text if len(text) <= MAX_LOG_LINE else text[: MAX_LOG_LINE - 1] + "…"
 
 
