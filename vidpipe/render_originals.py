@@ -177,13 +177,13 @@ class _PlainExport(_ExportTotals):
 class _RichExport(_ExportTotals):
     def __init__(self, ui: UI) -> None:
         super().__init__(ui)
-        self.bar = ui.byte_bar("{task.description}", transient=False)
-        self.overall = self.bar.add_task("export", total=None)
+        self.bar = ui.byte_bar(transient=False)
+        self.overall = self.bar.add_task("export", total=None, style="bold")
         self.tasks: dict[Target, Any] = {}
         self.bar.start()
 
     def _describe(self) -> str:
-        return f"[bold]{self.ended}/{self.total_items} items"
+        return f"{self.ended}/{self.total_items} items"
 
     def planned(self, total: int, skipped: int) -> None:
         super().planned(total, skipped)
