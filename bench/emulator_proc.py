@@ -4,6 +4,7 @@
 take 5,000 POSTs at 1/s), so the verify and sync benchmarks run this instead:
 
     python bench/emulator_proc.py --out DIR --assets 5500 [--rate-limit] [--vidpipe-meta TITLE]
+                                  [--master-sizes N,N...]
 
 Asset i (1-based) has passthrough `{"lesson_id": i}` (and with `--vidpipe-meta`, the meta
 vidpipe's upload gives lesson i titled TITLE). Once listening it writes
@@ -44,6 +45,10 @@ def main() -> None:
         metavar="TITLE",
         help="give asset i the meta vidpipe's upload gives lesson i titled TITLE",
     )
+    parser.add_argument(
+        "--master-sizes", default="", help="comma-separated master sizes of the seeded assets"
+    )
+    parser.add_argument("--master-ready-after", type=float, default=0.5)
     args = parser.parse_args()
 
     emulator = Emulator(
@@ -61,6 +66,11 @@ def main() -> None:
             )
             for i in range(1, args.assets + 1)
         ]
+    emulator.master_access.ready_after = args.master_ready_after
+    for asset, size in zip(
+        seeded, (int(s) for s in args.master_sizes.split(",") if s), strict=False
+    ):
+        emulator.master_access.set_size(asset["id"], size)
     base_url = emulator.start()
     catalogue = [
         [i + 1, asset["id"], asset["playback_ids"][0]["id"]] for i, asset in enumerate(seeded)

@@ -137,9 +137,8 @@ class Platform:
         return sorted(lessons + worlds, key=str)
 
 
-@pytest.fixture
-def platform(db_url: str) -> Iterator[Platform]:
-    engine = make_engine(db_url)
+def seed_platform(engine: Engine) -> None:
+    """vidpipe's tables and the platform's rows: lessons 1-3 and courses 1-2, no videos."""
     init_db(engine)
     with Session(engine) as s:
         for i in (1, 2, 3):
@@ -147,6 +146,12 @@ def platform(db_url: str) -> Iterator[Platform]:
         for i in (1, 2):
             s.add(World(id=i, title=f"Course {i}"))
         s.commit()
+
+
+@pytest.fixture
+def platform(db_url: str) -> Iterator[Platform]:
+    engine = make_engine(db_url)
+    seed_platform(engine)
     yield Platform(db_url, engine)
     engine.dispose()
 

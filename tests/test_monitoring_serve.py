@@ -64,7 +64,15 @@ class ServeProcess:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.errors: list[str] = []
+        # One reader per pipe, for the process's whole life: a second reader of stdout (such as
+        # communicate() in stop) would swallow the last lines before this one sees them.
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_errors, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         self.url = self._address("listening on ")
         self.metrics_url = self._address("metrics and health checks on ").removesuffix("/metrics")
 
@@ -72,6 +80,10 @@ class ServeProcess:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
+
+    def _read_errors(self) -> None:
+        assert self.proc.stderr is not None
+        self.errors.extend(self.proc.stderr)
 
     def message(self, line: str) -> str:
         return json.loads(line)["message"] if self.log_format == "json" else line
@@ -81,7 +93,7 @@ class ServeProcess:
             try:
                 line = self.lines.get(timeout=20)
             except queue.Empty:
-                err = self.proc.stderr.read() if self.proc.stderr else ""
+                err = "".join(self.errors)
                 raise AssertionError(f"serve did not say {marker!r}: {err}") from None
             self.seen.append(line)
             text = self.message(line)
@@ -98,13 +110,17 @@ class ServeProcess:
                 return self.seen
 
     def stop(self) -> tuple[int, str]:
+        """SIGTERM, then wait for the exit and for both pipes to reach their end, so that
+        every line the process wrote is in `lines` when this returns."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            _out, err = self.proc.communicate(timeout=20)
+            self.proc.wait(timeout=20)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-        return self.proc.returncode, err
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return self.proc.returncode, "".join(self.errors)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ _EXPORTS = {
     "LockHeld": "vidpipe.errors",
     "MuxError": "vidpipe.errors",
     "TransferError": "vidpipe.errors",
+    "DownloadError": "vidpipe.errors",
     "UploadFailed": "vidpipe.errors",
     "WaitTimeout": "vidpipe.errors",
     "Target": "vidpipe.targets",
@@ -36,6 +37,8 @@ _EXPORTS = {
     "Diagnosis": "vidpipe.doctor",
     "EventOutcome": "vidpipe.webhooks",
     "ImportReport": "vidpipe.importer",
+    "DownloadResult": "vidpipe.download",
+    "ExportReport": "vidpipe.export",
     "ManifestError": "vidpipe.manifest",
 }
 
@@ -45,8 +48,11 @@ __all__ = [
     "DeletePlan",
     "DeleteResult",
     "Diagnosis",
+    "DownloadError",
+    "DownloadResult",
     "EnvironmentMismatch",
     "EventOutcome",
+    "ExportReport",
     "ImportReport",
     "Kind",
     "LockHeld",
@@ -73,9 +79,11 @@ if TYPE_CHECKING:
     from vidpipe.config import Settings
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.doctor import Diagnosis
+    from vidpipe.download import DownloadResult
     from vidpipe.errors import (
         ConfigError,
         DatabaseMissing,
+        DownloadError,
         EnvironmentMismatch,
         LockHeld,
         MuxError,
@@ -87,6 +95,7 @@ if TYPE_CHECKING:
         VidpipeError,
         WaitTimeout,
     )
+    from vidpipe.export import ExportReport
     from vidpipe.importer import ImportReport
     from vidpipe.manifest import ManifestError
     from vidpipe.pipeline import UploadOutcome

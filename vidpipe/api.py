@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace as replace_fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vidpipe.assets import AssetSettings
 from vidpipe.errors import UsageError
@@ -34,9 +34,12 @@ if TYPE_CHECKING:
     from vidpipe.captions import CaptionsReport
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.doctor import Diagnosis
+    from vidpipe.download import Downloader, DownloadObserver, DownloadResult
     from vidpipe.environment import Pinning
+    from vidpipe.export import ExportObserver, ExportReport
     from vidpipe.importer import ImportReport, Observer
     from vidpipe.manifest import Item
+    from vidpipe.mux import MuxGateway
     from vidpipe.pipeline import UploadOptions, UploadOutcome
     from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
@@ -60,6 +63,10 @@ class Vidpipe(Session):
     other Mux call or database write. An unpinned database is pinned to it (announced through
     `notify`); another environment raises `EnvironmentMismatch` and changes nothing.
     """
+
+    download_defaults: ClassVar[dict[str, Any]] = {}
+    """Keyword arguments for every `Downloader` (e.g. `retry`, the download's back-off): a
+    public switch for tests and benchmarks, as `gateway_defaults` is for the gateway."""
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -195,6 +202,67 @@ class Vidpipe(Session):
         pipeline = Pipeline(engine, gateway, self.http, notify=self.notify)
         runner = importer.Importer(engine, gateway, pipeline, options, jobs=jobs, observer=observer)
         return runner.run(path, items)
+
+    def download(
+        self,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        path: str | Path | None = None,
+        force: bool = False,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        observer: DownloadObserver | None = None,
+    ) -> DownloadResult:
+        """The row's original (the asset's master) to `path` (default `lesson-ID.mp4` /
+        `course-ID.mp4` in the working directory), through `path.part`: calling again after
+        an interruption continues it. Master access is `temporary` for the download and
+        `none` after it. An existing `path` needs `force`; no row, a row with no video, or
+        an existing `path` raise `UsageError` before Mux is asked anything."""
+        from vidpipe import download
+
+        target = self._target(lesson, course)
+        if timeout < 0:
+            raise UsageError("the wait timeout must not be negative")
+        given = Path(path) if path else None
+        _engine, gateway, planned = self._preflight(
+            check=lambda engine: download.check(engine, target, given, force=force)
+        )
+        assert planned is not None
+        return self._downloader(gateway, timeout).download(planned, observer)
+
+    def export(
+        self,
+        directory: str | Path,
+        *,
+        lesson: int | None = None,
+        course: int | None = None,
+        jobs: int = 4,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        observer: ExportObserver | None = None,
+    ) -> ExportReport:
+        """Every row with a video (or the one named) downloaded into `directory` as
+        `lesson-ID.mp4` / `course-ID.mp4`, `jobs` at a time, and `directory/manifest.csv`
+        that `import_manifest` takes back. Files already complete are skipped (no Mux call);
+        partial ones are continued. The report's `ok` is False when an item failed."""
+        from vidpipe import export
+
+        target = self._maybe_target(lesson, course)
+        if not 1 <= jobs <= export.MAX_EXPORT_JOBS:
+            raise UsageError(f"the number of parallel jobs must be 1..{export.MAX_EXPORT_JOBS}")
+        if timeout < 0:
+            raise UsageError("the wait timeout must not be negative")
+        folder = Path(directory)
+        _engine, gateway, found = self._preflight(
+            check=lambda engine: export.check(engine, target, folder)  # no Mux call, no write
+        )
+        assert found is not None
+        runner = export.Exporter(self._downloader(gateway, timeout), jobs=jobs, observer=observer)
+        return runner.run(folder, found)
+
+    def _downloader(self, gateway: MuxGateway, timeout: float) -> Downloader:
+        from vidpipe.download import Downloader
+
+        return Downloader(gateway, self.http, timeout=timeout, **self.download_defaults)
 
     def asset_settings(self, kind: str = "lesson", **overrides: Any) -> AssetSettings:
         """The settings a new asset of `kind` (`lesson` or `course`) is created with: the

@@ -82,6 +82,11 @@ class TransferError(VidpipeError):
     """The bytes could not be moved to the upload URL (after retries)."""
 
 
+class DownloadError(VidpipeError):
+    """A file could not be downloaded, or not written where it should go (after retries);
+    what arrived is kept for a re-run."""
+
+
 class UploadFailed(VidpipeError):
     """Mux reports the upload or its asset as failed (errored, cancelled, timed out)."""
 

@@ -46,7 +46,9 @@ __all__ = [
     "TransferResult",
     "TransferRetry",
     "UploadUrlExpired",
+    "describe_request_error",
     "query_offset",
+    "retry_after",
     "transfer",
 ]
 
@@ -314,6 +316,17 @@ class TransferRetry:
     maximum: float = 30.0
     jitter: float = 1.0
 
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        """Seconds to back off after the `failures`-th failure in a row; at least a
+        server's `retry_after` when it gave one."""
+        wait = wait_exponential_jitter(
+            multiplier=self.initial, max=self.maximum, jitter=self.jitter
+        )
+        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
+        state.attempt_number = failures
+        delay = wait(state)
+        return delay if retry_after is None else max(delay, retry_after)
+
 
 @dataclass(frozen=True)
 class TransferResult:
@@ -348,7 +361,8 @@ def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
     except httpx.InvalidURL:
         raise TransferError("the upload URL is not a valid URL") from None
     except httpx.RequestError as exc:
-        raise TransferError(f"could not query the upload offset: {_describe(exc)}") from None
+        reason = describe_request_error(exc)
+        raise TransferError(f"could not query the upload offset: {reason}") from None
     except _Retryable as exc:
         raise TransferError(f"could not query the upload offset: {exc.reason}") from None
     return None if answer.complete else answer.held
@@ -480,11 +494,13 @@ def _interpret(response: httpx.Response, total: int, *, sent_to: int | None) -> 
 
 
 def _raise_retryable(response: httpx.Response) -> _Answer:
-    retry_after: float | None = None
+    raise _Retryable(f"HTTP {response.status_code}", retry_after(response))
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The response's `Retry-After` in seconds (at most `RETRY_AFTER_CAP`), if it has one."""
     value = response.headers.get("Retry-After", "")
-    if value.strip().isdigit():
-        retry_after = min(float(value), RETRY_AFTER_CAP)
-    raise _Retryable(f"HTTP {response.status_code}", retry_after)
+    return min(float(value), RETRY_AFTER_CAP) if value.strip().isdigit() else None
 
 
 def _json_or_none(response: httpx.Response) -> Any | None:
@@ -496,8 +512,9 @@ def _json_or_none(response: httpx.Response) -> Any | None:
         return None
 
 
-def _describe(exc: httpx.RequestError) -> str:
-    # The exception's text is left out on purpose: some carry the request URL.
+def describe_request_error(exc: httpx.RequestError) -> str:
+    """What went wrong with a request, in a few words, never with its URL (the exception's
+    own text is left out on purpose: some carry the request URL)."""
     if isinstance(exc, httpx.UnsupportedProtocol):
         what = "not an http(s) URL"
     elif isinstance(exc, httpx.TimeoutException):
@@ -524,10 +541,7 @@ class _Session:
     sleep: Callable[[float], None]
 
     def __post_init__(self) -> None:
-        retry, file = self.retry, self.file
-        self.wait = wait_exponential_jitter(
-            multiplier=retry.initial, max=retry.maximum, jitter=retry.jitter
-        )
+        file = self.file
         self.stat = os.fstat(file.fileno())
         self.total = self.stat.st_size
         self.bytes_sent = 0
@@ -565,10 +579,10 @@ class _Session:
             except httpx.InvalidURL:
                 raise TransferError("the upload URL is not a valid URL") from None
             except httpx.UnsupportedProtocol as exc:
-                raise TransferError(f"cannot upload: {_describe(exc)}") from None
+                raise TransferError(f"cannot upload: {describe_request_error(exc)}") from None
             except (httpx.RequestError, _Retryable) as exc:
                 self._report_confirmed()
-                reason = exc.reason if isinstance(exc, _Retryable) else _describe(exc)
+                reason = exc.reason if isinstance(exc, _Retryable) else describe_request_error(exc)
                 retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
                 if self.best > best_at_failure:
                     failures = 0
@@ -580,7 +594,7 @@ class _Session:
                         f"after {failures} attempts; re-run the same command to resume"
                     ) from None  # httpx's exception carries the URL: not even in a traceback
                 self.retries += 1
-                self.sleep(self._delay(failures, retry_after))
+                self.sleep(self.retry.delay(failures, retry_after))
                 offset = None
                 continue
             self._check_file_unchanged()
@@ -692,9 +706,3 @@ class _Session:
                 f"file changed during the upload (was {self.stat.st_size:,} bytes, "
                 f"now {now.st_size:,}); re-run once it is final"
             )
-
-    def _delay(self, failures: int, retry_after: float | None) -> float:
-        state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
-        state.attempt_number = failures
-        delay = self.wait(state)
-        return delay if retry_after is None else max(delay, retry_after)

@@ -11,7 +11,8 @@ Layout:
   click context, `make_ui` and `open_vidpipe` (the facade with this run's settings);
 - `options`: options shared by commands, each defined once with its help and completion,
   and `command`, which registers a command with the option groups it asks for;
-- one module per family of commands: `uploads` (upload, import, url), `reports` (status,
+- one module per family of commands: `uploads` (upload, import, url), `originals`
+  (download, export), `reports` (status,
   verify, sync, delete), `database` (db ...), `webhook` (webhook ...), `local` (emulator,
   demo), `doctor`.
 
@@ -37,6 +38,7 @@ from vidpipe.cli.options import ASSET_OPTIONS, asset_options
 # Command modules register their commands on import; this order is the order of `--help`.
 # isort: off
 from vidpipe.cli import uploads  # noqa: F401  (upload, import, url)
+from vidpipe.cli import originals  # noqa: F401  (download, export)
 from vidpipe.cli import reports  # noqa: F401  (status, verify, sync, delete)
 from vidpipe.cli import captions  # noqa: F401  (captions add, list, remove)
 from vidpipe.cli import local  # noqa: F401  (emulator, demo)

@@ -18,6 +18,7 @@ from typing import Any
 
 from vidpipe.emulator.faults import Fault, FaultPlan, RateLimiter
 from vidpipe.emulator.ingest import Ingestor
+from vidpipe.emulator.masters import MasterAccess, MasterHost, kept_uploads
 from vidpipe.emulator.objects import ApiError
 from vidpipe.emulator.routes import ROUTES
 from vidpipe.emulator.routing import Router, Services
@@ -80,6 +81,10 @@ class Emulator:
             ready_after=ready_after, emit=self._emit, store_dir=self._store_dir, checksum=checksum
         )
         self._ingestor = Ingestor(self._store.finish_ingest)
+        self.masters = MasterHost()
+        """The host of master download links: its `faults` and request `log` (tests)."""
+        self.master_access = MasterAccess(self.masters, kept_uploads(self._store, self._store_dir))
+        """Master access per asset, and the hooks of tests (its ready delay, sizes, bytes)."""
         self._log_lock = threading.Lock()
         self.request_log: list[tuple[str, str, int]] = []
         self._server: Server | None = None
@@ -99,6 +104,7 @@ class Emulator:
         if ":" in shown:
             shown = f"[{shown}]"
         self._base_url = f"http://{shown}:{self._server.server_address[1]}"
+        self.masters.start(shown)
         if self._webhooks is not None:
             self._webhooks.start()
         targets: list[tuple[str, Callable[[], None]]] = [
@@ -120,6 +126,7 @@ class Emulator:
         server.close_clients()
         server.server_close()
         self._ingestor.wait_idle(timeout=2)
+        self.masters.stop()
         self._store.close()
         if self._webhooks is not None:
             self._webhooks.stop()
@@ -199,7 +206,8 @@ class Emulator:
     @property
     def assets(self) -> dict[str, dict[str, Any]]:
         """A copy of every asset's JSON (as GET would return it), by ID."""
-        return self._store.snapshot_assets()
+        with_master = self.master_access.with_fields
+        return {k: with_master(v) for k, v in self._store.snapshot_assets().items()}
 
     @property
     def uploads(self) -> dict[str, dict[str, Any]]:
@@ -346,6 +354,7 @@ class Emulator:
             self._store.delete_asset(asset_id, notify=False)
         except ApiError as exc:
             raise KeyError(asset_id) from exc
+        self.master_access.forget(asset_id)
 
     def set_asset_status(self, asset_id: str, status: str) -> None:
         """Force an asset's status (preparing|ready|errored); it then stays there."""
@@ -415,7 +424,12 @@ class Emulator:
         return self._faults.pending()
 
     def _wiring(self) -> Wiring:
-        services = Services(store=self._store, whoami=self.whoami, ingest=self._ingestor.start)
+        services = Services(
+            store=self._store,
+            whoami=self.whoami,
+            ingest=self._ingestor.start,
+            masters=self.master_access,
+        )
         return Wiring(
             services=services,
             router=Router(ROUTES),

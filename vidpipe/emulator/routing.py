@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
+from vidpipe.emulator.masters import MasterAccess
 from vidpipe.emulator.objects import NOT_FOUND, ApiError
 from vidpipe.emulator.store import Store
 
@@ -23,12 +24,13 @@ class Services:
     """What routes may use: the narrow interface between the API and the emulator's state.
 
     `whoami()` answers `GET /system/v1/whoami`; `ingest(asset_id, url)` starts fetching an
-    asset's input URL in the background.
+    asset's input URL in the background; `masters` is every asset's master access.
     """
 
     store: Store
     whoami: Callable[[], dict[str, Any]]
     ingest: Callable[[str, str], None]
+    masters: MasterAccess
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/video/v1/assets", assets.list_assets),
     Route("GET", "/video/v1/assets/{asset_id}", assets.get_asset),
     Route("DELETE", "/video/v1/assets/{asset_id}", assets.delete_asset),
+    Route("PUT", "/video/v1/assets/{asset_id}/master-access", assets.put_master_access),
     # an existing asset's tracks, static renditions and meta
     Route("PATCH", "/video/v1/assets/{asset_id}", asset_parts.update_asset),
     Route("POST", "/video/v1/assets/{asset_id}/tracks", asset_parts.create_track),

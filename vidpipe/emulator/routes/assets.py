@@ -25,9 +25,17 @@ def list_assets(req: Request) -> Response:
 
 
 def get_asset(req: Request) -> Response:
-    return data(req.store.get_asset(req.params["asset_id"]))
+    return data(req.services.masters.with_fields(req.store.get_asset(req.params["asset_id"])))
 
 
 def delete_asset(req: Request) -> Response:
     req.store.delete_asset(req.params["asset_id"])
+    req.services.masters.forget(req.params["asset_id"])
     return no_content()
+
+
+def put_master_access(req: Request) -> Response:
+    """PUT /video/v1/assets/{id}/master-access: `temporary` (the master is prepared, then
+    a link is handed out) or `none` (the links stop working)."""
+    asset = req.store.get_asset(req.params["asset_id"])
+    return data(req.services.masters.put_json(asset, req.json()))
