@@ -101,11 +101,11 @@ LESSONS = (
 )
 COURSE = (1, "Knots for Sailors")
 IMPORTED = (3, 4, 5)
-MANIFEST = "course.csv"
+DEMO_MANIFEST = "course.csv"
 SERVE_LOG = "webhook-serve.log"
 FILES = (
     VIDEO_FILE,
-    MANIFEST,
+    DEMO_MANIFEST,
     SERVE_LOG,
     *(f"knots-{lesson}.mp4" for lesson in IMPORTED),
 )
@@ -178,9 +178,9 @@ def _import(stage: DemoStage) -> None:
     for seed, lesson in enumerate(IMPORTED, start=1):
         write_sample_video(stage.workdir / f"knots-{lesson}.mp4", IMPORT_SIZE, seed)
         lines.append(f"knots-{lesson}.mp4,{lesson}")
-    (stage.workdir / MANIFEST).write_text("\n".join(lines) + "\n")
-    stage.note(f"{MANIFEST}: " + "; ".join(lines[1:]))
-    stage.do("import", stage.path(MANIFEST))
+    (stage.workdir / DEMO_MANIFEST).write_text("\n".join(lines) + "\n")
+    stage.note(f"{DEMO_MANIFEST}: " + "; ".join(lines[1:]))
+    stage.do("import", stage.path(DEMO_MANIFEST))
 
 
 def _captions(stage: DemoStage) -> None:
