@@ -40,6 +40,7 @@ CURL = shutil.which("curl") or "/usr/bin/curl"
 GiB = 1024**3
 MiB = 1024**2
 TOKEN = ("bench", "bench-secret")
+LESSON_TITLE = "bench lesson"  # every bench row's title, and the meta title of seeded assets
 
 
 # -- running one command ---------------------------------------------------------------------
@@ -176,11 +177,11 @@ class Bench:
 
     @staticmethod
     def add_lessons(db: Path, rows: Iterable[tuple[int, str | None, str | None]]) -> None:
+        """Lesson rows titled LESSON_TITLE (the title a catalogue emulator's meta carries)."""
         with sqlite3.connect(db) as conn:
             conn.executemany(
-                "INSERT INTO lesson (id, title, mux_asset_id, mux_playback_id) "
-                "VALUES (?, 'bench lesson', ?, ?)",
-                rows,
+                "INSERT INTO lesson (id, title, mux_asset_id, mux_playback_id) VALUES (?, ?, ?, ?)",
+                ((lesson, LESSON_TITLE, asset, playback) for lesson, asset, playback in rows),
             )
 
     # emulators
@@ -196,10 +197,14 @@ class Bench:
 
     def catalogue_emulator(self, name: str, assets: int, *extra: str) -> SeededEmulator:
         """A rate-limited emulator process seeded with `assets` assets (`extra`: more of
-        bench/emulator_proc.py's flags, e.g. `--no-checksum`)."""
+        bench/emulator_proc.py's flags, e.g. `--no-checksum`). Asset i carries the meta
+        vidpipe's upload gives lesson i (titled LESSON_TITLE, as `add_lessons` makes the rows),
+        so a catalogue is in line with the settings unless a bench says otherwise."""
         out = self.work / name
         out.mkdir(exist_ok=True)
         cmd = [PY, str(BENCH / "emulator_proc.py"), "--out", str(out), "--assets", str(assets)]
+        if "--vidpipe-meta" not in extra:
+            cmd += ["--vidpipe-meta", LESSON_TITLE]
         proc = spawn([*cmd, "--rate-limit", *extra], out / "emulator.log", self.base_env, self.work)
         self.procs.append(proc)
         catalogue = out / "catalogue.json"

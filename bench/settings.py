@@ -29,10 +29,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import VIDPIPE, Bench, Row, environment, fmt_mb, fmt_s, run, table_lines, write_report
+from harness import (
+    VIDPIPE,
+    Bench,
+    Row,
+    environment,
+    fmt_mb,
+    fmt_s,
+    run,
+    table_lines,
+    write_report,
+)
 
 POST_RATE = 1.0  # Mux's sustained POST rate
-TITLE = "bench lesson"  # the title harness.Bench.add_lessons gives every row
 
 
 def measure(assets: int, work: Path) -> list[Row]:
@@ -40,9 +49,7 @@ def measure(assets: int, work: Path) -> list[Row]:
     try:
         db = work / "settings.db"
         bench.init_db(db)
-        emulator = bench.catalogue_emulator(
-            "settings", assets, "--no-checksum", "--vidpipe-meta", TITLE
-        )
+        emulator = bench.catalogue_emulator("settings", assets, "--no-checksum")
         bench.add_lessons(db, emulator.assets)
         env = {
             **bench.env(emulator.base_url, db),
