@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
+from vidpipe.asset_parts import Master
 from vidpipe.db import transaction
 from vidpipe.errors import (
     DownloadError,
@@ -29,7 +30,7 @@ from vidpipe.errors import (
     WaitTimeout,
 )
 from vidpipe.fetch import DownloadUrlExpired, FetchResult, TransferRetry, fetch
-from vidpipe.mux import Master, MuxGateway
+from vidpipe.mux import MuxGateway
 from vidpipe.readiness import Backoff
 from vidpipe.records import read_row
 from vidpipe.targets import Target
