@@ -277,6 +277,9 @@ def test_a_failed_playback_id_creation_fails_the_sync_and_changes_no_row(
 
     assert code == 1 and fixed["ok"] is False
     assert fixed["drift"][0]["action"].startswith("failed: creating a playback ID")
+    assert fixed["failed"] == [
+        f"fixing the playback policy of lesson 1 ({aid}): {fixed['drift'][0]['action'][8:]}"
+    ]
     assert policies_of(emulator, aid) == {public_id: "public"}
     row = env.lesson(1)
     assert row is not None and row.mux_playback_id == public_id

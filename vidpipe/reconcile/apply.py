@@ -17,7 +17,7 @@ results are their own types, apart from the plan's items.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, unique
 from typing import Any
 
 from sqlalchemy import Engine
@@ -45,8 +45,11 @@ from vidpipe.records import (
 from vidpipe.targets import Target
 
 
+@unique
 class SyncOutcome(Enum):
-    """What happened to a planned item (the value is the text shown as its action)."""
+    """What happened to a planned item. `text` is what its action shows: the value, except
+    for the three failures, which all show as `failed` (distinct members, so that each one's
+    failure line says what failed)."""
 
     CLEARED = "cleared row"
     WROTE_PLAYBACK = "wrote playback ID"  # followed by the playback ID
@@ -59,7 +62,7 @@ class SyncOutcome(Enum):
     KEPT_LIMIT = "kept: the per-run deletion limit is reached"
     KEPT_NAMED = "kept: a row names it now"
     DELETED = "deleted from Mux"
-    DELETE_FAILED = "failed"  # followed by Mux's error
+    DELETE_FAILED = "failed deleting"  # shown as `failed`, followed by Mux's error
     WOULD_CLEAR = "would clear row"
     WOULD_WRITE_PLAYBACK = "would write playback ID"
     WOULD_RECORD = "would record asset"
@@ -71,15 +74,24 @@ class SyncOutcome(Enum):
     WOULD_CLOSE = "would close"
     FIXED_POLICY = "fixed policy"  # followed by what was done
     WOULD_FIX_POLICY = "would fix policy"  # followed by what would be done
-    POLICY_FAILED = "failed"  # followed by what was done and Mux's error
+    POLICY_FAILED = "failed fixing the policy"  # shown as `failed`, + what was done, Mux's error
     FIXED_SETTINGS = "fixed"  # followed by what was done
     SETTINGS_SKIPPED = "skipped"  # followed by why
     WOULD_FIX_SETTINGS = "would fix"  # followed by each step
-    SETTINGS_FAILED = "failed:"  # followed by what was done and Mux's error
+    SETTINGS_FAILED = "failed fixing settings"  # shown as `failed`, + what was done, Mux's error
     NOT_APPLIED = "not applied"  # the plan is blocked; followed by what it would have done
     UPLOAD_FAILED = "skipped: an upload failed on the asset (Mux said it errored or is gone)"
     UPLOADING = "skipped: another upload to the row is in progress"
     REPLACED = "skipped: an upload replaced the asset on the row"
+
+    @property
+    def text(self) -> str:
+        return "failed" if self in _FAILURES else self.value
+
+
+_FAILURES = frozenset(
+    {SyncOutcome.DELETE_FAILED, SyncOutcome.POLICY_FAILED, SyncOutcome.SETTINGS_FAILED}
+)
 
 
 @dataclass(frozen=True)
@@ -105,14 +117,14 @@ class DriftResult:
     @property
     def action(self) -> str | None:
         if self.outcome is SyncOutcome.WROTE_PLAYBACK:
-            return f"{self.outcome.value} {self.note}"
+            return f"{self.outcome.text} {self.note}"
         if self.outcome in _SETTINGS_NOTE and self.note:
             return self.note  # each step says what it did (or would do)
         if self.outcome is SyncOutcome.SETTINGS_FAILED:
             return f"failed: {self.note}"
         if self.outcome in _WITH_NOTE and self.note:
-            return f"{self.outcome.value}: {self.note}"
-        return self.outcome.value if self.outcome else None
+            return f"{self.outcome.text}: {self.note}"
+        return self.outcome.text if self.outcome else None
 
     @property
     def failure(self) -> str | None:
@@ -196,9 +208,9 @@ class JournalResult:
     @property
     def action(self) -> str | None:
         if self.outcome is SyncOutcome.NOT_APPLIED and self.planned in _DRY:
-            return f"{self.outcome.value}: {_DRY[self.planned].value}"
+            return f"{self.outcome.text}: {_DRY[self.planned].text}"
         if self.outcome is not None:
-            return self.outcome.value
+            return self.outcome.text
         return _PLANNED_TEXT.get(self.planned)
 
     def as_json(self) -> dict[str, Any]:
