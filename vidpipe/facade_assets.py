@@ -125,12 +125,13 @@ class AssetCommands(Session):
         cannot read it). A local path or a non-http(s) URL, a bad language code, a target
         with no row or no video, or a track name already taken: `UsageError`, nothing made."""
         from vidpipe import captions
+        from vidpipe.records import recorded_asset
 
         target = self._target(lesson, course)
         captions.check_subtitle_url(url)
         captions.check_language(language)
         engine, gateway, _ = self._preflight(
-            target, check=lambda engine: captions.recorded_asset(engine, target)
+            target, check=lambda engine: recorded_asset(engine, target)
         )
         return captions.add_track(
             engine,
@@ -148,10 +149,11 @@ class AssetCommands(Session):
     ) -> CaptionsReport:
         """The text tracks of the target's asset."""
         from vidpipe import captions
+        from vidpipe.records import recorded_asset
 
         target = self._target(lesson, course)
         engine, gateway, _ = self._preflight(
-            target, check=lambda engine: captions.recorded_asset(engine, target)
+            target, check=lambda engine: recorded_asset(engine, target)
         )
         return captions.list_tracks(engine, gateway, target)
 
@@ -167,12 +169,13 @@ class AssetCommands(Session):
         """Delete the target's text tracks of `language`, or the text track `track`;
         `confirm(tracks)` may decline. None matching: `UsageError`."""
         from vidpipe import captions
+        from vidpipe.records import recorded_asset
 
         target = self._target(lesson, course)
         if (language is None) == (track is None):
             raise UsageError("name either a language or a track to remove")
         engine, gateway, _ = self._preflight(
-            target, check=lambda engine: captions.recorded_asset(engine, target)
+            target, check=lambda engine: recorded_asset(engine, target)
         )
         return captions.remove_tracks(
             engine, gateway, target, language=language, track_id=track, confirm=confirm
