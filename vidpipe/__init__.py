@@ -34,6 +34,7 @@ _EXPORTS = {
     "StatusReport": "vidpipe.status",
     "DeletePlan": "vidpipe.delete",
     "DeleteResult": "vidpipe.delete",
+    "Diagnosis": "vidpipe.doctor",
     "EventOutcome": "vidpipe.webhooks",
     "ImportReport": "vidpipe.importer",
     "DownloadResult": "vidpipe.download",
@@ -46,6 +47,7 @@ __all__ = [
     "DatabaseMissing",
     "DeletePlan",
     "DeleteResult",
+    "Diagnosis",
     "DownloadError",
     "DownloadResult",
     "EnvironmentMismatch",
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
     from vidpipe.api import Vidpipe
     from vidpipe.config import Settings
     from vidpipe.delete import DeletePlan, DeleteResult
+    from vidpipe.doctor import Diagnosis
     from vidpipe.download import DownloadResult
     from vidpipe.errors import (
         ConfigError,

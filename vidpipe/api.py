@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from vidpipe.delete import DeletePlan, DeleteResult
+    from vidpipe.doctor import Diagnosis
     from vidpipe.environment import Pinning
     from vidpipe.importer import ImportReport, Observer
     from vidpipe.manifest import Item
@@ -81,6 +82,15 @@ class Vidpipe(AssetCommands, WebhookCommands, Session):
         pinning = environment.pin(self.engine, self.gateway.whoami(), force=force)
         self._environment = pinning.environment
         return pinning
+
+    def doctor(self, *, webhooks: bool = False) -> Diagnosis:
+        """Check the deployment and say what to fix: the settings, Mux and the token, the
+        database's environment, its tables, stale unfinished uploads, the clock, the signing
+        key and (with `webhooks`, for a deployment that receives them) the webhook secret.
+        Changes nothing anywhere; `result.ok` is False when any check failed."""
+        from vidpipe.doctor import diagnose
+
+        return diagnose(self.settings, webhooks=webhooks)
 
     def upload(
         self,

@@ -58,7 +58,8 @@ DEFAULT_DATABASE_URL = "sqlite:///vidpipe.db"
 DOTENV = ".env"
 """The settings file read from the working directory (see the module docstring)."""
 
-_DOTENV_SHOWN = f"./{DOTENV}"
+DOTENV_SHOWN = f"./{DOTENV}"
+"""How messages name it."""
 _CREDENTIALS = ("MUX_TOKEN_ID", "MUX_TOKEN_SECRET")
 
 UNENCODED_AT = (
@@ -130,6 +131,7 @@ class Settings(BaseSettings):
 
     _from_dotenv: frozenset[str] = PrivateAttr(default_factory=frozenset)
     _from_environment: frozenset[str] = PrivateAttr(default_factory=frozenset)
+    _shadowed_in_dotenv: frozenset[str] = PrivateAttr(default_factory=frozenset)
     _dotenv_note: str | None = PrivateAttr(default=None)
 
     @field_validator(
@@ -235,6 +237,16 @@ class Settings(BaseSettings):
         return self._from_dotenv
 
     @property
+    def from_environment(self) -> frozenset[str]:
+        """Names of the variables whose value came from the environment (which wins)."""
+        return self._from_environment
+
+    @property
+    def shadowed_in_dotenv(self) -> frozenset[str]:
+        """Names `.env` sets too but the environment won: `.env`'s value was not used."""
+        return self._shadowed_in_dotenv
+
+    @property
     def dotenv_note(self) -> str | None:
         """Why a `.env` in the working directory was ignored, when it was (else None)."""
         return self._dotenv_note
@@ -338,10 +350,10 @@ def load_settings(*, read_dotenv: bool = True, **overrides: object) -> Settings:
     except SettingsError as exc:
         raise ConfigError(f"bad configuration: {_settings_error_problem(exc)}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{_DOTENV_SHOWN} is not UTF-8 text") from None
+        raise ConfigError(f"{DOTENV_SHOWN} is not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(
-            f"{_DOTENV_SHOWN} cannot be read ({exc.strerror or type(exc).__name__})"
+            f"{DOTENV_SHOWN} cannot be read ({exc.strerror or type(exc).__name__})"
         ) from None
     overridden = {env_name(field) for field in overrides}
     environment = {name.upper() for name in os.environ}
@@ -349,6 +361,7 @@ def load_settings(*, read_dotenv: bool = True, **overrides: object) -> Settings:
         environment - overridden
     )
     settings._from_dotenv = frozenset(from_dotenv - environment - overridden)
+    settings._shadowed_in_dotenv = frozenset((from_dotenv & environment) - overridden)
     settings._dotenv_note = note
     return settings
 
@@ -369,7 +382,7 @@ def dotenv_warning(settings: Settings) -> str | None:
     names = sorted(settings.from_dotenv, key=lambda n: (order.index(n) if n in order else 99, n))
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     source = "the Mux credentials" if len(from_env) == len(_CREDENTIALS) else "MUX_TOKEN_SECRET"
-    return f"{listed} came from {_DOTENV_SHOWN} while {source} came from the environment"
+    return f"{listed} came from {DOTENV_SHOWN} while {source} came from the environment"
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -383,7 +396,7 @@ def _usable_dotenv() -> tuple[Path | None, str | None]:
     except (FileNotFoundError, NotADirectoryError):
         return None, None
     except OSError as exc:
-        return None, f"{_DOTENV_SHOWN} ignored: cannot stat it ({exc.strerror})"
+        return None, f"{DOTENV_SHOWN} ignored: cannot stat it ({exc.strerror})"
     if stat.S_ISREG(mode):
         return path, None
     if stat.S_ISDIR(mode):
@@ -393,7 +406,7 @@ def _usable_dotenv() -> tuple[Path | None, str | None]:
         kind = "a socket"
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         kind = "a device"
-    return None, f"{_DOTENV_SHOWN} ignored: it is {kind}, not a regular file"
+    return None, f"{DOTENV_SHOWN} ignored: it is {kind}, not a regular file"
 
 
 def _names_in_dotenv(path: Path) -> set[str]:

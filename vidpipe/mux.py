@@ -461,9 +461,9 @@ class MuxClient:
         if self.on_request is not None:
             self.on_request(verb, status)
 
-    def _http_once(self, verb: str, what: str, path: str) -> Any:
+    def _http_response(self, verb: str, what: str, path: str) -> httpx.Response:
         """One request with httpx, for endpoints mux-python lacks: paced and mapped as
-        `_once` is."""
+        `_once` is; a 200 answer as it came."""
         pacer = self._before_request(verb)
         if self._http is None:
             self._http = httpx.Client(follow_redirects=False)
@@ -484,10 +484,7 @@ class MuxClient:
         self._note_budget(pacer, resp.headers)
         if resp.status_code != 200:
             raise self._map_status(resp.status_code, resp.content, resp.headers, what)
-        try:
-            return resp.json()
-        except ValueError:
-            raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
+        return resp
 
     def _paced_sleep(self, seconds: float) -> None:
         self.on_progress(Waiting(seconds))
@@ -536,14 +533,20 @@ class MuxGateway(MuxClient, TrackCalls):
     def whoami(self) -> Environment:
         """The Mux environment the token belongs to (`GET /system/v1/whoami`; mux-python has
         no method for it, so httpx asks). Paced, retried and mapped like every other call."""
+        return self.whoami_dated()[0]
+
+    def whoami_dated(self) -> tuple[Environment, str | None]:
+        """`whoami`, and the `Date` header of Mux's answer (None when it sent none): the
+        clock of Mux's side, for comparing with this machine's."""
         what = "ask which environment the token belongs to"
-        data = self._retrying(self._http_once, "GET", what, WHOAMI_PATH)
+        resp = self._retrying(self._http_response, "GET", what, WHOAMI_PATH)
+        data = _json_of(resp, what)
         body = data.get("data") if isinstance(data, dict) else None
         env_id = body.get("environment_id") if isinstance(body, dict) else None
         if not isinstance(env_id, str) or not env_id:
             raise MuxServerError(f"Mux sent no environment ID to {what}")
         name = body.get("environment_name") if isinstance(body, dict) else None
-        return Environment(env_id, str(name) if name else env_id)
+        return Environment(env_id, str(name) if name else env_id), resp.headers.get("Date")
 
     # -- direct uploads -----------------------------------------------------------------
 
@@ -737,6 +740,13 @@ class MuxGateway(MuxClient, TrackCalls):
             cursor = data.get("next_cursor")
             if not cursor or not page:
                 return
+
+
+def _json_of(resp: httpx.Response, what: str) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        raise MuxServerError(f"Mux sent a response that is not JSON to {what}") from None
 
 
 def _error_detail(body: Any) -> str:

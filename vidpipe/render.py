@@ -19,10 +19,11 @@ from vidpipe.importer import ImportReport, ItemResult, ItemState, Observer
 from vidpipe.manifest import Item
 from vidpipe.reconcile import Report
 from vidpipe.status import StatusEntry, StatusReport
-from vidpipe.text import rich_text, shown
+from vidpipe.text import rich_text, shown, shown_lines
 from vidpipe.ui import UI, Col, Role, size_text
 
 if TYPE_CHECKING:
+    from vidpipe.doctor import Check, Diagnosis
     from vidpipe.environment import Pinning
     from vidpipe.pipeline import UploadOutcome
     from vidpipe.playback import PlaybackUrls
@@ -532,3 +533,54 @@ def render_captions(ui: UI, report: CaptionsReport, done: str) -> None:
 
 def _cc(closed_captions: bool) -> str:
     return "yes" if closed_captions else ""
+
+
+# -- doctor ----------------------------------------------------------------------------------
+
+_CHECK_WIDTH = max(len("webhook_secret"), len("environment"))
+
+
+def render_diagnosis(ui: UI, diagnosis: Diagnosis) -> None:
+    """`doctor`: on a terminal a row per check (`✓`/`✗`, its name, what it found, and under
+    a finding with something to do, `→` and what); off one the same as plain lines (`ok` /
+    `FAIL`, `what to do:`); `--json` the diagnosis's document. A last line counts failures."""
+    if ui.json_mode:
+        ui.json(diagnosis.as_json())
+        return
+    if ui.rich:
+        _diagnosis_rich(ui, diagnosis)
+    else:
+        for check in diagnosis.checks:
+            _check_plain(ui, check)
+    failed = len(diagnosis.failed)
+    total = len(diagnosis.checks)
+    ui.line(
+        f"doctor: all {total} checks passed"
+        if not failed
+        else f"doctor: {failed} of {total} checks failed"
+    )
+
+
+def _diagnosis_rich(ui: UI, diagnosis: Diagnosis) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=1, no_wrap=True)
+    grid.add_column(width=_CHECK_WIDTH, no_wrap=True)
+    grid.add_column(ratio=1)
+    for check in diagnosis.checks:
+        mark = Text("✓", style="green") if check.ok else Text("✗", style="bold red")
+        body = Text(shown_lines(check.detail))
+        if check.hint:
+            body.append("\n→ ", style="yellow")
+            body.append(shown_lines(check.hint))
+        grid.add_row(mark, Text(check.name, style="bold" if not check.ok else ""), body)
+    ui.out.print(grid)
+
+
+def _check_plain(ui: UI, check: Check) -> None:
+    mark = "ok" if check.ok else "FAIL"
+    ui.line(f"{mark:<4}  {check.name:<{_CHECK_WIDTH}}  {shown_lines(check.detail)}")
+    if check.hint:
+        ui.line(f"{'':<4}  {'':<{_CHECK_WIDTH}}  what to do: {shown_lines(check.hint)}")

@@ -14,7 +14,7 @@ Layout:
 - one module per family of commands: `uploads` (upload, import, url), `originals`
   (download, export), `reports` (status,
   verify, sync, delete), `database` (db ...), `webhook` (webhook ...), `local` (emulator,
-  demo).
+  demo), `doctor`.
 
 To add a command: write it in a new module (or the module of its family), registered with
 `@command(app)` (or `@command(db_app, "name")`, or on a new `typer.Typer` added to `app`
@@ -44,6 +44,7 @@ from vidpipe.cli import captions  # noqa: F401  (captions add, list, remove)
 from vidpipe.cli import local  # noqa: F401  (emulator, demo)
 from vidpipe.cli import database  # noqa: F401  (db init, db pin)
 from vidpipe.cli import webhook  # noqa: F401  (webhook serve, webhook apply)
+from vidpipe.cli import doctor  # noqa: F401  (doctor)
 # isort: on
 
 __all__ = ["Invocation", "app", "asset_options", "main", "run"]

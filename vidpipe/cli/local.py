@@ -30,6 +30,13 @@ EnvironmentIdOpt = Annotated[
 EnvironmentNameOpt = Annotated[
     str | None, typer.Option(help="The name of that Mux environment [default: Development].")
 ]
+ClockSkewOpt = Annotated[
+    float,
+    typer.Option(
+        help="Seconds Mux's clock is ahead (negative: behind), in Date headers and webhook "
+        "signatures."
+    ),
+]
 
 
 @app.command()
@@ -43,6 +50,7 @@ def emulator(
     webhook_url: WebhookUrlOpt = None,
     environment_id: EnvironmentIdOpt = None,
     environment_name: EnvironmentNameOpt = None,
+    clock_skew: ClockSkewOpt = 0.0,
 ) -> None:
     """Run a local stand-in for the Mux API (for tests, demos and rehearsals)."""
     from vidpipe.emulator import run_emulator
@@ -71,6 +79,7 @@ def emulator(
         webhook_secret=secret,
         on_started=started,
         checksum=checksum,
+        clock_skew=clock_skew,
         **named,
     )
 
@@ -82,7 +91,8 @@ DirOpt = Annotated[
 
 @app.command()
 def demo(ctx: typer.Context, directory: DirOpt = None) -> None:
-    """Show the whole job with no Mux account: local database, emulator, upload, verify, sync."""
+    """Show the whole product with no Mux account: upload, drift and sync, import, url,
+    the environment guard, webhooks, doctor."""
     from vidpipe.cli import run
     from vidpipe.demo import run_demo
 

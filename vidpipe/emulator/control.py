@@ -47,6 +47,8 @@ class Emulator:
     `store_dir`: keep each upload's committed bytes in `<store_dir>/<upload_id>.bin`.
     `checksum`: SHA-256 every committed byte (for `received()`); off, the upload path costs
     no hashing (benchmarks), and `received()` gives the size with an empty digest.
+    `clock_skew`: seconds Mux's clock is ahead of this machine's (negative: behind), as the
+    `Date` of every answer and the time in webhook signatures show it (`set_clock_skew`).
     """
 
     def __init__(
@@ -61,7 +63,9 @@ class Emulator:
         environment_id: str = DEFAULT_ENVIRONMENT["id"],
         environment_name: str = DEFAULT_ENVIRONMENT["name"],
         environment_type: str = "development",
+        clock_skew: float = 0.0,
     ) -> None:
+        self.clock_skew = clock_skew
         self._environment = {"name": environment_name, "id": environment_id}
         self._environment_type = environment_type
         self._credentials = credentials
@@ -69,7 +73,9 @@ class Emulator:
         self._faults = FaultPlan()
         self._store_dir = Path(store_dir) if store_dir is not None else None
         self._webhooks = (
-            WebhookSender(webhook_url, webhook_secret) if webhook_url and webhook_secret else None
+            WebhookSender(webhook_url, webhook_secret, clock=self.now)
+            if webhook_url and webhook_secret
+            else None
         )
         self._store = Store(
             ready_after=ready_after, emit=self._emit, store_dir=self._store_dir, checksum=checksum
@@ -151,6 +157,26 @@ class Emulator:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
         return int(self._server.server_address[1])
+
+    # ----- the clock and the webhook target ------------------------------------------
+
+    def now(self) -> float:
+        """The emulated Mux's clock: this machine's plus `clock_skew`."""
+        return time.time() + self.clock_skew
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """Pretend Mux's clock is `seconds` ahead of this machine's (negative: behind)."""
+        self.clock_skew = seconds
+
+    def send_webhooks_to(self, url: str, secret: str) -> None:
+        """From now on, POST events signed with `secret` to `url` (as changing a webhook's URL
+        in the dashboard does); events not yet delivered to an earlier URL are dropped."""
+        previous = self._webhooks
+        self._webhooks = WebhookSender(url, secret, clock=self.now)
+        if previous is not None:
+            previous.stop()
+        if self._server is not None:
+            self._webhooks.start()
 
     # ----- the environment -----------------------------------------------------------
 
@@ -412,6 +438,7 @@ class Emulator:
             credentials=self._credentials,
             record=self._record,
             base_url=lambda: self._base_url,
+            clock=self.now,
         )
 
     def _record(self, method: str, path: str, status: int) -> None:

@@ -44,6 +44,7 @@ class Wiring:
     `record(method, path, status)` appends to the request log; `base_url()` is the
     server's own address (for upload URLs when a request has no Host header);
     `credentials`: the one accepted (id, secret), or None for any non-empty pair.
+    `clock()`: the emulated Mux's time (Unix seconds), which every answer's `Date` shows.
     """
 
     services: Services
@@ -53,6 +54,7 @@ class Wiring:
     credentials: tuple[str, str] | None
     record: Callable[[str, str, int], None]
     base_url: Callable[[], str]
+    clock: Callable[[], float] = time.time
 
 
 class Server(ThreadingHTTPServer):
@@ -108,6 +110,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: requests are recorded in `Emulator.request_log` instead."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header: the emulated Mux's clock (which a test may skew)."""
+        return super().date_time_string(self.wiring.clock() if timestamp is None else timestamp)
 
     def do_GET(self) -> None:
         self._dispatch()

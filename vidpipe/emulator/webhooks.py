@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,9 +55,10 @@ class WebhookSender:
     Every attempt is appended to `log` as (event type, HTTP status or error text).
     """
 
-    def __init__(self, url: str, secret: str) -> None:
+    def __init__(self, url: str, secret: str, clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self.secret = secret
+        self._clock = clock  # signatures carry the sender's (possibly skewed) time
         self.log: list[tuple[str, int | str]] = []
         self.sent: list[dict[str, Any]] = []
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -108,7 +109,7 @@ class WebhookSender:
                 method="POST",
                 headers={
                     "Content-Type": "application/json",
-                    "Mux-Signature": sign(self.secret, body),
+                    "Mux-Signature": sign(self.secret, body, int(self._clock())),
                     "User-Agent": "Mux Webhooks (vidpipe emulator)",
                 },
             )
