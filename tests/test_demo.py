@@ -31,6 +31,7 @@ COMMANDS = (
     "vidpipe import",
     "vidpipe url",
     "vidpipe webhook serve",
+    "vidpipe download",
     "vidpipe doctor",
 )
 ALL_ROWS = [f"lesson {i}" for i, _ in demo.LESSONS] + ["course 1"]
@@ -96,6 +97,9 @@ def test_demo_end_to_end_piped(tmp_path: Path) -> None:
     # --dir keeps what the demo made: the database, the manifest and its videos, serve's log.
     for name in demo.FILES:
         assert (workdir / name).is_file(), name
+    # The download brought lesson 1's original back: the sample's exact bytes, nothing partial.
+    assert (workdir / demo.DOWNLOADED).read_bytes() == (workdir / demo.VIDEO_FILE).read_bytes()
+    assert list(workdir.glob("*.part*")) == []
 
 
 @pytest.fixture
@@ -182,6 +186,10 @@ def test_each_step_of_the_demo_ends_as_the_story_says(
     assert no_wait.code == 0 and no_wait.rows_after["lesson 6"] == (None, None)
     assert all(_recorded(workdir / demo.DB_FILE)["lesson 6"])
     assert "video.asset.ready" in (workdir / demo.SERVE_LOG).read_text()
+    # The download: lesson 1's original, the bytes of the sample it was uploaded from.
+    downloaded = by_command["download", True]
+    assert downloaded.code == 0 and downloaded.rows_after == downloaded.rows_before
+    assert (workdir / demo.DOWNLOADED).read_bytes() == (workdir / demo.VIDEO_FILE).read_bytes()
     # doctor on the demo's deployment, every check passing.
     assert by_command["doctor", True].code == 0
     # Captions: the new setting's drift found, fixed, and gone.

@@ -21,8 +21,10 @@ announced as the line a user would type, with its output and exit code:
    a second emulator) is refused (exit 2) and changes nothing;
 7. webhooks: `webhook serve` in the background, the emulator's webhooks pointed at it, an
    `upload --no-wait` that the `video.asset.ready` webhook records;
-8. `doctor` on the demo's own deployment;
-9. a summary of what was shown and where to go next.
+8. `download` of lesson 1: its original back from Mux (the emulator serves the uploaded
+   bytes), checked against `sample.mp4` byte for byte, master access off again;
+9. `doctor` on the demo's own deployment;
+10. a summary of what was shown and where to go next.
 
 Each part is a `Chapter`: a title, what it shows, and one small function that plays it on
 the `DemoStage` (`vidpipe.demo_stage`); adding a part is one function and one entry in
@@ -43,6 +45,7 @@ whose exit code is not the expected one stops the demo with a VidpipeError namin
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -103,13 +106,18 @@ COURSE = (1, "Knots for Sailors")
 IMPORTED = (3, 4, 5)
 DEMO_MANIFEST = "course.csv"
 SERVE_LOG = "webhook-serve.log"
+DOWNLOADED = "lesson-1.mp4"
+"""Where the demo's `download` writes lesson 1's original."""
 FILES = (
     VIDEO_FILE,
     DEMO_MANIFEST,
     SERVE_LOG,
     *(f"knots-{lesson}.mp4" for lesson in IMPORTED),
+    DOWNLOADED,
 )
 """The files the demo writes in its folder besides the database."""
+LEFTOVERS = (f"{DOWNLOADED}.part", f"{DOWNLOADED}.part.json")
+"""What an interrupted earlier run may have left besides `FILES` (a download's partial)."""
 
 
 @dataclass(frozen=True)
@@ -287,6 +295,32 @@ def _serve(stage: DemoStage, port: int) -> Path:
         time.sleep(0.1)
 
 
+def _download(stage: DemoStage) -> None:
+    asset, _ = stage.recorded("lesson", 1)
+    assert asset is not None
+    target = stage.workdir / DOWNLOADED
+    stage.do("download", "--lesson", "1", "-o", str(target))
+    # The demo's own proof: the same bytes as the file uploaded, nothing partial left, and
+    # master access off again on Mux.
+    sample = _sha256(stage.workdir / VIDEO_FILE)
+    if not target.is_file() or _sha256(target) != sample:
+        raise VidpipeError(f"demo: {DOWNLOADED} is not the bytes of {VIDEO_FILE}")
+    if any((stage.workdir / name).exists() for name in LEFTOVERS):
+        raise VidpipeError(f"demo: the download left {DOWNLOADED}.part behind")
+    if stage.emulator.master_access.fields(asset)["master_access"] != "none":
+        raise VidpipeError(f"demo: master access of asset {asset} was left on")
+    stage.note(f"{DOWNLOADED}: same bytes as {VIDEO_FILE} (SHA-256 {sample[:16]}...)")
+    stage.note("master access of the asset is none again; no .part left behind")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _doctor(stage: DemoStage) -> None:
     stage.do("doctor", "--webhooks")
 
@@ -373,6 +407,14 @@ CHAPTERS = (
         _webhooks,
     ),
     Chapter(
+        "Getting the original back",
+        "Mux keeps every upload's original. `download` turns the asset's master access on "
+        "for the length of the download, brings the file back byte-exact (resumable: re-run "
+        "after an interruption) and switches master access off again.",
+        "download of a lesson's original, byte-exact, master access off again",
+        _download,
+    ),
+    Chapter(
         "Doctor",
         "`doctor` checks a deployment (settings, token, environment, database, uploads, "
         "clock, keys) and says what to fix. Here: the demo's own.",
@@ -399,7 +441,7 @@ def run_demo(directory: Path | None, run: RunStep) -> None:
     (removed afterwards), each step through `run`. Raises VidpipeError if a step ends with
     an unexpected exit code."""
     if directory is not None:
-        _run_in(prepare_dir(directory, FILES), run)
+        _run_in(prepare_dir(directory, FILES + LEFTOVERS), run)
         return
     with tempfile.TemporaryDirectory(prefix="vidpipe-demo-") as tmp:
         _run_in(Path(tmp).resolve(), run)
@@ -433,16 +475,27 @@ def _run_in(workdir: Path, run: RunStep) -> None:
         "mux_signing_key": _signing_key(),
         "vidpipe_playback_policy": "signed",
     }
+    # "Mux" keeps every upload's bytes (outside the demo's folder: they are Mux's, not the
+    # platform's), so a master download serves the very file that was uploaded.
+    kept = tempfile.TemporaryDirectory(prefix="vidpipe-demo-mux-")
     emulator = Emulator(
-        ready_after=READY_AFTER, environment_id=PRODUCTION[0], environment_name=PRODUCTION[1]
+        ready_after=READY_AFTER,
+        environment_id=PRODUCTION[0],
+        environment_name=PRODUCTION[1],
+        store_dir=kept.name,
     )
-    base_url = emulator.start()
+    try:
+        base_url = emulator.start()
+    except BaseException:
+        kept.cleanup()
+        raise
     # Loopback moves 16 MiB in a blink; a short pause per chunk lets the bar be seen moving,
     # as it would on a real link. Only the emulator is slowed, never vidpipe.
     emulator.inject("PUT", "/upload/", "delay", delay=CHUNK_DELAY, times=1_000_000)
     settings["mux_base_url"] = base_url
     stage = DemoStage(workdir, run, say, emulator, settings)
     with stage.cleanups:
+        stage.cleanups.callback(kept.cleanup)
         stage.cleanups.callback(emulator.stop)
         write_sample_video(workdir / VIDEO_FILE, VIDEO_SIZE)
         say.intro(
