@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace as replace_fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from vidpipe.assets import AssetSettings
 from vidpipe.errors import UsageError
-from vidpipe.progress import ByteProgress, Notify, OnProgress, ignore
+from vidpipe.facade_assets import AssetCommands
+from vidpipe.facade_webhooks import WebhookCommands
+from vidpipe.progress import ByteProgress, OnProgress, ignore
 from vidpipe.readiness import DEFAULT_WAIT_TIMEOUT
 from vidpipe.session import Session
 from vidpipe.targets import Kind
@@ -30,30 +32,23 @@ from vidpipe.units import AUTO_CHUNK
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from vidpipe.asset_parts import Track
-    from vidpipe.captions import CaptionsReport
     from vidpipe.delete import DeletePlan, DeleteResult
     from vidpipe.doctor import Diagnosis
-    from vidpipe.download import Downloader, DownloadObserver, DownloadResult
     from vidpipe.environment import Pinning
-    from vidpipe.export import ExportObserver, ExportReport
     from vidpipe.importer import ImportReport, Observer
     from vidpipe.manifest import Item
-    from vidpipe.mux import MuxGateway
     from vidpipe.pipeline import UploadOptions, UploadOutcome
-    from vidpipe.playback import PlaybackUrls
     from vidpipe.reconcile import Report
     from vidpipe.reconcile.settings_plan import Wanted
     from vidpipe.status import StatusReport
-    from vidpipe.webhooks import EventOutcome
 
 DEFAULT_ORPHAN_MIN_AGE = 24 * 3600.0
-DEFAULT_URL_EXPIRY = 6 * 3600.0
 
 
-class Vidpipe(Session):
+class Vidpipe(AssetCommands, WebhookCommands, Session):
     """One platform database and one Mux environment, as configured by `settings`: the
-    commands (`Session`: the resources and the checks before each call).
+    commands (`Session`: the resources and the checks before each call; `AssetCommands`: the
+    URLs, originals and subtitle tracks of a recorded asset; `WebhookCommands`: Mux's events).
 
     `notify` receives progress messages meant for a person ("resuming the unfinished
     upload ..."); the default drops them.
@@ -63,10 +58,6 @@ class Vidpipe(Session):
     other Mux call or database write. An unpinned database is pinned to it (announced through
     `notify`); another environment raises `EnvironmentMismatch` and changes nothing.
     """
-
-    download_defaults: ClassVar[dict[str, Any]] = {}
-    """Keyword arguments for every `Downloader` (e.g. `retry`, the download's back-off): a
-    public switch for tests and benchmarks, as `gateway_defaults` is for the gateway."""
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -203,88 +194,11 @@ class Vidpipe(Session):
         runner = importer.Importer(engine, gateway, pipeline, options, jobs=jobs, observer=observer)
         return runner.run(path, items)
 
-    def download(
-        self,
-        *,
-        lesson: int | None = None,
-        course: int | None = None,
-        path: str | Path | None = None,
-        force: bool = False,
-        timeout: float = DEFAULT_WAIT_TIMEOUT,
-        observer: DownloadObserver | None = None,
-    ) -> DownloadResult:
-        """The row's original (the asset's master) to `path` (default `lesson-ID.mp4` /
-        `course-ID.mp4` in the working directory), through `path.part`: calling again after
-        an interruption continues it. Master access is `temporary` for the download and
-        `none` after it. An existing `path` needs `force`; no row, a row with no video, or
-        an existing `path` raise `UsageError` before Mux is asked anything."""
-        from vidpipe import download
-
-        target = self._target(lesson, course)
-        if timeout < 0:
-            raise UsageError("the wait timeout must not be negative")
-        given = Path(path) if path else None
-        _engine, gateway, planned = self._preflight(
-            check=lambda engine: download.check(engine, target, given, force=force)
-        )
-        assert planned is not None
-        return self._downloader(gateway, timeout).download(planned, observer)
-
-    def export(
-        self,
-        directory: str | Path,
-        *,
-        lesson: int | None = None,
-        course: int | None = None,
-        jobs: int = 4,
-        timeout: float = DEFAULT_WAIT_TIMEOUT,
-        observer: ExportObserver | None = None,
-    ) -> ExportReport:
-        """Every row with a video (or the one named) downloaded into `directory` as
-        `lesson-ID.mp4` / `course-ID.mp4`, `jobs` at a time, and `directory/manifest.csv`
-        that `import_manifest` takes back. Files already complete are skipped (no Mux call);
-        partial ones are continued. The report's `ok` is False when an item failed."""
-        from vidpipe import export
-
-        target = self._maybe_target(lesson, course)
-        if not 1 <= jobs <= export.MAX_EXPORT_JOBS:
-            raise UsageError(f"the number of parallel jobs must be 1..{export.MAX_EXPORT_JOBS}")
-        if timeout < 0:
-            raise UsageError("the wait timeout must not be negative")
-        folder = Path(directory)
-        _engine, gateway, found = self._preflight(
-            check=lambda engine: export.check(engine, target, folder)  # no Mux call, no write
-        )
-        assert found is not None
-        runner = export.Exporter(self._downloader(gateway, timeout), jobs=jobs, observer=observer)
-        return runner.run(folder, found)
-
-    def _downloader(self, gateway: MuxGateway, timeout: float) -> Downloader:
-        from vidpipe.download import Downloader
-
-        return Downloader(gateway, self.http, timeout=timeout, **self.download_defaults)
-
     def asset_settings(self, kind: str = "lesson", **overrides: Any) -> AssetSettings:
         """The settings a new asset of `kind` (`lesson` or `course`) is created with: the
         configured ones, each overridden by a keyword of `AssetSettings.override` (checked:
         `InvalidAssetSetting`, a `UsageError`, names the setting and the allowed values)."""
         return self.settings.asset_settings(str(kind)).override(**overrides)
-
-    def url(
-        self,
-        *,
-        lesson: int | None = None,
-        course: int | None = None,
-        expires: float = DEFAULT_URL_EXPIRY,
-    ) -> PlaybackUrls:
-        """The row's stream and thumbnail URLs; signed (a token valid for `expires` seconds)
-        when Mux reports the recorded playback ID as signed."""
-        from vidpipe.playback import check_lifetime, playback_urls
-
-        check_lifetime(expires)
-        target = self._target(lesson, course)
-        engine, gateway, _ = self._preflight(target)
-        return playback_urls(engine, gateway, target, self.settings, expires=expires)
 
     def status(
         self,
@@ -422,146 +336,12 @@ class Vidpipe(Session):
         watch = on_progress or ignore
         return delete(engine, gateway.using(on_progress=watch), plan, on_progress=watch)
 
-    # -- captions (subtitle files on a target's asset) -----------------------------------
-
-    def captions_add(
-        self,
-        url: str,
-        *,
-        language: str,
-        lesson: int | None = None,
-        course: int | None = None,
-        name: str | None = None,
-        closed_captions: bool = False,
-        wait: bool = True,
-    ) -> CaptionsReport:
-        """Have Mux fetch the WebVTT or SRT file at `url` as a subtitle track of the target's
-        asset; with `wait`, until it is ready (`vidpipe.captions.CaptionFailed` when Mux
-        cannot read it). A local path or a non-http(s) URL, a bad language code, a target
-        with no row or no video, or a track name already taken: `UsageError`, nothing made."""
-        from vidpipe import captions
-
-        target = self._target(lesson, course)
-        captions.check_subtitle_url(url)
-        captions.check_language(language)
-        engine, gateway, _ = self._preflight(
-            target, check=lambda engine: captions.recorded_asset(engine, target)
-        )
-        return captions.add_track(
-            engine,
-            gateway,
-            target,
-            url,
-            language=language,
-            name=name,
-            closed_captions=closed_captions,
-            wait=wait,
-        )
-
-    def captions_list(
-        self, *, lesson: int | None = None, course: int | None = None
-    ) -> CaptionsReport:
-        """The text tracks of the target's asset."""
-        from vidpipe import captions
-
-        target = self._target(lesson, course)
-        engine, gateway, _ = self._preflight(
-            target, check=lambda engine: captions.recorded_asset(engine, target)
-        )
-        return captions.list_tracks(engine, gateway, target)
-
-    def captions_remove(
-        self,
-        *,
-        lesson: int | None = None,
-        course: int | None = None,
-        language: str | None = None,
-        track: str | None = None,
-        confirm: Callable[[list[Track]], bool] | None = None,
-    ) -> CaptionsReport:
-        """Delete the target's text tracks of `language`, or the text track `track`;
-        `confirm(tracks)` may decline. None matching: `UsageError`."""
-        from vidpipe import captions
-
-        target = self._target(lesson, course)
-        if (language is None) == (track is None):
-            raise UsageError("name either a language or a track to remove")
-        engine, gateway, _ = self._preflight(
-            target, check=lambda engine: captions.recorded_asset(engine, target)
-        )
-        return captions.remove_tracks(
-            engine, gateway, target, language=language, track_id=track, confirm=confirm
-        )
-
     def _wanted(self) -> Wanted:
         """What today's settings ask of every recorded asset."""
         from vidpipe.reconcile.settings_plan import Wanted
 
         asked = self.asset_settings()
         return Wanted(captions=asked.captions, renditions=asked.static_renditions)
-
-    def apply_webhook(
-        self, body: bytes, *, signature: str | None = None, verify: bool = True
-    ) -> EventOutcome:
-        """Verify (unless `verify` is false), parse and apply one raw Mux event. With Mux
-        credentials configured, the token's environment is checked and the event confirmed
-        with Mux. An event from another environment than the database's is ignored."""
-        from vidpipe.environment import read_pin
-        from vidpipe.webhooks import handle_event, read_event
-
-        secret = self.settings.webhook_secret() if verify else None
-        engine = self.engine
-        event = read_event(body, secret=secret, signature=signature, verify=verify)
-        gateway = None
-        if self._has_credentials():
-            _engine, gateway, _ = self._preflight()
-        pinned = self._environment or read_pin(engine)
-        return handle_event(
-            engine,
-            event,
-            gateway=gateway,
-            environment=pinned,
-            policies=self.settings.playback_policies(),
-        )
-
-    def serve_webhooks(
-        self,
-        *,
-        host: str,
-        port: int,
-        log: Notify,
-        metrics_host: str = "127.0.0.1",
-        metrics_port: int | None = None,
-        log_format: str = "text",
-    ) -> None:
-        """Serve Mux webhooks until SIGTERM/SIGINT (blocking). With `metrics_port`, Prometheus
-        metrics and health checks on that port too; `log_format`: `text` or `json` lines."""
-        from vidpipe.environment import read_pin
-        from vidpipe.webhooks.serve import serve, webhook_gateway
-
-        secret = self.settings.webhook_secret()
-        engine = self.engine
-        if self._has_credentials():
-            self.check_environment()  # the token's environment, once, before serving
-        pinned = self._environment or read_pin(engine)
-        gateway = webhook_gateway(self.settings)
-        try:
-            serve(
-                engine,
-                secret,
-                host=host,
-                port=port,
-                gateway=gateway,
-                environment=pinned,
-                log=log,
-                policies=self.settings.playback_policies(),
-                metrics_host=metrics_host,
-                metrics_port=metrics_port,
-                log_format=log_format,
-            )
-        finally:
-            if gateway is not None:
-                gateway.close()
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -174,3 +174,27 @@ def _dicts(value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, list):
         return []
     return [v for v in value if isinstance(v, dict)]
+
+
+@dataclass(frozen=True)
+class Master:
+    """An asset's master (its original, for download): `access` is `temporary` or `none`;
+    `status` is `preparing`, `ready` or `errored` (None while access is `none`); `url`, once
+    ready, is a bearer link: never shown, logged or stored."""
+
+    asset_id: str
+    access: str
+    status: str | None
+    url: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Master:
+        master = data.get("master") if isinstance(data.get("master"), dict) else {}
+        url = master.get("url") if isinstance(master, dict) else None
+        status = master.get("status") if isinstance(master, dict) else None
+        return cls(
+            asset_id=str(data["id"]),
+            access=str(data.get("master_access") or "none"),
+            status=str(status) if status else None,
+            url=url if isinstance(url, str) and url else None,
+        )

@@ -17,10 +17,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from vidpipe.asset_parts import Track, check_language, check_subtitle_url, default_name
-from vidpipe.db import transaction
-from vidpipe.errors import TargetNotFound, UsageError, VidpipeError
+from vidpipe.errors import UsageError, VidpipeError
 from vidpipe.mux import Asset, MuxGateway
-from vidpipe.records import read_row
+from vidpipe.records import recorded_asset
 from vidpipe.targets import Target
 
 NAME_MAX = 128  # a sane bound for a track name (Mux documents none)
@@ -57,17 +56,6 @@ class CaptionsReport:
         if self.removed is not None:
             doc["removed"] = self.removed
         return doc
-
-
-def recorded_asset(engine: Engine, target: Target) -> str:
-    """The asset the target's row records; UsageError when the row has no video."""
-    with transaction(engine) as conn:
-        found = read_row(conn, target)
-    if found is None:
-        raise TargetNotFound(target)
-    if not found.asset_id:
-        raise UsageError(f"{target} has no video")
-    return found.asset_id
 
 
 def list_tracks(engine: Engine, gateway: MuxGateway, target: Target) -> CaptionsReport:

@@ -20,18 +20,17 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine
 
-from vidpipe.db import transaction
+from vidpipe.asset_parts import Master
 from vidpipe.errors import (
     DownloadError,
     MuxError,
-    TargetNotFound,
     UsageError,
     WaitTimeout,
 )
 from vidpipe.fetch import DownloadUrlExpired, FetchResult, TransferRetry, fetch
-from vidpipe.mux import Master, MuxGateway
+from vidpipe.mux import MuxGateway
 from vidpipe.readiness import Backoff
-from vidpipe.records import read_row
+from vidpipe.records import recorded_asset
 from vidpipe.targets import Target
 
 RENEWALS = 3
@@ -99,19 +98,14 @@ def check(engine: Engine, target: Target, path: Path | None, *, force: bool) -> 
     """Bad input raises `UsageError` (no row, a row with no video, PATH exists without
     `force`, no such folder); a folder that cannot be written raises `DownloadError`. No
     Mux call, no write."""
-    with transaction(engine) as conn:
-        row = read_row(conn, target)
-    if row is None:
-        raise TargetNotFound(target)
-    if not row.asset_id:
-        raise UsageError(f"{target} has no video to download")
+    asset_id = recorded_asset(engine, target, purpose=" to download")
     path = path if path is not None else default_path(target)
     if path.is_dir():
         raise UsageError(f"{path} is a folder; name the file to write")
     if (path.exists() or path.is_symlink()) and not force:
         raise UsageError(f"{path} already exists; nothing was downloaded")
     check_folder(path.parent)
-    return Planned(target, row.asset_id, path)
+    return Planned(target, asset_id, path)
 
 
 def check_folder(folder: Path) -> None:

@@ -42,9 +42,12 @@ import httpx
 from vidpipe.errors import DownloadError
 from vidpipe.transfer import (
     PROGRESS_INTERVAL,
+    FailureStreak,
+    Retryable,
     TransferRetry,
-    describe_request_error,
     retry_after,
+    retry_reason,
+    unusable_url,
 )
 
 __all__ = [
@@ -194,13 +197,6 @@ def redacted(url: str) -> Iterator[None]:
 # --- internals ---------------------------------------------------------------------------------
 
 
-class _TryAgain(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _UNSATISFIED = re.compile(r"bytes \*/(\d+)")
 
@@ -268,24 +264,16 @@ class _Fetch:
         else:
             self.meta = None
         start_offset = self.offset
-        failures = 0
-        best_at_failure = self.offset
+        streak = FailureStreak(self.offset)
         with self._open_part() as file:
             while True:
                 try:
                     done = self._request(file)
-                except httpx.InvalidURL:
-                    raise DownloadError("the download URL is not a valid URL") from None
-                except httpx.UnsupportedProtocol as exc:
-                    raise DownloadError(f"cannot download: {describe_request_error(exc)}") from None
-                except (httpx.RequestError, _TryAgain) as exc:
-                    reason = (
-                        exc.reason if isinstance(exc, _TryAgain) else describe_request_error(exc)
-                    )
-                    if self.offset > best_at_failure:
-                        failures = 0
-                    failures += 1
-                    best_at_failure = self.offset
+                except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                    raise DownloadError(unusable_url(exc, "download")) from None
+                except (httpx.RequestError, Retryable) as exc:
+                    reason, wait_at_least = retry_reason(exc)
+                    failures = streak.failed(self.offset)
                     if failures >= self.retry.attempts:
                         total = f" of {self.meta.length:,}" if self.meta else ""
                         raise DownloadError(
@@ -294,7 +282,6 @@ class _Fetch:
                             "resume"
                         ) from None  # httpx's exception carries the URL: not even in a traceback
                     self.retries += 1
-                    wait_at_least = exc.retry_after if isinstance(exc, _TryAgain) else None
                     self.sleep(self.retry.delay(failures, wait_at_least))
                     continue
                 if done:
@@ -356,7 +343,7 @@ class _Fetch:
                     f"the download link answered HTTP {status}: it expired or was revoked"
                 )
             elif status in (408, 429) or status >= 500:
-                raise _TryAgain(f"HTTP {status}", retry_after(response))
+                raise Retryable(f"HTTP {status}", retry_after(response))
             else:
                 raise DownloadError(
                     f"the download was refused: HTTP {status} {response.reason_phrase}".rstrip()
@@ -394,7 +381,7 @@ class _Fetch:
         ):
             # Not the continuation asked for: start over with a plain GET.
             self._restart(file)
-            raise _TryAgain("the server answered a range that does not continue the file")
+            raise Retryable("the server answered a range that does not continue the file")
         self._progress(self.offset, force=True)
 
     def _unsatisfiable(self, file: BinaryIO, response: httpx.Response) -> bool:
@@ -403,7 +390,7 @@ class _Fetch:
         if match and int(match.group(1)) == self.offset == length:
             return True  # every byte was already there (killed before the rename)
         self._restart(file)
-        raise _TryAgain("the server cannot serve the rest of the file")
+        raise Retryable("the server cannot serve the rest of the file")
 
     def _stream(self, file: BinaryIO, response: httpx.Response) -> None:
         assert self.meta is not None
@@ -426,7 +413,7 @@ class _Fetch:
                 self._progress(self.offset)
         if self.offset < length:
             # A clean end of a short body: h11 usually raises instead; same handling.
-            raise _TryAgain(f"the body ended at {self.offset:,} of {length:,} bytes")
+            raise Retryable(f"the body ended at {self.offset:,} of {length:,} bytes")
 
     def _restart(self, file: BinaryIO) -> None:
         if self.offset:

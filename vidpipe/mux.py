@@ -182,30 +182,6 @@ class Upload:
         )
 
 
-@dataclass(frozen=True)
-class Master:
-    """An asset's master (its original, for download): `access` is `temporary` or `none`;
-    `status` is `preparing`, `ready` or `errored` (None while access is `none`); `url`, once
-    ready, is a bearer link: never shown, logged or stored."""
-
-    asset_id: str
-    access: str
-    status: str | None
-    url: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Master:
-        master = data.get("master") if isinstance(data.get("master"), dict) else {}
-        url = master.get("url") if isinstance(master, dict) else None
-        status = master.get("status") if isinstance(master, dict) else None
-        return cls(
-            asset_id=str(data["id"]),
-            access=str(data.get("master_access") or "none"),
-            status=str(status) if status else None,
-            url=url if isinstance(url, str) and url else None,
-        )
-
-
 class Pacer:
     """Spaces requests so a run stays under a sustained rate (requests per second), letting
     up to `burst` requests through at once after a pause (Mux allows short bursts): the
@@ -747,27 +723,6 @@ class MuxGateway(MuxClient, TrackCalls):
         except MuxNotFound:
             return False
         return True
-
-    def set_master_access(self, asset_id: str, access: str) -> Master:
-        """`PUT /video/v1/assets/{ID}/master-access`: `temporary` asks Mux to prepare the
-        asset's original for download (`master.status` `preparing`, then `ready` with a URL
-        that expires after 24 h); `none` revokes it. Idempotent, so retried like a GET."""
-        request = mux_python.UpdateAssetMasterAccessRequest(
-            master_access=access, local_vars_configuration=self._cfg
-        )
-        data = self._call(
-            "PUT",
-            "set master access",
-            self._assets.update_asset_master_access,
-            asset_id,
-            request,
-        )
-        return Master.from_json(data["data"])
-
-    def get_master(self, asset_id: str) -> Master:
-        """The asset's master access and its master's state (and URL, once ready)."""
-        data = self._call("GET", "get asset", self._assets.get_asset, asset_id)
-        return Master.from_json(data["data"])
 
     def iter_assets(self, *, upload_id: str | None = None) -> Iterator[Asset]:
         """Every asset, walking `next_cursor` at Mux's maximum page size until it is null."""

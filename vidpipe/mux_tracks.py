@@ -1,5 +1,5 @@
 """The gateway's calls on assets that already exist: generated captions, subtitle files,
-static renditions and `meta` (Mux's "day-2" endpoints).
+static renditions, `meta` and master access (Mux's "day-2" endpoints).
 
 A part of `vidpipe.mux.MuxGateway` (which mixes it in): every call goes through the gateway's
 one pacer, retry policy and error mapping. The bodies are plain JSON objects, which mux-python
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from vidpipe.asset_parts import StaticRendition, Track
+from vidpipe.asset_parts import Master, StaticRendition, Track
 from vidpipe.assets import caption_name
 from vidpipe.errors import MuxNotFound, MuxServerError
 
@@ -108,6 +108,24 @@ class TrackCalls:
             asset_id,
             {"meta": dict(meta)},
         )
+
+    def set_master_access(self, asset_id: str, access: str) -> Master:
+        """`PUT /video/v1/assets/{ID}/master-access`: `temporary` asks Mux to prepare the
+        asset's original for download (`master.status` `preparing`, then `ready` with a URL
+        that expires after 24 h); `none` revokes it. Idempotent, so retried like a GET."""
+        data = self._call(
+            "PUT",
+            "set master access",
+            self._assets.update_asset_master_access,
+            asset_id,
+            {"master_access": access},
+        )
+        return Master.from_json(data["data"])
+
+    def get_master(self, asset_id: str) -> Master:
+        """The asset's master access and its master's state (and URL, once ready)."""
+        data = self._call("GET", "get asset", self._assets.get_asset, asset_id)
+        return Master.from_json(data["data"])
 
 
 def _one(data: Any, parse: Callable[[Mapping[str, Any]], Any], what: str) -> Any:

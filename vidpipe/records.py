@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
-from vidpipe.db import TOMBSTONE_TTL, WebhookTombstone, advisory_key
+from vidpipe.db import TOMBSTONE_TTL, WebhookTombstone, advisory_key, transaction
+from vidpipe.errors import TargetNotFound, UsageError
 from vidpipe.targets import COLUMNS, Columns, Kind, Target
 
 _TOMBSTONE = WebhookTombstone.__table__  # type: ignore[attr-defined]
@@ -73,6 +74,18 @@ def read_row(conn: Connection, target: Target, *, for_update: bool = False) -> R
     if row is None:
         return None
     return RowVideo(target, row[0], row[1], row[2])
+
+
+def recorded_asset(engine: Engine, target: Target, *, purpose: str = "") -> str:
+    """The asset the target's row records, read in a transaction of its own. No row:
+    `TargetNotFound`; a row with no video: `UsageError` ("lesson 7 has no video" + `purpose`)."""
+    with transaction(engine) as conn:
+        found = read_row(conn, target)
+    if found is None:
+        raise TargetNotFound(target)
+    if not found.asset_id:
+        raise UsageError(f"{target} has no video{purpose}")
+    return found.asset_id
 
 
 def rows_with_video(conn: Connection, target: Target | None = None) -> list[RowVideo]:

@@ -328,6 +328,23 @@ class TransferRetry:
         return delay if retry_after is None else max(delay, retry_after)
 
 
+class FailureStreak:
+    """The count `TransferRetry.attempts` bounds: failures in a row without progress. A
+    failure after more bytes are confirmed than at the previous one starts it again."""
+
+    def __init__(self, at: int) -> None:
+        self.count = 0
+        self._at = at
+
+    def failed(self, at: int) -> int:
+        """Count a failure with `at` bytes confirmed; returns the failures in a row."""
+        if at > self._at:
+            self.count = 0
+        self.count += 1
+        self._at = at
+        return self.count
+
+
 @dataclass(frozen=True)
 class TransferResult:
     """What a finished transfer did.
@@ -363,7 +380,7 @@ def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
     except httpx.RequestError as exc:
         reason = describe_request_error(exc)
         raise TransferError(f"could not query the upload offset: {reason}") from None
-    except _Retryable as exc:
+    except Retryable as exc:
         raise TransferError(f"could not query the upload offset: {exc.reason}") from None
     return None if answer.complete else answer.held
 
@@ -428,13 +445,27 @@ def transfer(
 # --- internals ---------------------------------------------------------------------------
 
 
-class _Retryable(Exception):
-    """A failure worth retrying after a back-off and an offset query."""
+class Retryable(Exception):
+    """A failure worth retrying after a back-off and an offset query (upload and download)."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+def unusable_url(exc: httpx.InvalidURL | httpx.UnsupportedProtocol, verb: str) -> str:
+    """Why a request to `verb` (upload, download) at this URL can never work (no retry)."""
+    if isinstance(exc, httpx.InvalidURL):
+        return f"the {verb} URL is not a valid URL"
+    return f"cannot {verb}: {describe_request_error(exc)}"
+
+
+def retry_reason(exc: httpx.RequestError | Retryable) -> tuple[str, float | None]:
+    """Why a request failed in a way worth retrying, and the least wait the server asked for."""
+    if isinstance(exc, Retryable):
+        return exc.reason, exc.retry_after
+    return describe_request_error(exc), None
 
 
 @dataclass(frozen=True)
@@ -490,11 +521,11 @@ def _interpret(response: httpx.Response, total: int, *, sent_to: int | None) -> 
         raise TransferError(f"upload rejected: HTTP {status} {response.reason_phrase}".rstrip())
     # Any other answer (202, 204, 3xx) is not part of the protocol; the offset query that
     # follows a retry tells what the server really holds.
-    raise _Retryable(f"unexpected HTTP {status}")
+    raise Retryable(f"unexpected HTTP {status}")
 
 
 def _raise_retryable(response: httpx.Response) -> _Answer:
-    raise _Retryable(f"HTTP {response.status_code}", retry_after(response))
+    raise Retryable(f"HTTP {response.status_code}", retry_after(response))
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -568,26 +599,19 @@ class _Session:
         if offset is not None:
             self.known = offset
             self._progress(offset, force=True)
-        failures = 0
-        best_at_failure = self.best
+        streak = FailureStreak(self.best)
         while True:
             try:
                 if offset is None or offset >= total:
                     answer = self._query()
                 else:
                     answer = self._send_chunk(offset)
-            except httpx.InvalidURL:
-                raise TransferError("the upload URL is not a valid URL") from None
-            except httpx.UnsupportedProtocol as exc:
-                raise TransferError(f"cannot upload: {describe_request_error(exc)}") from None
-            except (httpx.RequestError, _Retryable) as exc:
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+                raise TransferError(unusable_url(exc, "upload")) from None
+            except (httpx.RequestError, Retryable) as exc:
                 self._report_confirmed()
-                reason = exc.reason if isinstance(exc, _Retryable) else describe_request_error(exc)
-                retry_after = exc.retry_after if isinstance(exc, _Retryable) else None
-                if self.best > best_at_failure:
-                    failures = 0
-                failures += 1
-                best_at_failure = self.best
+                reason, retry_after = retry_reason(exc)
+                failures = streak.failed(self.best)
                 if failures >= self.retry.attempts:
                     raise TransferError(
                         f"upload interrupted: {reason} at {self.known:,} of {total:,} bytes "
@@ -622,7 +646,7 @@ class _Session:
         if not answer.complete and answer.held >= self.total:
             # Every byte is there but the session is not finalised; asking again later is
             # all a client can do.
-            raise _Retryable("server holds every byte but has not completed the upload")
+            raise Retryable("server holds every byte but has not completed the upload")
         return answer
 
     def _send_chunk(self, start: int) -> _Answer:
@@ -636,14 +660,14 @@ class _Session:
         try:
             response = self.client.put(self.url, content=self._body(start, end), headers=headers)
             answer = _interpret(response, self.total, sent_to=end)
-        except (httpx.RequestError, _Retryable):
+        except (httpx.RequestError, Retryable):
             self.sizes.request_failed()
             raise
         if not answer.complete and answer.held <= start:
             # Without this a server that keeps accepting nothing would loop forever.
             self.sizes.request_failed()
             self._confirm(answer.held)
-            raise _Retryable(f"server kept none of the chunk at {start:,}")
+            raise Retryable(f"server kept none of the chunk at {start:,}")
         self.sizes.request_answered(end - start)
         return answer
 
