@@ -477,7 +477,7 @@ def test_kill_9_mid_batch_then_rerun_finishes_without_any_item_twice(
     assert unfinished, "the kill should leave work in flight"
     emulator.clear_faults()
     res = cli("import", manifest, "--chunk-size", "256KiB", "--json")
-    assert res.code == 0, res.err
+    assert res.code == 0, f"{res.err}\n{res.out}"  # the items' errors say which failed
     assert {i["state"] for i in json.loads(res.out)["items"]} <= {"done", "skipped"}
     for lesson, clip in enumerate(clips, 1):
         assert len(assets_for(emulator, lesson)) == 1
