@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -117,26 +117,18 @@ def check_folder(folder: Path) -> None:
         raise DownloadError(f"cannot write to the folder {folder}: permission denied")
 
 
+@dataclass(frozen=True)
 class Downloader:
     """Downloads asset masters through one gateway (its pacer shared by every caller) and
     one HTTP client; thread-safe for distinct assets."""
 
-    def __init__(
-        self,
-        gateway: MuxGateway,
-        http: httpx.Client,
-        *,
-        timeout: float,
-        retry: TransferRetry = TransferRetry(),
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.gateway = gateway
-        self.http = http
-        self.timeout = timeout
-        self.retry = retry
-        self.sleep = sleep
-        self.clock = clock
+    gateway: MuxGateway
+    http: httpx.Client
+    _: KW_ONLY
+    timeout: float
+    retry: TransferRetry = field(default_factory=TransferRetry)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     def download(
         self, planned: Planned, observer: DownloadObserver | None = None

@@ -116,23 +116,25 @@ def status(
             seen = assets.get(item.db_asset_id)
             item.mux_status = seen.status if seen else "missing"
             item.mux_playback_ids = [p.id for p in seen.playback_ids] if seen else []
-            item.captions = [_caption(t) for t in seen.tracks if t.type == "text"] if seen else []
-            item.renditions = [_rendition(r) for r in seen.static_renditions] if seen else []
+            item.captions = (
+                [_part(t, _CAPTION_KEYS) for t in seen.tracks if t.type == "text"] if seen else []
+            )
+            item.renditions = (
+                [_part(r, _RENDITION_KEYS) for r in seen.static_renditions] if seen else []
+            )
             item.shared_with = [t for t in users.get(item.db_asset_id, []) if t != item.target]
     return StatusReport(sorted(by_target.values(), key=lambda e: e.target))
 
 
-def _caption(track: Track) -> dict[str, Any]:
-    return {
-        "language": track.language_code,
-        "name": track.name,
-        "source": track.source,
-        "status": track.status,
-    }
+# What status shows of a caption track and a static rendition: their JSON as `captions list`
+# shows it, without Mux's IDs.
+_CAPTION_KEYS = ("language", "name", "source", "status")
+_RENDITION_KEYS = ("resolution", "status")
 
 
-def _rendition(rendition: StaticRendition) -> dict[str, Any]:
-    return {"resolution": rendition.resolution, "status": rendition.status}
+def _part(part: Track | StaticRendition, keys: tuple[str, ...]) -> dict[str, Any]:
+    shown = part.as_json()
+    return {key: shown[key] for key in keys}
 
 
 def _upload(entry: UploadJournal) -> dict[str, Any]:
