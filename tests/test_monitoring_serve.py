@@ -41,11 +41,12 @@ SECRET = "whsec-monitoring-0123456789"
 SERVE = """
 import sys
 from vidpipe.db import init_db, make_engine
-from vidpipe.webhooks.serve import serve
-serve(
-    make_engine(sys.argv[1]), sys.argv[2], port=0, metrics_port=0, log_format=sys.argv[3],
+from vidpipe.webhooks.serve import create_app, serve
+app = create_app(
+    make_engine(sys.argv[1]), sys.argv[2], log_format=sys.argv[3],
     log=lambda line: print(line, flush=True),
 )
+serve(app, port=0, metrics_port=0)
 """
 
 

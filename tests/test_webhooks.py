@@ -892,8 +892,9 @@ class TestServer:
 SERVE_SCRIPT = """
 import sys
 from vidpipe.db import make_engine
-from vidpipe.webhooks.serve import serve
-serve(make_engine(sys.argv[1]), sys.argv[2], port=0, log=lambda line: print(line, flush=True))
+from vidpipe.webhooks.serve import create_app, serve
+app = create_app(make_engine(sys.argv[1]), sys.argv[2], log=lambda line: print(line, flush=True))
+serve(app, port=0)
 """
 
 
