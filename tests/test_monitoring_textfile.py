@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -130,6 +132,27 @@ def test_a_refused_run_writes_nothing(env: Platform, vp: Callable[..., Result], 
     assert vp("sync", "--max-clears", "-1", "--metrics-file", prom).code == 2
     assert prom.read_bytes() == written  # the last real run's file stands
     only_the_file(prom)
+
+
+LOADED_AFTER_VERIFY = """
+import sys
+from vidpipe.cli import run
+code = run(sys.argv[1:])
+print(code, "prometheus_client" in sys.modules)
+"""
+
+
+def test_without_a_metrics_file_prometheus_client_is_not_even_imported(
+    env: Platform, prom: Path
+) -> None:
+    # verify and sync run from cron every few minutes: they pay no import they do not use.
+    def loaded(*args: str) -> str:
+        argv = [sys.executable, "-c", LOADED_AFTER_VERIFY, *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout.strip().splitlines()[-1]
+
+    assert loaded("verify") == "0 False"
+    assert loaded("verify", "--metrics-file", str(prom)) == "0 True"
 
 
 def test_a_metrics_file_in_a_missing_folder_is_refused_before_anything(

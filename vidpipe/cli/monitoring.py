@@ -128,11 +128,13 @@ def metrics_file(path: Path | None, command: str, ui: "UI") -> Iterator[RunMetri
     """Around a command's work: checks `path` first (a bad one is refused, exit 2, before
     anything runs), then writes the textfile as the command ends, unless it ends with exit 2.
     A file that cannot be written is a warning: the command's own outcome stands."""
+    run = RunMetrics(command)
+    if path is None:  # prometheus-client is not even imported
+        yield run
+        return
     from vidpipe import textfile
 
-    if path is not None:
-        textfile.check_path(path)
-    run = RunMetrics(command)
+    textfile.check_path(path)
     started = time.monotonic()
     failure: BaseException | None = None
     try:
@@ -142,7 +144,7 @@ def metrics_file(path: Path | None, command: str, ui: "UI") -> Iterator[RunMetri
         raise
     finally:
         code = exit_code(failure)
-        if path is not None and code != 2:
+        if code != 2:
             figures = run.figures or run._mux_counts()
             figures_run = textfile.RunFigures(
                 command=command,
