@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import FileServer
+from emulator_helpers import FileServer, WebhookReceiver, wait_for
 
 from vidpipe.emulator import Emulator
 from vidpipe.errors import MuxBadRequest
@@ -135,3 +135,61 @@ def test_patch_sets_meta_within_muxs_length_limits(
     unknown = client.patch(f"/video/v1/assets/{asset['id']}", json={"meta": {"author": "me"}})
     assert error_of(unknown) == (400, "invalid_parameters")
     assert gateway.get_asset(asset["id"]).meta["title"] == "new"
+
+
+def test_each_change_to_an_asset_is_announced_by_webhook_as_mux_does() -> None:
+    with WebhookReceiver().running() as receiver:
+        with Emulator(ready_after=DELAY, webhook_url=receiver.url, webhook_secret="s") as emu:
+            asset = emu.seed_asset(passthrough="x")
+            aid = asset["id"]
+            with MuxGateway(emu.base_url, "id", "secret", pace=False) as gw:
+                audio = next(t for t in gw.get_asset(aid).tracks if t.type == "audio")
+                (caption,) = gw.generate_subtitles(aid, audio.id, ["en"])
+                highest = gw.create_static_rendition(aid, "highest")
+                above = gw.create_static_rendition(aid, "2160p")
+                served = FileServer({"/bad.txt": b"not subtitles"})
+                with served.running():
+                    bad = gw.create_text_track(
+                        aid, served.url("/bad.txt"), language="fr", name="fr"
+                    )
+                    wait_for(lambda: len(receiver.received) >= 8)
+                dropped = gw.create_static_rendition(aid, "720p")
+                # deleted before it was ready (vidpipe never deletes one: raw HTTP)
+                gone = httpx.delete(
+                    f"{emu.base_url}/video/v1/assets/{aid}/static-renditions/{dropped.id}",
+                    auth=("id", "secret"),
+                )
+                assert gone.status_code == 204
+                gw.delete_track(aid, caption.id)
+                gw.update_meta(aid, {"title": "new"})
+                time.sleep(DELAY + 0.3)  # time for an outcome the deleted rendition must not get
+                assert emu.wait_webhooks()
+
+    seen = [(e["type"], e["data"].get("id"), e["data"].get("asset_id")) for e in receiver.events()]
+    assert sorted(seen[:4]) == sorted(
+        [
+            ("video.asset.track.created", caption.id, aid),
+            ("video.asset.static_rendition.created", highest.id, aid),
+            ("video.asset.static_rendition.created", above.id, aid),
+            ("video.asset.track.created", bad.id, aid),
+        ]
+    )
+    assert sorted(seen[4:8]) == sorted(
+        [
+            ("video.asset.track.ready", caption.id, aid),
+            ("video.asset.static_rendition.ready", highest.id, aid),
+            ("video.asset.static_rendition.skipped", above.id, aid),
+            ("video.asset.track.errored", bad.id, aid),
+        ]
+    )
+    assert seen[8:] == [
+        ("video.asset.static_rendition.created", dropped.id, aid),
+        ("video.asset.static_rendition.deleted", dropped.id, aid),
+        ("video.asset.track.deleted", caption.id, aid),
+        ("video.asset.updated", aid, None),
+    ]
+    by_type = {e["type"]: e for e in receiver.events()}
+    assert by_type["video.asset.track.ready"]["data"]["status"] == "ready"
+    assert by_type["video.asset.track.errored"]["data"]["error"]["type"] == "invalid_input"
+    assert by_type["video.asset.track.created"]["object"]["type"] == "track"
+    assert by_type["video.asset.updated"]["data"]["meta"] == {"title": "new"}

@@ -93,3 +93,35 @@ def test_no_wait_upload_recorded_by_webhooks_alone(
         assert status.code == 0, status.err
         (entry,) = json.loads(status.out)["targets"]
         assert entry["target"] == {"kind": "lesson", "id": 3} and entry["upload"] is None
+
+
+def test_fix_settings_changes_are_announced_and_serve_acknowledges_each_without_a_row_change(
+    env: Platform,
+    served: str,
+    cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Emulator(
+        ready_after=0.3, webhook_url=served + "/webhooks/mux", webhook_secret=WEBHOOK_SECRET
+    ) as emu:
+        monkeypatch.setenv("MUX_BASE_URL", emu.base_url)
+        asset = emu.seed_asset(passthrough='{"lesson_id": 1}', meta={"title": "Lesson 1"})
+        env.set_lesson(1, asset["id"], asset["playback_ids"][0]["id"])
+        before = env.dump()
+        monkeypatch.setenv("VIDPIPE_CAPTIONS", "en")
+        monkeypatch.setenv("VIDPIPE_STATIC_RENDITIONS", "highest")
+        res = cli("sync", "--fix-settings", "--json")
+        assert res.code == 0, res.err
+        wanted = {
+            "video.asset.track.created",
+            "video.asset.track.ready",
+            "video.asset.static_rendition.created",
+            "video.asset.static_rendition.ready",
+        }
+        deadline = time.monotonic() + 20
+        while not wanted <= {t for t, code in emu.webhook_log if code == 200}:
+            assert time.monotonic() < deadline, emu.webhook_log
+            time.sleep(0.1)
+        assert emu.wait_webhooks()
+        assert all(code == 200 for _, code in emu.webhook_log), emu.webhook_log
+    assert env.dump() == before  # acknowledged, and nothing a row records changed

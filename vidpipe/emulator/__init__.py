@@ -21,6 +21,11 @@ Where Mux or GCS leave a choice open, the emulator answers like this:
 - the emulated source video is 1080p: static renditions above it end up `skipped`;
   generated subtitle tracks stay `preparing` (see `set_track_status`) unless the asset
   errors; `meta` keys other than title, creator_id and external_id are refused (400).
+- a track or static rendition added to an existing asset is announced by webhook when made,
+  when it ends (`ready`, `errored`, `skipped`: sent on time by the clock) and when deleted
+  (`video.asset.track.*`, `video.asset.static_rendition.*`; `data` is the part plus its
+  `asset_id`, `object.type` is `track` / `static_rendition`); a PATCH by
+  `video.asset.updated`.
 - a URL is fetched once, with a GET; any error, a non-2xx answer or bytes that are not a
   video make the asset `errored` (`invalid_input`) at `ready_after` or when the fetch ends.
 - with `rate_limit`, every API answer (429s and errors included) carries

@@ -44,6 +44,7 @@ class _Due:
     when: float
     kind: str = field(compare=False)
     ident: str = field(compare=False)
+    call: Callable[[], None] | None = field(default=None, compare=False)
 
 
 class Store:
@@ -356,7 +357,9 @@ class Store:
                 now = time.time()
                 while self._due and self._due[0].when <= now:
                     due = heapq.heappop(self._due)
-                    if due.kind == "asset" and due.ident in self._assets:
+                    if due.call is not None:
+                        due.call()
+                    elif due.kind == "asset" and due.ident in self._assets:
                         self._refresh_asset(self._assets[due.ident])
                     elif due.kind == "upload" and due.ident in self._uploads:
                         self._refresh_upload(self._uploads[due.ident])
@@ -373,9 +376,14 @@ class Store:
 
     # ----- internals (lock held) -----------------------------------------------------
 
-    def _schedule(self, when: float, kind: str, ident: str) -> None:
-        heapq.heappush(self._due, _Due(when, kind, ident))
-        if self._due[0].ident == ident:
+    def _schedule(
+        self, when: float, kind: str, ident: str, call: Callable[[], None] | None = None
+    ) -> None:
+        """`kind` "asset" / "upload": refresh that object at `when`; "call": run `call` then
+        (with the lock held, as every scheduled change)."""
+        due = _Due(when, kind, ident, call)
+        heapq.heappush(self._due, due)
+        if self._due[0] is due:
             self._wake.notify_all()
 
     def _upload(self, upload_id: str) -> Upload:

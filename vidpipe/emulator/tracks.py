@@ -15,6 +15,11 @@ rules, each a 400 `invalid_parameters` (404 for an unknown asset or track):
   `skipped`;
 - PATCH: `meta` with Mux's length limits, `passthrough` of at most 255 characters.
 
+Each change is announced as Mux announces it, with a webhook whose `data` is the track or
+the rendition plus its `asset_id`: `video.asset.track.created|ready|errored|deleted`,
+`video.asset.static_rendition.created|ready|skipped|deleted` (the outcome sent by the store's
+clock when it is due), and `video.asset.updated` after a PATCH.
+
 The operations run under the store's lock and change the asset objects in place; the
 asset's JSON shows the parts (`objects.Asset`, via `Parts`).
 """
@@ -61,6 +66,11 @@ class Part:
     ready_at: float
     outcome: str | None = "ready"
     error: str | None = None
+    kind: str = "track"
+    """`track` or `static_rendition`: the middle of its webhooks' type."""
+    asset_id: str = ""
+    announced: str = "created"
+    """The last of its events sent."""
 
     @property
     def status(self) -> str:
@@ -73,6 +83,33 @@ class Part:
         if out["status"] == "errored" and self.error:
             out["error"] = {"type": "invalid_input", "messages": [self.error]}
         return out
+
+
+def _announce(store: Store, kind: str, what: str, data: dict[str, Any], asset_id: str) -> None:
+    """The webhook `video.asset.{kind}.{what}` for a track or rendition (lock held)."""
+    store._emit(f"video.asset.{kind}.{what}", kind, data["id"], {**data, "asset_id": asset_id})
+
+
+def _added(store: Store, asset: Asset, part: Part) -> None:
+    """A new part: announced, and its outcome announced when due (lock held)."""
+    part.asset_id = asset.id
+    _announce(store, part.kind, "created", part.to_json(), asset.id)
+    store._schedule(part.ready_at, "call", part.id, lambda: _settle(store, asset, part))
+
+
+def _settle(store: Store, asset: Asset, part: Part) -> None:
+    """Announce `part`'s outcome once it has one, and once only; nothing for a part deleted
+    meanwhile (lock held)."""
+    status = part.status
+    if status == "preparing" or status == part.announced or not _has(asset, part):
+        return
+    part.announced = status
+    _announce(store, part.kind, status, part.to_json(), part.asset_id)
+
+
+def _has(asset: Asset, part: Part) -> bool:
+    extra = parts(asset)
+    return any(p is part for p in [*extra.tracks, *extra.renditions])
 
 
 @dataclass
@@ -136,6 +173,8 @@ def generate_subtitles(
                 json["passthrough"] = str(item["passthrough"])
             made.append(Part(json["id"], json, time.time() + store.ready_after))
         parts(asset).tracks.extend(made)
+        for part in made:
+            _added(store, asset, part)
         return [p.to_json() for p in made]
 
 
@@ -176,14 +215,18 @@ def create_track(store: Store, asset_id: str, body: Any) -> dict[str, Any]:
             json["passthrough"] = str(body["passthrough"])
         part = Part(json["id"], json, time.time() + store.ready_after, outcome=None)
         parts(asset).tracks.append(part)
+        _added(store, asset, part)
         out = part.to_json()
     threading.Thread(
-        target=_fetch_subtitles, args=(store, part, str(url)), name="emulator-text", daemon=True
+        target=_fetch_subtitles,
+        args=(store, asset, part, str(url)),
+        name="emulator-text",
+        daemon=True,
     ).start()
     return out
 
 
-def _fetch_subtitles(store: Store, part: Part, url: str) -> None:
+def _fetch_subtitles(store: Store, asset: Asset, part: Part, url: str) -> None:
     fetched = fetch(url)
     head = fetched.head.removeprefix(b"\xef\xbb\xbf")
     if fetched.error is not None:
@@ -194,21 +237,25 @@ def _fetch_subtitles(store: Store, part: Part, url: str) -> None:
         outcome, error = "errored", NOT_SUBTITLES
     with store._lock:
         part.outcome, part.error = outcome, error
+        _settle(store, asset, part)  # when the file came after the delay
 
 
 def delete_track(store: Store, asset_id: str, track_id: str) -> None:
     """DELETE /video/v1/assets/{ID}/tracks/{TRACK_ID}: an added or a generated text track."""
     with store._lock:
         asset = store._asset(asset_id)
+        gone = next((t for t in _text_tracks(asset) if t.get("id") == track_id), None)
         extra = parts(asset)
         kept = [t for t in extra.tracks if t.id != track_id]
         if len(kept) != len(extra.tracks):
             extra.tracks = kept
-            return
-        made = [t for t in asset.text_tracks if t.id != track_id]
-        if len(made) == len(asset.text_tracks):
-            raise ApiError(404, "not_found", f"Track {track_id} not found")
-        asset.text_tracks = made
+        else:
+            made = [t for t in asset.text_tracks if t.id != track_id]
+            if len(made) == len(asset.text_tracks):
+                raise ApiError(404, "not_found", f"Track {track_id} not found")
+            asset.text_tracks = made
+        if gone is not None:
+            _announce(store, "track", "deleted", gone, asset_id)
 
 
 def create_static_rendition(store: Store, asset_id: str, body: Any) -> dict[str, Any]:
@@ -237,8 +284,10 @@ def create_static_rendition(store: Store, asset_id: str, body: Any) -> dict[str,
         if isinstance(body, dict) and body.get("passthrough") is not None:
             json["passthrough"] = str(body["passthrough"])
         outcome = "skipped" if shape.above_source else "ready"
-        part = Part(json["id"], json, time.time() + store.ready_after, outcome=outcome)
+        ready_at = time.time() + store.ready_after
+        part = Part(json["id"], json, ready_at, outcome=outcome, kind="static_rendition")
         parts(asset).renditions.append(part)
+        _added(store, asset, part)
         return part.to_json()
 
 
@@ -246,10 +295,11 @@ def delete_static_rendition(store: Store, asset_id: str, rendition_id: str) -> N
     """DELETE /video/v1/assets/{ID}/static-renditions/{ID} (added ones)."""
     with store._lock:
         extra = parts(store._asset(asset_id))
-        kept = [r for r in extra.renditions if r.id != rendition_id]
-        if len(kept) == len(extra.renditions):
+        gone = next((r for r in extra.renditions if r.id == rendition_id), None)
+        if gone is None:
             raise ApiError(404, "not_found", f"Static rendition {rendition_id} not found")
-        extra.renditions = kept
+        extra.renditions = [r for r in extra.renditions if r is not gone]
+        _announce(store, "static_rendition", "deleted", gone.to_json(), asset_id)
 
 
 def update_asset(store: Store, asset_id: str, body: Any) -> dict[str, Any]:
@@ -278,7 +328,11 @@ def update_asset(store: Store, asset_id: str, body: Any) -> dict[str, Any]:
         if passthrough is not None:
             changes["passthrough"] = passthrough or None
         asset.settings = dataclasses.replace(asset.settings, **changes)
-        return asset.to_json()
+        shown = asset.to_json()
+        store._emit(
+            "video.asset.updated", "asset", asset.id, asset.to_json(integer_created_at=True)
+        )
+        return shown
 
 
 def parts(asset: Asset) -> Parts:
