@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Platform, Result, fast_retry
+from conftest import Platform, Result, fast_retry, make_video
 from rich.cells import cell_len
 from rich.console import Console
 from sqlmodel import Session
@@ -33,7 +33,7 @@ from vidpipe.db import Lesson, World
 from vidpipe.emulator import Emulator
 from vidpipe.progress import ApiCall, Event, Step, StepProgress, Waiting
 from vidpipe.reconcile import Report
-from vidpipe.render import STATUS_ROWS, render_report, render_status
+from vidpipe.render import STATUS_ROWS, render_import, render_report, render_status
 from vidpipe.status import StatusEntry, StatusReport
 from vidpipe.targets import Kind, Target
 from vidpipe.ui import UI
@@ -212,6 +212,47 @@ def test_wide_keeps_every_id_whole_even_at_80_columns(
     lines = lines_of(out)
     assert_fits(lines, 80)
     assert_whole(lines, [*three_missing, "missing_asset", "lesson 3"])
+    assert "…" not in "".join(lines)
+
+
+@pytest.fixture
+def import_report(env: Platform, tmp_path: Path) -> Any:
+    """A real import of two files, done."""
+    for n in (1, 2):
+        make_video(tmp_path / f"clip-{n}.mp4", 256 * 1024, seed=n)
+    manifest = tmp_path / "course.csv"
+    manifest.write_text("source,lesson\nclip-1.mp4,1\nclip-2.mp4,2\n")
+    with Vidpipe.from_env() as vp:
+        report = vp.import_manifest(manifest)
+    assert [i.state.value for i in report.items] == ["done", "done"]
+    return report
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_an_import_table_keeps_one_line_per_item_at_any_width(
+    import_report: Any, width: int
+) -> None:
+    ui, out, _ = terminal_ui(width)
+    render_import(ui, import_report)
+    lines = lines_of(out)
+    assert_fits(lines, width)
+    ids = [x for i in import_report.items for x in (i.asset_id, i.playback_id)]
+    assert_whole(lines, [x[:12] for x in ids])
+    for item in import_report.items:  # one line each: line, target, file, state and both IDs
+        (row,) = [line for line in lines if f"clip-{item.target.id}.mp4" in line]
+        assert row.split()[:3] == [str(item.line), *str(item.target).split()]
+        assert row.split()[4] == "done"
+        assert item.asset_id[:12] in row and item.playback_id[:12] in row
+    if width >= 200:
+        assert_whole(lines, ids)
+
+
+def test_an_import_table_with_wide_keeps_every_id_whole(import_report: Any) -> None:
+    ui, out, _ = terminal_ui(80, wide=True)
+    render_import(ui, import_report)
+    lines = lines_of(out)
+    assert_fits(lines, 80)
+    assert_whole(lines, [x for i in import_report.items for x in (i.asset_id, i.playback_id)])
     assert "…" not in "".join(lines)
 
 

@@ -341,7 +341,15 @@ def render_import(ui: UI, report: ImportReport) -> None:
     for result in report.items:
         for warning in result.warnings:
             ui.warn(f"line {result.line}: {shown(warning)}")
-    columns = ["Line", "Target", "Source", "State", "Asset", "Playback", "Error"]
+    columns = [
+        Col("Line"),
+        Col("Target"),
+        Col("Source"),
+        Col("State"),
+        Col("Asset", Role.ID),
+        Col("Playback", Role.ID),
+        Col("Error", Role.TEXT),
+    ]
     rows: list[tuple[Any, ...]] = [
         (r.line, str(r.target), r.source, r.state.value, r.asset_id, r.playback_id, r.error)
         for r in report.items

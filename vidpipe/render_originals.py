@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from vidpipe.export import ExportItem, ExportObserver, ExportReport, ExportState
-from vidpipe.ui import UI, size_text
+from vidpipe.ui import UI, Col, Role, size_text
 
 if TYPE_CHECKING:
     from vidpipe.download import DownloadResult
@@ -242,7 +242,14 @@ def render_export(ui: UI, report: ExportReport) -> None:
     for item in report.items:
         for warning in item.warnings:
             ui.warn(f"{item.target}: {warning}")
-    columns = ["Target", "Asset", "File", "Bytes", "State", "Error"]
+    columns = [
+        Col("Target"),
+        Col("Asset", Role.ID),
+        Col("File"),
+        Col("Bytes"),
+        Col("State"),
+        Col("Error", Role.TEXT),
+    ]
     rows: list[tuple[Any, ...]] = [
         (str(i.target), i.asset_id, i.path.name, f"{i.bytes:,}", i.state.value, i.error)
         for i in report.items

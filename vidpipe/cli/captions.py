@@ -67,7 +67,7 @@ def add(
     render_captions(ui, report, "added")
 
 
-@command(captions_app, "list", output="json", target=True)
+@command(captions_app, "list", output="table", target=True)
 def list_(ctx: Context, *, target: Named, ui: "UI") -> None:
     """The text tracks of the target's asset: language, name, source, status."""
     from vidpipe.render import render_captions

@@ -62,7 +62,7 @@ def download(
     render_download(ui, result)
 
 
-@command(app, output="json")
+@command(app, output="table")
 def export(
     ctx: Context,
     directory: DirArg,

@@ -49,7 +49,7 @@ PlanOnlyOpt = Annotated[
 ]
 
 
-@command(app, "import", output="json", upload=True)
+@command(app, "import", output="table", upload=True)
 def import_(
     ctx: Context,
     manifest: ManifestArg,
