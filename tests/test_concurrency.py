@@ -38,7 +38,6 @@ from vidpipe.records import clear_video, read_row, set_video
 from vidpipe.targets import Kind, Target
 
 PROMPT = 3.0  # seconds a refused command may take (it never waits for the lock)
-HELD = 5.0  # seconds the racing `vidpipe sync` process holds the lock
 STARTUP_LIMIT = 20.0  # seconds a busy machine may need to start Python and import vidpipe
 RELEASE_LIMIT = 5.0  # seconds a SIGKILLed holder's lock may outlive it
 LESSON1 = Target(Kind.LESSON, 1)
@@ -201,22 +200,24 @@ def test_delete_refused_while_a_sync_holds_the_lock(
 
 
 def test_delete_and_sync_race_between_real_processes(env: Platform, emulator: Emulator) -> None:
-    """A real `vidpipe sync`, held mid-run by a slow Mux listing, against a real `delete`."""
+    """A real `vidpipe sync`, held mid-run by a Mux listing held back, against a real
+    `delete` and a second `sync`."""
     asset = emulator.seed_asset(passthrough='{"lesson_id": 1}')
     env.set_lesson(1, asset["id"], playback(asset))
-    emulator.inject("GET", "/video/v1/assets", "delay", delay=HELD)
+    emulator.inject("GET", "/video/v1/assets", "hold")
     sync = vidpipe_process("sync", "--json")
     try:
-        # The listing is the sync's first Mux call, made with the lock already held; the sync
-        # holds it for HELD seconds more. A refused delete and a refused sync, both at once:
-        started = time.monotonic()
+        # The listing is the sync's first Mux call, made with the lock already held; it is
+        # held back until both racers were refused, however slowly they start.
         wait_for(lambda: emulator.pending_faults == 0, timeout=STARTUP_LIMIT)
         refused = run_vidpipe_many(("delete", "--lesson", "1", "--yes"), ("sync",))
-        assert time.monotonic() - started < HELD, "too slow to race the sync: test invalid"
+        assert sync.poll() is None, "the sync was still held while the others ran"
+        emulator.release_held()
         for code, out, err, seconds in refused:
             assert_refused(code, out, err, seconds)
         sync_out, sync_err = sync.communicate(timeout=30)
     finally:
+        emulator.release_held()
         if sync.poll() is None:
             sync.kill()
             sync.wait()

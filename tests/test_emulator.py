@@ -650,6 +650,26 @@ def test_injected_delay(emu: Emulator, http: httpx.Client) -> None:
     assert time.monotonic() - started >= 0.3
 
 
+@pytest.mark.parametrize("let_go", ["release_held", "clear_faults"])
+def test_a_held_request_is_answered_only_once_released(
+    emu: Emulator, http: httpx.Client, let_go: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    emu.inject("GET", "/video/v1/assets", "hold")
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(http.get, "/video/v1/assets")
+        wait_until = time.monotonic() + 5
+        while emu.pending_faults and time.monotonic() < wait_until:
+            time.sleep(0.01)
+        assert emu.pending_faults == 0  # the request arrived and is held
+        time.sleep(0.3)
+        assert not answer.done()
+        assert http.get("/video/v1/uploads").status_code == 200  # others are served meanwhile
+        getattr(emu, let_go)()
+        assert answer.result(timeout=5).status_code == 200
+
+
 def test_injected_reset_and_cut_drop_the_connection(emu: Emulator) -> None:
     emu.inject("GET", "/video/", "reset")
     emu.inject("POST", "/video/v1/uploads", "cut")

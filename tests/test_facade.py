@@ -73,3 +73,28 @@ def test_two_threads_walking_at_once_each_hear_only_their_own_requests(
     assert heard["status"] and set(heard["status"]) == {"status"}
     assert heard["verify"] and set(heard["verify"]) == {"verify"}
     assert status_went_on.is_set(), "the walks did not overlap: test invalid"
+
+
+def test_threads_sharing_a_fresh_vidpipe_make_one_engine_one_gateway_and_one_whoami(
+    env: Platform, emulator: Emulator
+) -> None:
+    # A slow whoami widens the window in which each thread would otherwise make its own.
+    emulator.inject("GET", "/system/v1/whoami", "delay", delay=0.3, times=100)
+    start = threading.Barrier(6)
+    seen: list[tuple[object, object, object]] = []
+
+    def first_call(lib: Vidpipe) -> None:
+        start.wait(10)
+        environment = lib.check_environment()
+        seen.append((lib.engine, lib.gateway, environment))
+
+    with Vidpipe.from_env() as lib:
+        threads = [threading.Thread(target=first_call, args=(lib,)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert len(seen) == 6
+    assert len({id(engine) for engine, _, _ in seen}) == 1
+    assert len({id(gateway) for _, gateway, _ in seen}) == 1
+    assert emulator.count(method="GET", path_prefix="/system/v1/whoami") == 1

@@ -160,3 +160,28 @@ def test_no_transfer_error_shows_the_upload_url(tmp_path: Path, case: str) -> No
         shown = _shown(info.value)
         for piece in ("TOPSECRET", "SESSION-ID", "storage.example.com"):
             assert piece not in shown, f"{case}: {piece} in {shown}"
+
+
+def test_a_library_logging_at_debug_never_sees_the_upload_url(
+    env: Platform,
+    emulator: Emulator,
+    video: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # httpx logs each request's URL at INFO: a program that logs at INFO or below would keep
+    # the bearer link in its logs. The transfer, the resume and the offset query all show.
+    import logging
+
+    from vidpipe.api import Vidpipe
+
+    caplog.set_level(logging.DEBUG)
+    clip = video(4 * QUANTUM + 5)
+    emulator.inject("PUT", "/upload/", "cut", after_bytes=QUANTUM + 10)
+    with Vidpipe.from_env() as lib:
+        lib.upload(clip, lesson=1, chunk_size=2 * QUANTUM, wait=False)
+    (upload_id,) = emulator.uploads
+    url = f"{emulator.base_url}/upload/{upload_id}"
+    puts = [r.getMessage() for r in caplog.records if r.name == "httpx" and "PUT" in r.getMessage()]
+    assert len(puts) >= 3, "httpx logged the chunks, the cut one and the offset query"
+    assert all("<upload URL>" in line for line in puts)
+    assert not any(upload_id in r.getMessage() or url in r.getMessage() for r in caplog.records)

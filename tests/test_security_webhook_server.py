@@ -6,10 +6,7 @@ limit, the header block is capped however it arrives, malformed input is answere
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from serve_helpers import ServeProcess
 from sqlalchemy import Engine
 from sqlmodel import Session
 from test_webhooks import SECRET, Served, asset_data, event, post, ready, row
@@ -91,36 +89,14 @@ class Trickle:
             sock.close()
 
 
-SERVE_SCRIPT = """
-import sys
-from vidpipe.db import make_engine
-from vidpipe.webhooks.serve import serve
-serve(make_engine(sys.argv[1]), sys.argv[2], port=0, log=lambda line: print(line, flush=True))
-"""
-
-
 @pytest.fixture
 def served_process(engine: Engine) -> Iterator[str]:
     """`serve()` in its own process, with its production limits; yields its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_SCRIPT, str(engine.url), SECRET],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    server = ServeProcess(str(engine.url), SECRET)
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in first, first
-        yield first.split("listening on ")[1].split()[0].rstrip("/")
+        yield server.url
     finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+        server.stop()
 
 
 # -- idle and slow connections -------------------------------------------------------------

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +19,7 @@ import pytest
 import sqlmodel
 import uvicorn
 from conftest import WEBHOOK_SECRET, Platform, Result
+from serve_helpers import ServeProcess
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -889,14 +888,6 @@ class TestServer:
             sock.close()
 
 
-SERVE_SCRIPT = """
-import sys
-from vidpipe.db import make_engine
-from vidpipe.webhooks.serve import serve
-serve(make_engine(sys.argv[1]), sys.argv[2], port=0, log=lambda line: print(line, flush=True))
-"""
-
-
 def test_importing_the_package_loads_no_http_server() -> None:
     code = (
         "import sys, vidpipe.webhooks; print(sorted({'starlette', 'uvicorn'} & set(sys.modules)))"
@@ -906,27 +897,14 @@ def test_importing_the_package_loads_no_http_server() -> None:
 
 
 def test_serve_stops_cleanly_on_sigterm(engine: Engine) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_SCRIPT, str(engine.url), SECRET],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    server = ServeProcess(str(engine.url), SECRET)
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in first, first + (
-            proc.stderr.read() if proc.stderr else ""
-        )
-        url = first.split("listening on ")[1].split()[0]
-        assert post(url, ready("A")).status_code == 200
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        assert server.url.startswith("http://127.0.0.1:")
+        assert post(server.url, ready("A")).status_code == 200
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+        code, err = server.stop()
+    out = "\n".join(server.drain(settle=0))
+    assert code == 0, err
     assert "outcome=recorded" in out and "stopped (SIGTERM)" in out
     assert SECRET not in out + err
     assert row(engine) == ("A", "pb-A")

@@ -53,7 +53,7 @@ class WebhookCommands(Session):
         """Serve Mux webhooks until SIGTERM/SIGINT (blocking). With `metrics_port`, Prometheus
         metrics and health checks on that port too; `log_format`: `text` or `json` lines."""
         from vidpipe.environment import read_pin
-        from vidpipe.webhooks.serve import serve, webhook_gateway
+        from vidpipe.webhooks.serve import create_app, serve, webhook_gateway
 
         secret = self.settings.webhook_secret()
         engine = self.engine
@@ -61,20 +61,17 @@ class WebhookCommands(Session):
             self.check_environment()  # the token's environment, once, before serving
         pinned = self._environment or read_pin(engine)
         gateway = webhook_gateway(self.settings)
+        app = create_app(
+            engine,
+            secret,
+            gateway_factory=(lambda: gateway) if gateway else None,
+            environment=pinned,
+            log=log,
+            policies=self.settings.playback_policies(),
+            log_format=log_format,
+        )
         try:
-            serve(
-                engine,
-                secret,
-                host=host,
-                port=port,
-                gateway=gateway,
-                environment=pinned,
-                log=log,
-                policies=self.settings.playback_policies(),
-                metrics_host=metrics_host,
-                metrics_port=metrics_port,
-                log_format=log_format,
-            )
+            serve(app, host=host, port=port, metrics_host=metrics_host, metrics_port=metrics_port)
         finally:
             if gateway is not None:
                 gateway.close()

@@ -27,19 +27,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import httpx
 
 from vidpipe.errors import DownloadError
+from vidpipe.redact import redacted
 from vidpipe.transfer import (
     PROGRESS_INTERVAL,
     FailureStreak,
@@ -147,51 +146,8 @@ def fetch(
     """
     if read_size <= 0:
         raise ValueError("read_size must be positive")
-    with redacted(url):
+    with redacted(url, "<download URL>"):
         return _Fetch(client, url, path, key, on_progress, retry, sleep, read_size).run()
-
-
-# --- the URL kept out of httpx's log records ---------------------------------------------------
-
-
-class _Redactor(logging.Filter):
-    """Rewrites httpx's `HTTP Request: GET URL ...` records while a secret URL is fetched."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets and record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(self._scrub(a) for a in args)
-        return True
-
-    def _scrub(self, value: Any) -> Any:
-        text = str(value)
-        for secret in list(self.secrets):
-            if secret in text:
-                return "<download URL>"
-        return value
-
-
-_REDACTOR = _Redactor()
-logging.getLogger("httpx").addFilter(_REDACTOR)
-
-
-@contextlib.contextmanager
-def redacted(url: str) -> Iterator[None]:
-    """While inside, log records of httpx show `<download URL>` in place of `url`."""
-    with _REDACTOR.lock:
-        _REDACTOR.secrets[url] = _REDACTOR.secrets.get(url, 0) + 1
-    try:
-        yield
-    finally:
-        with _REDACTOR.lock:
-            left = _REDACTOR.secrets.pop(url, 1) - 1
-            if left > 0:
-                _REDACTOR.secrets[url] = left
 
 
 # --- internals ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ the one preflight every call that talks to Mux goes through (`_preflight`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
@@ -42,6 +43,9 @@ class Session:
         self._http: httpx.Client | None = None
         self._environment: Environment | None = None
         self._spent: Stats | None = None  # a closed gateway's counts (see mux_stats)
+        # Threads may share one Vidpipe: each resource is made once, under this lock (an
+        # RLock: the gateway is made with the HTTP client, the environment check needs both).
+        self._lock = threading.RLock()
 
     @classmethod
     def from_env(cls, *, notify: Notify | None = None, **overrides: Any) -> Self:
@@ -59,6 +63,10 @@ class Session:
 
     def close(self) -> None:
         """Close the gateway and the HTTP client it shares, and dispose of the engine."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._gateway is not None:
             self._gateway.close()
             self._spent = self._gateway.stats
@@ -71,19 +79,21 @@ class Session:
             self._engine = None
 
     def _database(self, *, require_tables: bool = True) -> Engine:
-        if self._engine is None:
-            from vidpipe.db import make_engine
+        with self._lock:
+            if self._engine is None:
+                from vidpipe.db import make_engine
 
-            # Only `init_db` creates a SQLite file: any other call on a missing one raises
-            # `DatabaseMissing` and leaves nothing behind (read-only commands change nothing
-            # on disk, and nothing else can work without the tables anyway).
-            url = self.settings.database_url.get_secret_value()
-            self._engine = make_engine(url, create=False)
+                # Only `init_db` creates a SQLite file: any other call on a missing one raises
+                # `DatabaseMissing` and leaves nothing behind (read-only commands change
+                # nothing on disk, and nothing else can work without the tables anyway).
+                url = self.settings.database_url.get_secret_value()
+                self._engine = make_engine(url, create=False)
+            engine = self._engine
         if require_tables:
             from vidpipe.db import require_tables as check
 
-            check(self._engine)
-        return self._engine
+            check(engine)
+        return engine
 
     @property
     def engine(self) -> Engine:
@@ -99,26 +109,28 @@ class Session:
     @property
     def gateway(self) -> MuxGateway:
         """The Mux gateway (credentials checked on first use)."""
-        if self._gateway is None:
-            from vidpipe.mux import MuxGateway
+        with self._lock:
+            if self._gateway is None:
+                from vidpipe.mux import MuxGateway
 
-            # One httpx client for the upload bytes and the gateway's own requests.
-            options = {"http": self.http, **self.gateway_defaults}
-            self._gateway = MuxGateway.from_settings(self.settings, **options)
-        return self._gateway
+                # One httpx client for the upload bytes and the gateway's own requests.
+                options = {"http": self.http, **self.gateway_defaults}
+                self._gateway = MuxGateway.from_settings(self.settings, **options)
+            return self._gateway
 
     @property
     def http(self) -> httpx.Client:
         """The HTTP client that moves upload bytes."""
-        if self._http is None:
-            import httpx
+        with self._lock:
+            if self._http is None:
+                import httpx
 
-            # Generous read/write timeouts: one request may carry many MiB on a slow link.
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0),
-                follow_redirects=False,
-            )
-        return self._http
+                # Generous read/write timeouts: one request may carry many MiB on a slow link.
+                self._http = httpx.Client(
+                    timeout=httpx.Timeout(connect=15.0, read=120.0, write=120.0, pool=15.0),
+                    follow_redirects=False,
+                )
+            return self._http
 
     def _preflight(
         self, target: Target | None = None, *, check: Callable[[Engine], Checked] | None = None
@@ -140,16 +152,17 @@ class Session:
         """The Mux environment of the token, checked against the database's pin (once per
         Vidpipe): pins an unpinned database and says so; raises `EnvironmentMismatch` when
         the database belongs to another environment (nothing is changed then)."""
-        if self._environment is None:
-            from vidpipe import environment
+        with self._lock:  # one whoami and one pin, however many threads ask at once
+            if self._environment is None:
+                from vidpipe import environment
 
-            engine = self.engine
-            current = self.gateway.whoami()
-            pinning = environment.check(engine, current)
-            if pinning.change is environment.Change.PINNED:
-                self.notify(f"this database now belongs to Mux environment {current}")
-            self._environment = pinning.environment
-        return self._environment
+                engine = self.engine
+                current = self.gateway.whoami()
+                pinning = environment.check(engine, current)
+                if pinning.change is environment.Change.PINNED:
+                    self.notify(f"this database now belongs to Mux environment {current}")
+                self._environment = pinning.environment
+            return self._environment
 
     @staticmethod
     def _require_row(engine: Engine, target: Target | None) -> None:

@@ -36,6 +36,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 
 from vidpipe.errors import TransferError
+from vidpipe.redact import redacted
 from vidpipe.units import AUTO_CHUNK, CHUNK_QUANTUM
 
 __all__ = [
@@ -52,6 +53,9 @@ __all__ = [
     "transfer",
 ]
 
+
+UPLOAD_URL_SHOWN = "<upload URL>"
+"""What httpx's log records show in place of an upload URL while vidpipe uses it."""
 
 READ_SIZE = 1024 * 1024
 """Bytes read from disk and handed to httpx at a time: memory use is bounded by this."""
@@ -374,7 +378,8 @@ def query_offset(client: httpx.Client, url: str, total: int) -> int | None:
     """
     # `from None` throughout: httpx's exceptions carry the request, URL and all.
     try:
-        answer = _interpret(_put_query(client, url, total), total, sent_to=None)
+        with redacted(url, UPLOAD_URL_SHOWN):
+            answer = _interpret(_put_query(client, url, total), total, sent_to=None)
     except httpx.InvalidURL:
         raise TransferError("the upload URL is not a valid URL") from None
     except httpx.RequestError as exc:
@@ -434,7 +439,7 @@ def transfer(
     if read_size <= 0:
         raise ValueError("read_size must be positive")
     # Unbuffered: each read goes straight from the kernel into the bytes object httpx sends.
-    with open(path, "rb", buffering=0) as file:
+    with open(path, "rb", buffering=0) as file, redacted(url, UPLOAD_URL_SHOWN):
         # In the order of `_Session`'s fields.
         session = _Session(
             client, url, file, sizes, read_size, on_progress, on_confirmed, retry, sleep

@@ -93,7 +93,7 @@ DirOpt = Annotated[
 def demo(ctx: typer.Context, directory: DirOpt = None) -> None:
     """Show the whole product with no Mux account: upload, drift and sync, import, url,
     the environment guard, webhooks, doctor."""
-    from vidpipe.cli import run
+    from vidpipe.cli.runner import run
     from vidpipe.demo import run_demo
 
     invocation = ctx.find_object(Invocation) or Invocation()

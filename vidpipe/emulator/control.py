@@ -122,6 +122,7 @@ class Emulator(StateHooks):
         server, self._server = self._server, None
         if server is None:
             return
+        self._faults.release()  # no request stays held past the end
         server.shutdown()
         server.close_clients()
         server.server_close()
@@ -284,6 +285,8 @@ class Emulator(StateHooks):
 
         kind "status": answer `status` (Mux's error shape; the 429 shape for 429).
         kind "delay": sleep `delay` seconds, then answer normally.
+        kind "hold": wait until `release_held()` (or `clear_faults()`), at most `delay`
+        seconds (0: a minute), then answer normally: a request held as long as a test needs.
         kind "cut": an upload PUT reads `after_bytes` of its body, keeps whole 256 KiB
         blocks of them, then the connection closes with no answer; other requests close
         with no answer and are not processed.
@@ -307,8 +310,12 @@ class Emulator(StateHooks):
         )
 
     def clear_faults(self) -> None:
-        """Forget every injected fault not yet used."""
+        """Forget every injected fault not yet used; release every held request."""
         self._faults.clear()
+
+    def release_held(self) -> None:
+        """Let the requests held by "hold" faults go on (and those still to come)."""
+        self._faults.release()
 
     @property
     def pending_faults(self) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-FAULT_KINDS = frozenset({"status", "delay", "cut", "reset", "slow"})
+FAULT_KINDS = frozenset({"status", "delay", "cut", "reset", "slow", "hold"})
+HOLD_LIMIT = 60.0
+"""Seconds a held request waits at most when nobody releases it (so no test hangs)."""
 
 
 @dataclass
@@ -22,6 +24,12 @@ class Fault:
     delay: float = 0.0
     after_bytes: int = 0
     rate: float = 0.0  # bytes per second, for "slow"
+    released: threading.Event = field(default_factory=threading.Event, compare=False)
+    """For "hold": set by `FaultPlan.release`."""
+
+    def hold(self) -> None:
+        """Wait until released (at most `delay` seconds, or HOLD_LIMIT when 0)."""
+        self.released.wait(self.delay or HOLD_LIMIT)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and path.startswith(
@@ -35,6 +43,7 @@ class FaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[Fault] = []
+        self._holds: list[Fault] = []  # "hold" rules not released yet
 
     def add(self, fault: Fault) -> None:
         if fault.kind not in FAULT_KINDS:
@@ -45,10 +54,21 @@ class FaultPlan:
             raise ValueError("a slow fault needs a rate > 0 (bytes per second)")
         with self._lock:
             self._rules.append(fault)
+            if fault.kind == "hold":
+                self._holds.append(fault)
 
     def clear(self) -> None:
+        """Forget every rule not used yet, and release every held request."""
         with self._lock:
             self._rules.clear()
+        self.release()
+
+    def release(self) -> None:
+        """Let every request a "hold" rule holds (or will hold) go on."""
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for fault in holds:
+            fault.released.set()
 
     def pending(self) -> int:
         """How many rules still have applications left."""

@@ -57,16 +57,25 @@ def looks_like_video(head: bytes) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class UploadBody:
+    """A create-upload body as Mux accepted it."""
+
+    timeout: int
+    cors_origin: str | None
+    test: bool
+    new_asset_settings: dict[str, Any]
+    """As sent (shown back in the upload's JSON)."""
+    asset_settings: AssetSettings
+    """Parsed: what the asset will be made with."""
+
+
 @dataclass
 class Upload:
     """A direct upload and the GCS session behind its URL."""
 
     id: str
-    timeout: int
-    cors_origin: str | None
-    new_asset_settings: dict[str, Any]
-    asset_settings: AssetSettings
-    test: bool
+    body: UploadBody
     url: str
     created_at: float
     session: ResumableSession
@@ -76,24 +85,24 @@ class Upload:
 
     @property
     def expires_at(self) -> float:
-        return self.created_at + self.timeout
+        return self.created_at + self.body.timeout
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,
-            "timeout": self.timeout,
+            "timeout": self.body.timeout,
             "status": self.status,
-            "new_asset_settings": self.new_asset_settings,
+            "new_asset_settings": self.body.new_asset_settings,
         }
-        if self.cors_origin is not None:
-            out["cors_origin"] = self.cors_origin
+        if self.body.cors_origin is not None:
+            out["cors_origin"] = self.body.cors_origin
         if self.status == "waiting":
             out["url"] = self.url
         if self.asset_id is not None:
             out["asset_id"] = self.asset_id
         if self.error is not None:
             out["error"] = self.error
-        if self.test:
+        if self.body.test:
             out["test"] = True
         return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from vidpipe.emulator.objects import ApiError
+from vidpipe.emulator.objects import ApiError, UploadBody
 from vidpipe.emulator.settings import PLAYBACK_POLICIES, AssetSettings, parse_asset_settings
 
 TIMEOUT_MIN, TIMEOUT_MAX, TIMEOUT_DEFAULT = 60, 604800, 3600
@@ -41,10 +41,8 @@ def _query_int(raw: str | None, name: str, *, low: int, high: int | None = None)
     return value
 
 
-def validate_upload_body(
-    body: Any,
-) -> tuple[int, str | None, bool, dict[str, Any], AssetSettings]:
-    """Check a create-upload body the way Mux does; returns its normalised parts."""
+def validate_upload_body(body: Any) -> UploadBody:
+    """Check a create-upload body the way Mux does (ApiError(400) otherwise)."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_parameters", "Request body must be a JSON object")
     problems: list[str] = []
@@ -68,7 +66,7 @@ def validate_upload_body(
         raise ApiError(400, "invalid_parameters", *problems)
     if test:
         settings = dataclasses.replace(settings, test=True)
-    return timeout, cors_origin, test, raw, settings
+    return UploadBody(timeout, cors_origin, test, raw, settings)
 
 
 def validate_asset_body(body: Any) -> AssetSettings:

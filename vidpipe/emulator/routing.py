@@ -9,7 +9,7 @@ routes and how to add one: `vidpipe.emulator.routes`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -121,6 +121,34 @@ class Route:
             elif segment != part:
                 return None
         return params
+
+
+class Routes:
+    """A resource module's routes, each declared above its handler (as Flask's or FastAPI's
+    routers do), so a handler's method and path are read where it is written:
+
+        routes = Routes()
+
+        @routes("GET", "/video/v1/assets/{asset_id}")
+        def get_asset(req: Request) -> Response: ...
+
+    Iterating gives the routes in the order they were declared.
+    """
+
+    def __init__(self) -> None:
+        self._routes: list[Route] = []
+
+    def __call__(
+        self, method: str, pattern: str, *, authenticated: bool = True
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append(Route(method, pattern, handler, authenticated))
+            return handler
+
+        return register
+
+    def __iter__(self) -> Iterator[Route]:
+        return iter(self._routes)
 
 
 class Router:

@@ -170,6 +170,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault.kind == "delay":
             time.sleep(fault.delay)
             return False
+        if fault.kind == "hold":
+            fault.hold()
+            return False
         if fault.kind == "reset":
             self._drop(reset=True)
             return True

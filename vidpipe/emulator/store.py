@@ -68,16 +68,12 @@ class Store:
 
     def create_upload(self, body: Any, url_base: str) -> dict[str, Any]:
         """POST /video/v1/uploads. Raises ApiError(400) for an invalid body."""
-        timeout, cors_origin, test, raw, settings = validate_upload_body(body)
+        accepted = validate_upload_body(body)
         upload_id = random_id(40)
         path = self._store_dir / f"{upload_id}.bin" if self._store_dir else None
         upload = Upload(
             id=upload_id,
-            timeout=timeout,
-            cors_origin=cors_origin,
-            new_asset_settings=raw,
-            asset_settings=settings,
-            test=test,
+            body=accepted,
             url=f"{url_base}/upload/{upload_id}",
             created_at=time.time(),
             session=ResumableSession(path, checksum=self._checksum),
@@ -117,7 +113,7 @@ class Store:
         """Test hook: make a waiting upload time out now."""
         with self._lock:
             upload = self._uploads[upload_id]
-            upload.created_at = min(upload.created_at, time.time() - upload.timeout - 1)
+            upload.created_at = min(upload.created_at, time.time() - upload.body.timeout - 1)
             self._refresh_upload(upload)
 
     def writable_upload(self, upload_id: str) -> Upload | None:
@@ -147,7 +143,7 @@ class Store:
             size, _ = upload.session.digest()
             ok = looks_like_video(upload.session.head[:HEAD_BYTES]) and not self._take_failure()
             asset = self._new_asset(
-                upload.asset_settings,
+                upload.body.asset_settings,
                 upload_id=upload.id,
                 size=size,
                 outcome="ready" if ok else "errored",

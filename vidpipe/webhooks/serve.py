@@ -162,6 +162,7 @@ def create_app(
     `prune_every` seconds (None: never). Every request is counted in `metrics` (the app's
     `state.metrics`; a fresh `WebhookMetrics` when none is given) and the Mux gateway's
     calls too. `log` receives one line per request, as text or JSON (`log_format`).
+    A `gateway_factory` means events are confirmed with Mux (it may not return None).
     """
     if not secret:
         raise ConfigError("MUX_WEBHOOK_SECRET is not set (environment or .env)")
@@ -314,6 +315,10 @@ def create_app(
     )
     app.state.metrics = counts
     app.state.probes = health.probes(shared_engine, environment, detail=True)
+    # What `serve` tells at start and stop, in the app's log.
+    app.state.say = lambda text: emit(LogRecord(text))
+    app.state.confirms = gateway_factory is not None
+    app.state.environment = environment
     return app
 
 
@@ -605,44 +610,21 @@ def server_config(
 
 
 def serve(
-    engine: Engine,
-    secret: str,
+    app: Starlette,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    gateway: MuxGateway | None = None,
-    environment: Environment | None = None,
-    log: Log = print,
-    max_body: int = MAX_BODY,
-    policies: Policies | None = None,
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
-    log_format: LogFormat | str = LogFormat.TEXT,
 ) -> None:
-    """Serve webhooks until SIGTERM or SIGINT, then finish open requests (up to 10 s) and
-    return. A port that cannot be bound is a VidpipeError. `environment`: the database's
-    pinned Mux environment, as read at start (events from others are ignored).
+    """Serve `app` (made by `create_app`) until SIGTERM or SIGINT, then finish open requests
+    (up to 10 s) and return. A port that cannot be bound is a VidpipeError. The server's own
+    lines (listening, stopped) go to the app's log, in its format.
 
     With `metrics_port`, a second listening socket (on `metrics_host`) answers `/metrics`,
-    `/healthz` and `/readyz`, in the same process and event loop. `log_format` `json`
-    writes every line, the server's own included, as one JSON object."""
-    metrics = WebhookMetrics()
-    app = create_app(
-        engine,
-        secret,
-        gateway_factory=(lambda: gateway),
-        environment=environment,
-        max_body=max_body,
-        log=log,
-        policies=policies,
-        metrics=metrics,
-        log_format=log_format,
-    )
-    line_of = formatter(log_format)
-
-    def say(text: str) -> None:
-        log(line_of(LogRecord(text)))
-
+    `/healthz` and `/readyz`, in the same process and event loop."""
+    metrics: WebhookMetrics = app.state.metrics
+    say: Callable[[str], None] = app.state.say
     sockets = [bind(host, port)]
     bound_port = sockets[0].getsockname()[1]
     asgi: Any = app
@@ -657,12 +639,16 @@ def serve(
         raise
     config = server_config(asgi, host=host, port=port, on_reject=metrics.refused)
     server = _Server(config)
-    confirm = "confirming events with Mux" if gateway else "trusting signed events: no Mux token"
+    confirm = (
+        "confirming events with Mux"
+        if app.state.confirms
+        else "trusting signed events: no Mux token"
+    )
     say(f"vidpipe webhooks listening on http://{host}:{bound_port}/ ({confirm})")
     if metrics_port is not None:
         say(f"metrics and health checks on http://{metrics_host}:{metrics_bound}/metrics")
-    if environment is not None:
-        say(f"accepting events of Mux environment {environment} only")
+    if app.state.environment is not None:
+        say(f"accepting events of Mux environment {app.state.environment} only")
     try:
         server.run(sockets=sockets)
     finally:

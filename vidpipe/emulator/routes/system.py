@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from vidpipe.emulator.routing import Request, Response, data
+from vidpipe.emulator.routing import Request, Response, Routes, data
+
+routes = Routes()
 
 
+@routes("GET", "/system/v1/whoami")
 def whoami(req: Request) -> Response:
-    """GET /system/v1/whoami: the token's environment, organization and permissions."""
+    """The token's environment, organization and permissions."""
     return data(req.services.whoami())
