@@ -11,7 +11,9 @@ Where Mux or GCS leave a choice open, the emulator answers like this:
 - a non-final chunk that is not a multiple of 256 KiB, a Content-Length that disagrees
   with Content-Range, or a total that changes: 400, plain text.
 - a broken request (cut connection, short body) keeps only whole 256 KiB blocks of it.
-- a newer request on the same upload supersedes one still draining a dead connection.
+- a newer request on the same upload supersedes one still draining a dead connection: the
+  older one keeps nothing more and is answered 503, a final chunk too (never a 200 for
+  an object short of its last bytes).
 - asset order in lists is creation order, oldest first; the cursor names the last asset
   returned, so deletes between pages neither skip nor repeat assets.
 - an asset created (uploaded or from a URL) without a playback policy has no playback ID,

@@ -118,14 +118,22 @@ def _receive(
     if not store.accepts_bytes(upload):
         return _plain(404, "Not Found")
     if writer.superseded:
-        return _plain(503, "Another request for this upload took over")
+        return _superseded()
     if final:
         if session.total is None:
             session.set_total(start + body.received)
         if writer.flush_final():
             store.complete_upload(upload)
+        elif not session.complete:
+            # A newer request took over after the body's last block: its tail is not kept,
+            # so the object is not complete and a 200 would claim bytes GCS does not hold.
+            return _superseded()
         return _done(upload)
     return _incomplete(upload)
+
+
+def _superseded() -> Response:
+    return _plain(503, "Another request for this upload took over")
 
 
 def _plain(status: int, message: str) -> Response:
