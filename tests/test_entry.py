@@ -106,3 +106,15 @@ def test_a_command_exits_with_its_code_through_the_entry_point(tmp_path: Path) -
     )
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_rendering_an_upload_loads_no_other_commands_core() -> None:
+    # The fixed cost of a short command (see README "Performance"): render.py only reads the
+    # other commands' results, so importing it must not import their modules.
+    code = (
+        "import sys, vidpipe.render; "
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "[['vidpipe', n] for n in ('importer', 'reconcile', 'delete', 'status', 'captions')]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -33,7 +33,8 @@ from vidpipe.db import Lesson, World
 from vidpipe.emulator import Emulator
 from vidpipe.progress import ApiCall, Event, Step, StepProgress, Waiting
 from vidpipe.reconcile import Report
-from vidpipe.render import STATUS_ROWS, render_import, render_report, render_status
+from vidpipe.render import STATUS_ROWS, render_report, render_status
+from vidpipe.render_import import render_import
 from vidpipe.status import StatusEntry, StatusReport
 from vidpipe.targets import Kind, Target
 from vidpipe.ui import UI

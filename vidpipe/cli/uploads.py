@@ -62,7 +62,7 @@ def import_(
 ) -> None:
     """Upload every video a manifest names; re-run the same command to resume. Exit 1 when
     an item failed, 2 when a line is bad (nothing is changed then)."""
-    from vidpipe.render import import_progress, render_import
+    from vidpipe.render_import import import_progress, render_import
 
     with metrics_file(metrics_path, "import", ui) as run:
         with open_vidpipe(ctx, ui) as vp, import_progress(ui) as observer:
