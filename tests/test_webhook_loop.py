@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,6 +57,17 @@ def served(env: Platform) -> Iterator[str]:
     assert WEBHOOK_SECRET not in err
 
 
+@contextmanager
+def emulator_sending_to(
+    served: str, monkeypatch: pytest.MonkeyPatch, *, ready_after: float
+) -> Iterator[Emulator]:
+    """An emulator whose signed webhooks go to `served`, with MUX_BASE_URL pointing at it."""
+    hooks = served + "/webhooks/mux"
+    with Emulator(ready_after=ready_after, webhook_url=hooks, webhook_secret=WEBHOOK_SECRET) as emu:
+        monkeypatch.setenv("MUX_BASE_URL", emu.base_url)
+        yield emu
+
+
 def test_no_wait_upload_recorded_by_webhooks_alone(
     env: Platform,
     served: str,
@@ -63,10 +75,7 @@ def test_no_wait_upload_recorded_by_webhooks_alone(
     cli: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with Emulator(
-        ready_after=0.5, webhook_url=served + "/webhooks/mux", webhook_secret=WEBHOOK_SECRET
-    ) as emu:
-        monkeypatch.setenv("MUX_BASE_URL", emu.base_url)
+    with emulator_sending_to(served, monkeypatch, ready_after=0.5) as emu:
         res = cli("upload", video(), "--lesson", "3", "--no-wait")
         assert res.code == 0, res.err
         row = env.lesson(3)
@@ -101,10 +110,7 @@ def test_fix_settings_changes_are_announced_and_serve_acknowledges_each_without_
     cli: Callable[..., Result],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with Emulator(
-        ready_after=0.3, webhook_url=served + "/webhooks/mux", webhook_secret=WEBHOOK_SECRET
-    ) as emu:
-        monkeypatch.setenv("MUX_BASE_URL", emu.base_url)
+    with emulator_sending_to(served, monkeypatch, ready_after=0.3) as emu:
         asset = emu.seed_asset(passthrough='{"lesson_id": 1}', meta={"title": "Lesson 1"})
         env.set_lesson(1, asset["id"], asset["playback_ids"][0]["id"])
         before = env.dump()
