@@ -44,14 +44,27 @@ logging.getLogger("httpx").addFilter(_REDACTOR)
 
 @contextlib.contextmanager
 def redacted(url: str, shown: str) -> Iterator[None]:
-    """While inside (in any thread), log records of httpx show `shown` in place of `url`."""
+    """While inside (in any thread), log records of httpx show `shown` in place of `url`
+    (as given, and as httpx writes it: host lower-cased, default port dropped, escapes)."""
+    forms = _forms(url)
     with _REDACTOR.lock:
-        _, users = _REDACTOR.secrets.get(url, (shown, 0))
-        _REDACTOR.secrets[url] = (shown, users + 1)
+        for form in forms:
+            _, users = _REDACTOR.secrets.get(form, (shown, 0))
+            _REDACTOR.secrets[form] = (shown, users + 1)
     try:
         yield
     finally:
         with _REDACTOR.lock:
-            _, users = _REDACTOR.secrets.pop(url, (shown, 1))
-            if users > 1:
-                _REDACTOR.secrets[url] = (shown, users - 1)
+            for form in forms:
+                _, users = _REDACTOR.secrets.pop(form, (shown, 1))
+                if users > 1:
+                    _REDACTOR.secrets[form] = (shown, users - 1)
+
+
+def _forms(url: str) -> set[str]:
+    import httpx
+
+    try:
+        return {url, str(httpx.URL(url))}
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return {url}  # not a URL httpx could request: nothing else to hide
